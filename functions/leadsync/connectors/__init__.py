@@ -1,0 +1,1 @@
+"""Thin adapters to the SaaS APIs, all on one shared HTTP transport."""

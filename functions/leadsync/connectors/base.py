@@ -1,0 +1,60 @@
+"""The Connector protocol every system implements, on either side of a pair."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from leadsync.core.models import FetchResult, Fields, Record
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a connector found on its system: the fields it can read and write.
+
+    ``fields`` maps native field name -> type name (e.g. ``"title"``, ``"email"``, ``"list"``).
+    ``options`` maps a field to its allowed values where the system restricts them
+    (Notion status/select options, Trello list names).
+    """
+
+    fields: dict[str, str]
+    options: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    """One system (a Notion data source, a Trello board, an Airtable table, a Google Sheet).
+
+    Records carry native field names (a Notion property, a Trello ``name``/``list``/``desc:Label``
+    target, an Airtable field, a sheet column header). Values are strings or ``None``.
+    Implementations never decide what to sync: they read and write what they are told.
+    """
+
+    system: str
+
+    def describe(self) -> Schema:
+        """Discover the schema (used to validate the pair config against reality)."""
+
+    def fetch_changed(self, cursor: str | None) -> FetchResult:
+        """Records changed since ``cursor`` (``None``: everything), plus the next cursor."""
+
+    def fetch_all(self) -> FetchResult:
+        """Every live record (a full sweep); ``complete`` is true."""
+
+    def get(self, record_id: str) -> Record | None:
+        """One record by id, read directly. ``None`` when it no longer exists;
+        ``deleted=True`` when archived/trashed."""
+
+    def create(self, fields: Fields, link: str | None) -> Record:
+        """Create a record carrying ``link`` (the counterpart id) as its link marker."""
+
+    def update(self, record_id: str, fields: Fields) -> Record:
+        """Change only the given fields."""
+
+    def set_link(self, record_id: str, link: str | None) -> None:
+        """Write (or clear) the counterpart id marker on an existing record."""
+
+    def archive(self, record_id: str) -> None:
+        """Archive / trash / close the record (never a hard delete unless configured)."""
+
+    def find_by_link(self, link: str) -> Record | None:
+        """The record whose link marker is ``link`` (recovering an interrupted create)."""

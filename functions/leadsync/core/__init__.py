@@ -1,0 +1,1 @@
+"""The pure core: models, mapping, merge and planning. Imports only the standard library."""

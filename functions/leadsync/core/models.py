@@ -1,0 +1,86 @@
+"""Plain data shared by every layer: records, links, pair state.
+
+Values are canonical strings (or ``None`` for empty); connectors translate to and from
+their systems' shapes, and `core.mapping` translates between native field names and the
+pair's canonical field names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+Value = str | None
+Fields = dict[str, Value]
+
+
+class Side(StrEnum):
+    """The two roles of a pair. Any connector may play either role."""
+
+    LEAD = "lead"
+    CARD = "card"
+
+    @property
+    def other(self) -> Side:
+        return Side.CARD if self is Side.LEAD else Side.LEAD
+
+
+@dataclass(frozen=True)
+class Record:
+    """One lead or card as read from its system.
+
+    ``fields`` is keyed by field name (native names in connectors, canonical names in the core).
+    ``link`` is the counterpart id written into the record by leadsync (the link marker), if any.
+    ``deleted`` is true for archived, trashed or confirmed-deleted records.
+    """
+
+    id: str
+    fields: Fields
+    updated_at: datetime | None = None
+    deleted: bool = False
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    """A lead linked to a card, with the base snapshot both sides agreed on last."""
+
+    lead_id: str
+    card_id: str
+    base: Fields
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A card (or lead) creation that was started but not yet committed as a link."""
+
+    token: str
+    side: Side  # the side on which the record is being created
+    source_id: str  # the record on the other side it is created for
+    created_at: datetime
+
+
+@dataclass
+class PairMeta:
+    """Per-pair bookkeeping: incremental cursors, sweep time, last run summary, version."""
+
+    version: int = 0
+    cursors: dict[str, str] = field(default_factory=dict)  # side -> opaque cursor
+    last_full_sweep: str | None = None  # ISO time
+    last_run: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Records read from one side in one cycle.
+
+    ``complete`` is true when ``records`` is every live record of the side (a full listing);
+    only then may absence from the listing suggest a deletion (which is still confirmed by a
+    direct fetch). ``cursor`` is the side's new incremental cursor, to be committed only
+    after the records it covers are applied.
+    """
+
+    records: list[Record]
+    cursor: str | None
+    complete: bool

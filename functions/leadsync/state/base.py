@@ -1,0 +1,58 @@
+"""The StateStore protocol, implemented by DynamoDB (cloud) and SQLite (local)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+
+from leadsync.core.models import Intent, Link, PairMeta
+
+
+class StateStore(Protocol):
+    """Durable state of every pair. All methods are keyed by ``pair_id``.
+
+    Cost model (DynamoDB): a no-change cycle calls ``acquire`` (1 request, returns META)
+    and ``commit`` (1 request, also releases the lease). Link reads are batched and only
+    for the records that changed.
+    """
+
+    def acquire(self, pair_id: str, owner: str, now: datetime, ttl_seconds: int) -> PairMeta:
+        """Take the pair's lease (free, expired, or already ours) and return its META.
+
+        Raises ``LeaseHeld`` when another owner holds an unexpired lease.
+        """
+
+    def commit(self, pair_id: str, owner: str, meta: PairMeta, *, release: bool = True) -> PairMeta:
+        """Write META if its stored version is still ``meta.version`` and we hold the lease.
+
+        Returns META with the new version. Releases the lease when ``release``.
+        Raises ``StaleState`` on a version or lease mismatch.
+        """
+
+    def release(self, pair_id: str, owner: str) -> None:
+        """Give up the lease if we hold it (no error if we do not)."""
+
+    def links_by_lead(self, pair_id: str, lead_ids: Iterable[str]) -> dict[str, Link]:
+        """The links of these leads that exist, keyed by lead id."""
+
+    def links_by_card(self, pair_id: str, card_ids: Iterable[str]) -> dict[str, Link]:
+        """The links of these cards that exist, keyed by card id."""
+
+    def all_links(self, pair_id: str) -> list[Link]:
+        """Every link of the pair (full sweeps only)."""
+
+    def put_links(self, pair_id: str, links: Iterable[Link]) -> None:
+        """Create or replace links (and their card-side pointers)."""
+
+    def delete_links(self, pair_id: str, links: Iterable[Link]) -> None:
+        """Remove links (and their card-side pointers)."""
+
+    def put_intent(self, pair_id: str, intent: Intent) -> None:
+        """Record that a creation is about to happen."""
+
+    def intents(self, pair_id: str) -> list[Intent]:
+        """Every leftover intent of the pair."""
+
+    def delete_intent(self, pair_id: str, token: str) -> None:
+        """Forget an intent once its link is committed (or it is resolved)."""
