@@ -69,6 +69,12 @@ class PairMeta:
     cursors: dict[str, str] = field(default_factory=dict)  # side -> opaque cursor
     last_full_sweep: str | None = None  # ISO time
     last_run: dict[str, object] = field(default_factory=dict)
+    # side -> {record id: fingerprint} of records written or seen at the end of the last cycle,
+    # so records re-read inside an incremental overlap window cost no link lookups.
+    seen: dict[str, dict[str, str]] = field(default_factory=dict)
+    # side -> record ids whose operations failed; fetched directly next cycle so a cursor can
+    # advance past them without losing their changes.
+    pending: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
