@@ -44,11 +44,16 @@ class Record:
 
 @dataclass(frozen=True)
 class Link:
-    """A lead linked to a card, with the base snapshot both sides agreed on last."""
+    """A lead linked to a card, with the base snapshot both sides agreed on last.
+
+    ``detached`` marks a tombstone: the card was archived or deleted and the configured rule
+    left the lead alone. A detached lead gets no new card; un-archiving the card re-attaches it.
+    """
 
     lead_id: str
     card_id: str
     base: Fields
+    detached: bool = False
 
 
 @dataclass(frozen=True)
