@@ -1,0 +1,385 @@
+"""StateStore on one DynamoDB table (layout in ``leadsync.state.table``).
+
+Uses the low-level client and encodes attribute values itself, so no ``Decimal`` leaks out.
+Every request made is counted in ``calls`` (for the cost benchmark).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from leadsync.core.models import Fields, Intent, Link, PairMeta, Side
+from leadsync.errors import LeadsyncError, LeaseHeld, RetryableError, StaleState
+from leadsync.state.table import (
+    CARD_PREFIX,
+    INTENT_PREFIX,
+    LEAD_PREFIX,
+    META_SK,
+    PARTITION_KEY,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
+    pair_pk,
+)
+
+Item = dict[str, Any]
+
+WRITE_CHUNK = 25  # BatchWriteItem limit
+READ_CHUNK = 100  # BatchGetItem limit
+MAX_BATCH_ATTEMPTS = 8
+DEFAULT_INTENT_TTL = timedelta(days=7)
+_RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
+
+
+# --- attribute value encoding (JSON-like values <-> DynamoDB AttributeValue) -------------------
+
+
+def encode(value: object) -> dict[str, Any]:
+    """Encode a JSON-able value (str, int, float, bool, None, list, dict with str keys)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot store non-finite number {value!r}")
+        return {"N": repr(value)}
+    if isinstance(value, dict):
+        return {"M": {str(k): encode(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [encode(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB state")
+
+
+def decode(attr: dict[str, Any]) -> Any:
+    """Decode an AttributeValue produced by :func:`encode` (numbers without '.'/'e' become ints)."""
+    (kind, raw), *_ = attr.items()
+    if kind == "S":
+        return raw
+    if kind == "N":
+        return int(raw) if raw.lstrip("-").isdigit() else float(raw)
+    if kind == "NULL":
+        return None
+    if kind == "BOOL":
+        return bool(raw)
+    if kind == "M":
+        return {k: decode(v) for k, v in raw.items()}
+    if kind == "L":
+        return [decode(v) for v in raw]
+    raise TypeError(f"unexpected DynamoDB attribute type {kind}")
+
+
+def _epoch(now: datetime) -> float:
+    """Epoch seconds of ``now`` (a naive datetime is taken as UTC)."""
+    return (now if now.tzinfo else now.replace(tzinfo=UTC)).timestamp()
+
+
+def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+class DynamoStateStore:
+    """State of every pair in one DynamoDB table.
+
+    ``client`` is a low-level ``boto3`` DynamoDB client (default: ``boto3.client("dynamodb")``,
+    which honours ``AWS_ENDPOINT_URL_DYNAMODB``). ``page_size`` caps Query pages (tests use it to
+    exercise pagination). ``calls`` counts the requests sent to DynamoDB.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        client: Any | None = None,
+        *,
+        page_size: int | None = None,
+        intent_ttl: timedelta = DEFAULT_INTENT_TTL,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.table_name = table_name
+        self.client = client or boto3.client(
+            "dynamodb",
+            config=Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=10),
+        )
+        self.page_size = page_size
+        self.intent_ttl = intent_ttl
+        self.calls = 0
+        self._sleep = sleep
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """Send one request, counting it; transient failures become ``RetryableError``.
+
+        ``ConditionalCheckFailedException`` is re-raised as is for the caller to interpret.
+        """
+        self.calls += 1
+        try:
+            result: dict[str, Any] = getattr(self.client, operation)(TableName=self.table_name, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise
+            message = f"DynamoDB {operation} on {self.table_name} failed: {code}"
+            if code in _RETRYABLE_CODES:
+                raise RetryableError(message) from exc
+            raise LeadsyncError(message) from exc
+        except BotoCoreError as exc:
+            raise RetryableError(f"DynamoDB {operation} on {self.table_name} failed: {exc}") from exc
+        return result
+
+    def _backoff(self, attempt: int, what: str) -> None:
+        if attempt >= MAX_BATCH_ATTEMPTS:
+            raise RetryableError(f"DynamoDB kept returning {what} on {self.table_name}")
+        self._sleep(min(0.05 * 2**attempt, 2.0))
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        for chunk in _chunks(requests, WRITE_CHUNK):
+            pending: list[dict[str, Any]] = list(chunk)
+            attempt = 0
+            while pending:
+                self.calls += 1
+                try:
+                    out = self.client.batch_write_item(RequestItems={self.table_name: pending})
+                except (ClientError, BotoCoreError) as exc:
+                    raise self._translate(exc, "BatchWriteItem") from exc
+                pending = out.get("UnprocessedItems", {}).get(self.table_name, [])
+                if pending:
+                    attempt += 1
+                    self._backoff(attempt, "UnprocessedItems")
+
+    def _batch_get(self, keys: list[Item]) -> list[Item]:
+        items: list[Item] = []
+        for chunk in _chunks(keys, READ_CHUNK):
+            pending: list[Item] = list(chunk)
+            attempt = 0
+            while pending:
+                self.calls += 1
+                request = {self.table_name: {"Keys": pending, "ConsistentRead": True}}
+                try:
+                    out = self.client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise self._translate(exc, "BatchGetItem") from exc
+                items.extend(out.get("Responses", {}).get(self.table_name, []))
+                pending = out.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
+                if pending:
+                    attempt += 1
+                    self._backoff(attempt, "UnprocessedKeys")
+        return items
+
+    def _translate(self, exc: Exception, operation: str) -> LeadsyncError:
+        message = f"DynamoDB {operation} on {self.table_name} failed"
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            message = f"{message}: {code}"
+            return RetryableError(message) if code in _RETRYABLE_CODES else LeadsyncError(message)
+        return RetryableError(f"{message}: {exc}")
+
+    def _query(self, pair_id: str, prefix: str) -> Iterator[Item]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            "ExpressionAttributeValues": {":pk": {"S": pair_pk(pair_id)}, ":prefix": {"S": prefix}},
+            "ConsistentRead": True,
+        }
+        if self.page_size:
+            kwargs["Limit"] = self.page_size
+        while True:
+            out = self._call("query", **kwargs)
+            yield from out.get("Items", [])
+            if "LastEvaluatedKey" not in out:
+                return
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    @staticmethod
+    def _key(pair_id: str, sk: str) -> Item:
+        return {PARTITION_KEY: {"S": pair_pk(pair_id)}, SORT_KEY: {"S": sk}}
+
+    # --- lease and META -------------------------------------------------------------------------
+
+    def acquire(self, pair_id: str, owner: str, now: datetime, ttl_seconds: int) -> PairMeta:
+        """Take the lease in one conditional UpdateItem (creating META on first use)."""
+        now_s = _epoch(now)
+        try:
+            out = self._call(
+                "update_item",
+                Key=self._key(pair_id, META_SK),
+                UpdateExpression=(
+                    "SET lease_owner = :me, lease_expires = :exp, version = if_not_exists(version, :zero),"
+                    " cursors = if_not_exists(cursors, :empty), last_run = if_not_exists(last_run, :empty)"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(lease_owner) OR lease_expires <= :now OR lease_owner = :me"
+                ),
+                ExpressionAttributeValues={
+                    ":me": {"S": owner},
+                    ":exp": {"N": str(math.ceil(now_s + ttl_seconds))},
+                    ":now": {"N": f"{now_s:.3f}"},
+                    ":zero": {"N": "0"},
+                    ":empty": {"M": {}},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            old = exc.response.get("Item", {})
+            holder = decode(old["lease_owner"]) if "lease_owner" in old else "another owner"
+            expires = decode(old["lease_expires"]) if "lease_expires" in old else None
+            until = datetime.fromtimestamp(expires, UTC).isoformat() if expires is not None else "unknown"
+            raise LeaseHeld(f"pair {pair_id} is leased by {holder} until {until}") from exc
+        return _meta_from_item(out["Attributes"])
+
+    def commit(self, pair_id: str, owner: str, meta: PairMeta, *, release: bool = True) -> PairMeta:
+        """Write META in one UpdateItem conditioned on the version and our lease."""
+        update = "SET version = version + :one, cursors = :cursors, last_full_sweep = :sweep, last_run = :run"
+        if release:
+            update += " REMOVE lease_owner, lease_expires"
+        try:
+            out = self._call(
+                "update_item",
+                Key=self._key(pair_id, META_SK),
+                UpdateExpression=update,
+                ConditionExpression="version = :expected AND lease_owner = :me",
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":expected": {"N": str(meta.version)},
+                    ":me": {"S": owner},
+                    ":cursors": encode(dict(meta.cursors)),
+                    ":sweep": encode(meta.last_full_sweep),
+                    ":run": encode(dict(meta.last_run)),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            old = exc.response.get("Item", {})
+            version = decode(old["version"]) if "version" in old else None
+            holder = decode(old["lease_owner"]) if "lease_owner" in old else None
+            raise StaleState(
+                f"pair {pair_id}: cannot commit version {meta.version} as {owner}"
+                f" (stored version {version}, lease holder {holder})"
+            ) from exc
+        return _meta_from_item(out["Attributes"])
+
+    def release(self, pair_id: str, owner: str) -> None:
+        """Remove the lease if ``owner`` holds it."""
+        try:
+            self._call(
+                "update_item",
+                Key=self._key(pair_id, META_SK),
+                UpdateExpression="REMOVE lease_owner, lease_expires",
+                ConditionExpression="lease_owner = :me",
+                ExpressionAttributeValues={":me": {"S": owner}},
+            )
+        except ClientError:
+            return  # not ours (or no META): nothing to release
+
+    # --- links ----------------------------------------------------------------------------------
+
+    def links_by_lead(self, pair_id: str, lead_ids: Iterable[str]) -> dict[str, Link]:
+        keys = [self._key(pair_id, LEAD_PREFIX + lead) for lead in dict.fromkeys(lead_ids)]
+        links = (_link_from_item(item) for item in self._batch_get(keys))
+        return {link.lead_id: link for link in links}
+
+    def links_by_card(self, pair_id: str, card_ids: Iterable[str]) -> dict[str, Link]:
+        """Follow each CARD# pointer to its LEAD# item; a pointer the lead no longer confirms is ignored."""
+        keys = [self._key(pair_id, CARD_PREFIX + card) for card in dict.fromkeys(card_ids)]
+        pointers = {decode(i["card_id"]): decode(i["lead_id"]) for i in self._batch_get(keys)}
+        leads = self.links_by_lead(pair_id, pointers.values())
+        return {
+            card: leads[lead]
+            for card, lead in pointers.items()
+            if lead in leads and leads[lead].card_id == card
+        }
+
+    def all_links(self, pair_id: str) -> list[Link]:
+        return [_link_from_item(item) for item in self._query(pair_id, LEAD_PREFIX)]
+
+    def put_links(self, pair_id: str, links: Iterable[Link]) -> None:
+        """Write each link's LEAD# item and CARD# pointer (the last of duplicates wins)."""
+        items: dict[str, Item] = {}
+        for link in links:
+            items[LEAD_PREFIX + link.lead_id] = {
+                "lead_id": {"S": link.lead_id},
+                "card_id": {"S": link.card_id},
+                "base": encode(dict(link.base)),
+            }
+            items[CARD_PREFIX + link.card_id] = {
+                "card_id": {"S": link.card_id},
+                "lead_id": {"S": link.lead_id},
+            }
+        self._batch_write(
+            [{"PutRequest": {"Item": {**self._key(pair_id, sk), **item}}} for sk, item in items.items()]
+        )
+
+    def delete_links(self, pair_id: str, links: Iterable[Link]) -> None:
+        """Delete each link's LEAD# item and CARD# pointer."""
+        sks: dict[str, None] = {}
+        for link in links:
+            sks[LEAD_PREFIX + link.lead_id] = None
+            sks[CARD_PREFIX + link.card_id] = None
+        self._batch_write([{"DeleteRequest": {"Key": self._key(pair_id, sk)}} for sk in sks])
+
+    # --- intents --------------------------------------------------------------------------------
+
+    def put_intent(self, pair_id: str, intent: Intent) -> None:
+        """Store the intent; DynamoDB's TTL removes it if it is never resolved."""
+        expires = math.ceil(_epoch(intent.created_at) + self.intent_ttl.total_seconds())
+        item = {
+            **self._key(pair_id, INTENT_PREFIX + intent.token),
+            "token": {"S": intent.token},
+            "side": {"S": intent.side.value},
+            "source_id": {"S": intent.source_id},
+            "created_at": {"S": intent.created_at.isoformat()},
+            TTL_ATTRIBUTE: {"N": str(expires)},
+        }
+        self._call("put_item", Item=item)
+
+    def intents(self, pair_id: str) -> list[Intent]:
+        return [
+            Intent(
+                token=decode(item["token"]),
+                side=Side(decode(item["side"])),
+                source_id=decode(item["source_id"]),
+                created_at=datetime.fromisoformat(decode(item["created_at"])),
+            )
+            for item in self._query(pair_id, INTENT_PREFIX)
+        ]
+
+    def delete_intent(self, pair_id: str, token: str) -> None:
+        self._call("delete_item", Key=self._key(pair_id, INTENT_PREFIX + token))
+
+
+def _meta_from_item(item: Item) -> PairMeta:
+    sweep = decode(item["last_full_sweep"]) if "last_full_sweep" in item else None
+    return PairMeta(
+        version=decode(item.get("version", {"N": "0"})),
+        cursors=decode(item.get("cursors", {"M": {}})),
+        last_full_sweep=sweep,
+        last_run=decode(item.get("last_run", {"M": {}})),
+    )
+
+
+def _link_from_item(item: Item) -> Link:
+    base: Fields = decode(item.get("base", {"M": {}}))
+    return Link(lead_id=decode(item["lead_id"]), card_id=decode(item["card_id"]), base=base)

@@ -1,0 +1,59 @@
+"""The DynamoDB state table as data: the one definition the SAM template, tests and tools follow.
+
+Items (one partition per pair):
+
+- ``PK=PAIR#<pair>, SK=META``: version, cursors, last_full_sweep, last_run, lease_owner, lease_expires
+- ``PK=PAIR#<pair>, SK=LEAD#<lead id>``: lead_id, card_id, base (the link and its base snapshot)
+- ``PK=PAIR#<pair>, SK=CARD#<card id>``: card_id, lead_id (pointer back to the lead item)
+- ``PK=PAIR#<pair>, SK=INTENT#<token>``: token, side, source_id, created_at, expires_at (TTL)
+
+Only intents carry the TTL attribute; leases expire by a condition on ``lease_expires``, never by TTL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARTITION_KEY = "PK"
+SORT_KEY = "SK"
+TTL_ATTRIBUTE = "expires_at"  # epoch seconds (Number)
+BILLING_MODE = "PAY_PER_REQUEST"
+
+KEY_SCHEMA: list[dict[str, str]] = [
+    {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+    {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+]
+ATTRIBUTE_DEFINITIONS: list[dict[str, str]] = [
+    {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+    {"AttributeName": SORT_KEY, "AttributeType": "S"},
+]
+
+META_SK = "META"
+LEAD_PREFIX = "LEAD#"
+CARD_PREFIX = "CARD#"
+INTENT_PREFIX = "INTENT#"
+
+
+def pair_pk(pair_id: str) -> str:
+    """The partition key of a pair."""
+    return f"PAIR#{pair_id}"
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """Keyword arguments of ``CreateTable`` for the state table."""
+    return {
+        "TableName": table_name,
+        "KeySchema": [dict(k) for k in KEY_SCHEMA],
+        "AttributeDefinitions": [dict(a) for a in ATTRIBUTE_DEFINITIONS],
+        "BillingMode": BILLING_MODE,
+    }
+
+
+def create_table(client: Any, table_name: str) -> None:
+    """Create the state table with a low-level DynamoDB client, wait for it, and enable TTL."""
+    client.create_table(**table_definition(table_name))
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )

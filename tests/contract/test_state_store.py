@@ -1,0 +1,406 @@
+"""One contract for every StateStore: SQLite (memory and file) and DynamoDB (moto).
+
+Run: .venv/bin/pytest tests/contract/test_state_store.py -q
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+from leadsync.core.models import Intent, Link, PairMeta, Side
+from leadsync.errors import LeaseHeld, StaleState
+from leadsync.state.base import StateStore
+from leadsync.state.dynamodb import DynamoStateStore
+from leadsync.state.sqlite import SqliteStateStore
+from leadsync.state.table import create_table
+
+PAIR = "notion-trello"
+T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+TTL = 60
+TABLE = "leadsync-state"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region, so nothing can reach a real AWS account."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    if request.param == "sqlite-memory":
+        with SqliteStateStore(":memory:") as sqlite_store:
+            yield sqlite_store
+    elif request.param == "sqlite-file":
+        with SqliteStateStore(tmp_path / ".leadsync" / "state.db") as sqlite_store:
+            yield sqlite_store
+    else:
+        request.getfixturevalue("aws_env")
+        with mock_aws():
+            client = boto3.client("dynamodb")
+            create_table(client, TABLE)
+            yield DynamoStateStore(TABLE, client, page_size=7)  # small pages: pagination is exercised
+
+
+def make_links(n: int) -> list[Link]:
+    return [
+        Link(lead_id=f"lead-{i:04d}", card_id=f"card-{i:04d}", base={"name": f"Lead {i}", "email": None})
+        for i in range(n)
+    ]
+
+
+# --- lease -------------------------------------------------------------------------------------
+
+
+def test_first_acquire_returns_empty_meta_at_version_zero(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+
+    assert meta == PairMeta(version=0, cursors={}, last_full_sweep=None, last_run={})
+
+
+def test_owner_can_reacquire_its_own_unexpired_lease(store: StateStore) -> None:
+    store.acquire(PAIR, "a", T0, TTL)
+
+    assert store.acquire(PAIR, "a", T0 + timedelta(seconds=5), TTL).version == 0
+
+
+def test_acquire_while_another_owner_holds_the_lease_raises_lease_held_naming_holder(
+    store: StateStore,
+) -> None:
+    store.acquire(PAIR, "owner-a", T0, TTL)
+
+    with pytest.raises(LeaseHeld, match=r"owner-a.*2025-03-01T12:01:00"):
+        store.acquire(PAIR, "owner-b", T0 + timedelta(seconds=TTL - 1), TTL)
+
+
+def test_expired_lease_can_be_taken_over_and_the_old_owner_can_no_longer_commit(store: StateStore) -> None:
+    meta_a = store.acquire(PAIR, "a", T0, TTL)
+
+    meta_b = store.acquire(PAIR, "b", T0 + timedelta(seconds=TTL), TTL)
+
+    assert meta_b.version == 0
+    with pytest.raises(StaleState):
+        store.commit(PAIR, "a", meta_a)
+    with pytest.raises(LeaseHeld, match="b"):
+        store.acquire(PAIR, "a", T0 + timedelta(seconds=TTL + 1), TTL)
+
+
+def test_leases_of_different_pairs_are_independent(store: StateStore) -> None:
+    store.acquire("pair-1", "a", T0, TTL)
+
+    assert store.acquire("pair-2", "b", T0, TTL).version == 0
+
+
+def test_release_lets_another_owner_acquire(store: StateStore) -> None:
+    store.acquire(PAIR, "a", T0, TTL)
+
+    store.release(PAIR, "a")
+
+    assert store.acquire(PAIR, "b", T0, TTL).version == 0
+
+
+def test_release_by_a_non_holder_leaves_the_lease_in_place(store: StateStore) -> None:
+    store.acquire(PAIR, "a", T0, TTL)
+
+    store.release(PAIR, "b")
+    store.release("never-acquired", "b")
+
+    with pytest.raises(LeaseHeld):
+        store.acquire(PAIR, "b", T0, TTL)
+
+
+# --- commit ------------------------------------------------------------------------------------
+
+
+def test_commit_bumps_version_and_persists_cursors_sweep_and_last_run(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+    last_run = {
+        "applied": 3,
+        "duration_s": 1.25,
+        "ok": True,
+        "error": None,
+        "ops": {"update_card": 2, "create_card": 1},
+        "conflicts": [{"field": "status", "winner": "lead"}],
+        "note": "Zoë ✓",
+    }
+    meta = replace(
+        meta,
+        cursors={"lead": "2025-03-01T11:59:00Z", "card": "action-5f0c"},
+        last_full_sweep="2025-03-01T11:00:00+00:00",
+        last_run=last_run,
+    )
+
+    committed = store.commit(PAIR, "a", meta)
+    reloaded = store.acquire(PAIR, "b", T0, TTL)  # the commit released the lease
+
+    assert committed == replace(meta, version=1)
+    assert reloaded == committed
+
+
+def test_commit_without_release_keeps_the_lease_and_allows_another_commit(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+
+    meta = store.commit(PAIR, "a", replace(meta, cursors={"lead": "c1"}), release=False)
+    with pytest.raises(LeaseHeld):
+        store.acquire(PAIR, "b", T0, TTL)
+    meta = store.commit(PAIR, "a", replace(meta, cursors={"lead": "c2"}))
+
+    assert meta.version == 2
+    assert store.acquire(PAIR, "b", T0, TTL).cursors == {"lead": "c2"}
+
+
+def test_commit_with_a_stale_version_raises_and_writes_nothing(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+    store.commit(PAIR, "a", replace(meta, cursors={"lead": "first"}), release=False)
+
+    with pytest.raises(StaleState, match="version"):
+        store.commit(PAIR, "a", replace(meta, cursors={"lead": "second"}))
+
+    assert store.acquire(PAIR, "a", T0, TTL) == PairMeta(version=1, cursors={"lead": "first"})
+
+
+def test_commit_after_losing_the_lease_raises_stale_state_and_writes_nothing(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+    store.acquire(PAIR, "b", T0 + timedelta(seconds=TTL + 1), TTL)
+
+    with pytest.raises(StaleState):
+        store.commit(PAIR, "a", replace(meta, cursors={"lead": "lost"}))
+
+    assert store.acquire(PAIR, "b", T0 + timedelta(seconds=TTL + 2), TTL).cursors == {}
+
+
+def test_commit_after_releasing_raises_stale_state(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+    store.release(PAIR, "a")
+
+    with pytest.raises(StaleState):
+        store.commit(PAIR, "a", meta)
+
+
+def test_commit_on_a_pair_never_acquired_raises_stale_state(store: StateStore) -> None:
+    with pytest.raises(StaleState):
+        store.commit(PAIR, "a", PairMeta())
+
+
+# --- links -------------------------------------------------------------------------------------
+
+
+def test_links_round_trip_none_empty_and_unicode_values(store: StateStore) -> None:
+    link = Link(
+        lead_id="0f3c-été",
+        card_id="card-日本",
+        base={"name": "Zoë Ørsted 🚀", "email": None, "notes": "", "status": "Qualified"},
+    )
+
+    store.put_links(PAIR, [link])
+
+    assert store.links_by_lead(PAIR, [link.lead_id]) == {link.lead_id: link}
+    assert store.links_by_card(PAIR, [link.card_id]) == {link.card_id: link}
+    assert store.all_links(PAIR) == [link]
+
+
+def test_hundreds_of_links_round_trip_through_every_lookup(store: StateStore) -> None:
+    links = make_links(430)
+
+    store.put_links(PAIR, links)
+
+    by_lead = store.links_by_lead(PAIR, [link.lead_id for link in links])
+    by_card = store.links_by_card(PAIR, [link.card_id for link in links])
+    assert by_lead == {link.lead_id: link for link in links}
+    assert by_card == {link.card_id: link for link in links}
+    assert sorted(store.all_links(PAIR), key=lambda link: link.lead_id) == links
+
+
+def test_lookups_return_only_links_that_exist(store: StateStore) -> None:
+    links = make_links(3)
+    store.put_links(PAIR, links)
+
+    assert set(store.links_by_lead(PAIR, ["lead-0001", "missing", "lead-0001"])) == {"lead-0001"}
+    assert set(store.links_by_card(PAIR, ["card-0002", "missing"])) == {"card-0002"}
+    assert store.links_by_lead(PAIR, []) == {}
+    assert store.links_by_card(PAIR, []) == {}
+
+
+def test_put_links_replaces_the_base_of_an_existing_link(store: StateStore) -> None:
+    old = Link("lead-1", "card-1", {"name": "Old", "email": "a@example.com"})
+    new = Link("lead-1", "card-1", {"name": "New", "email": None})
+    store.put_links(PAIR, [old])
+
+    store.put_links(PAIR, [new])
+
+    assert store.links_by_card(PAIR, ["card-1"]) == {"card-1": new}
+    assert store.all_links(PAIR) == [new]
+
+
+def test_relinking_a_lead_to_a_new_card_stops_the_old_card_resolving(store: StateStore) -> None:
+    store.put_links(PAIR, [Link("lead-1", "card-old", {"name": "A"})])
+    relinked = Link("lead-1", "card-new", {"name": "A"})
+
+    store.put_links(PAIR, [relinked])
+
+    assert store.links_by_card(PAIR, ["card-old", "card-new"]) == {"card-new": relinked}
+    assert store.links_by_lead(PAIR, ["lead-1"]) == {"lead-1": relinked}
+
+
+def test_the_last_of_duplicate_links_in_one_put_wins(store: StateStore) -> None:
+    first = Link("lead-1", "card-1", {"name": "first"})
+    last = Link("lead-1", "card-1", {"name": "last"})
+
+    store.put_links(PAIR, [first, last])
+
+    assert store.all_links(PAIR) == [last]
+
+
+def test_delete_links_removes_them_from_every_lookup(store: StateStore) -> None:
+    links = make_links(60)
+    store.put_links(PAIR, links)
+    gone, kept = links[:40], links[40:]
+
+    store.delete_links(PAIR, gone)
+
+    assert store.links_by_lead(PAIR, [link.lead_id for link in gone]) == {}
+    assert store.links_by_card(PAIR, [link.card_id for link in gone]) == {}
+    assert sorted(store.all_links(PAIR), key=lambda link: link.lead_id) == kept
+    store.delete_links(PAIR, gone)  # deleting again is harmless
+
+
+def test_links_of_different_pairs_are_isolated(store: StateStore) -> None:
+    store.put_links("pair-1", [Link("lead-1", "card-1", {"name": "one"})])
+    store.put_links("pair-2", [Link("lead-2", "card-2", {"name": "two"})])
+
+    assert [link.lead_id for link in store.all_links("pair-1")] == ["lead-1"]
+    assert store.links_by_lead("pair-2", ["lead-1"]) == {}
+    assert store.links_by_card("pair-1", ["card-2"]) == {}
+
+
+def test_links_do_not_disturb_meta(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+    store.put_links(PAIR, make_links(10))
+
+    assert store.commit(PAIR, "a", meta).version == 1
+
+
+# --- intents -----------------------------------------------------------------------------------
+
+
+def test_intents_round_trip_and_are_deleted_by_token(store: StateStore) -> None:
+    intents = [
+        Intent(
+            token=f"tok-{i:02d}", side=Side.CARD if i % 2 else Side.LEAD, source_id=f"src-{i}", created_at=T0
+        )
+        for i in range(12)
+    ]
+    for intent in intents:
+        store.put_intent(PAIR, intent)
+    store.put_intent("other-pair", Intent("tok-x", Side.CARD, "src-x", T0))
+
+    assert sorted(store.intents(PAIR), key=lambda i: i.token) == intents
+
+    store.delete_intent(PAIR, "tok-03")
+    store.delete_intent(PAIR, "never-existed")
+
+    assert sorted(i.token for i in store.intents(PAIR)) == [i.token for i in intents if i.token != "tok-03"]
+    assert [i.token for i in store.intents("other-pair")] == ["tok-x"]
+
+
+def test_intent_created_at_keeps_its_timezone_and_microseconds(store: StateStore) -> None:
+    created = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    store.put_intent(PAIR, Intent("tok", Side.CARD, "lead-1", created))
+
+    assert store.intents(PAIR)[0].created_at == created
+
+
+# --- racing ------------------------------------------------------------------------------------
+
+
+class SerializedMotoServer(ThreadedMotoServer):
+    """moto's threaded server, handling one request at a time.
+
+    Real DynamoDB applies conditional writes to one item atomically; moto checks the condition
+    and writes without a lock, so two truly concurrent requests can both pass (seen in practice).
+    Serializing requests restores DynamoDB's guarantee, while the clients still race over HTTP.
+    """
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def serialized(environ: dict[str, Any], start_response: Any) -> Any:
+            with lock:
+                return list(app(environ, start_response))
+
+        self._server = make_server(
+            self._ip_address, self._port, serialized, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    server = SerializedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def _dynamo_over_http(endpoint: str) -> Callable[[], StateStore]:
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    create_table(session.client("dynamodb", endpoint_url=endpoint), TABLE)
+    # one client per thread, as two Lambda invocations would have
+    return lambda: DynamoStateStore(TABLE, session.client("dynamodb", endpoint_url=endpoint))
+
+
+@pytest.mark.parametrize("backend", ["dynamodb-server", "sqlite-file"])
+def test_two_racing_acquires_have_exactly_one_winner(
+    backend: str, moto_server: str, tmp_path: Path, aws_env: None
+) -> None:
+    if backend == "dynamodb-server":
+        make_store = _dynamo_over_http(moto_server)
+    else:
+        make_store = lambda: SqliteStateStore(tmp_path / "race.db")  # noqa: E731
+    stores = [make_store(), make_store()]  # separate connections
+    for round_no in range(5):
+        outcome = _race_acquire(stores, f"race-{round_no}")
+
+        assert sorted(outcome.values()) == ["held", "won"], f"round {round_no}: {outcome}"
+
+
+def _race_acquire(stores: list[StateStore], pair: str) -> dict[str, str]:
+    """Start one ``acquire`` per store at the same instant; report who won."""
+    barrier = threading.Barrier(len(stores))
+    outcome: dict[str, str] = {}
+
+    def race(owner: str, store: StateStore) -> None:
+        barrier.wait()
+        try:
+            store.acquire(pair, owner, T0, TTL)
+            outcome[owner] = "won"
+        except LeaseHeld:
+            outcome[owner] = "held"
+
+    threads = [threading.Thread(target=race, args=(f"owner-{i}", s)) for i, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcome
