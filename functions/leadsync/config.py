@@ -1,0 +1,281 @@
+"""Pair configuration and runtime settings, validated once on load.
+
+The pair configuration is one JSON document (a file locally, an SSM parameter in the cloud).
+Every mistake is reported with the path of the setting at fault, all at once.
+Settings come from the environment and are parsed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from leadsync.core.mapping import Direction, FieldMapping, FieldSpec
+from leadsync.core.merge import ConflictPolicy
+from leadsync.core.models import Side
+from leadsync.core.planner import CardDeleted, LeadDeleted, PlanConfig
+from leadsync.errors import ConfigError
+
+DEFAULT_STATUS_LISTS = {"New": "To Do", "Contacted": "In Progress", "Qualified": "Done", "Lost": "Lost"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NotionSide(_Strict):
+    """A Notion database (API version 2025-09-03: its first data source, or the one named)."""
+
+    system: Literal["notion"]
+    database_id: str = Field(min_length=32)
+    data_source_id: str | None = None
+    link_field: str = "Trello Card"
+
+
+class TrelloSide(_Strict):
+    """A Trello board. Fields: ``name``, ``list``, ``desc`` and ``desc:<Label>`` lines."""
+
+    system: Literal["trello"]
+    board_id: str = Field(min_length=8)
+    link_label: str = "leadsync-id"
+
+
+class AirtableSide(_Strict):
+    """An Airtable table, with a "Last modified time" field for incremental reads."""
+
+    system: Literal["airtable"]
+    base_id: str = Field(pattern=r"^app[A-Za-z0-9]{14}$")
+    table: str = Field(min_length=1)
+    link_field: str = "Trello Card"
+    last_modified_field: str = "Last Modified"
+
+
+class SheetsSide(_Strict):
+    """A Google Sheet tab whose first row is the header."""
+
+    system: Literal["sheets"]
+    spreadsheet_id: str = Field(min_length=10)
+    sheet: str = "Leads"
+    id_column: str = "Lead ID"
+    link_field: str = "Trello Card"
+
+
+SideConfig = Annotated[NotionSide | TrelloSide | AirtableSide | SheetsSide, Field(discriminator="system")]
+
+
+class FieldConfig(_Strict):
+    """One synced field: its name on each side, its direction, and an optional value map."""
+
+    lead: str = Field(min_length=1)
+    card: str = Field(min_length=1)
+    direction: Direction = Direction.BOTH
+    values: dict[str, str] | None = None  # lead value -> card value
+    reverse_values: dict[str, str] | None = None  # card value -> lead value (needed if many-to-one)
+
+    @model_validator(mode="after")
+    def _round_trips(self) -> FieldConfig:
+        if self.values is None:
+            if self.reverse_values is not None:
+                raise ValueError("reverse_values given without values")
+            return self
+        reverse = self.reverse_values
+        if reverse is None:
+            seen: dict[str, str] = {}
+            for lead_value, card_value in self.values.items():
+                if card_value in seen:
+                    raise ValueError(
+                        f"values maps both {seen[card_value]!r} and {lead_value!r} to {card_value!r}: "
+                        "give reverse_values to say which one a card in that place means"
+                    )
+                seen[card_value] = lead_value
+            return self
+        for lead_value, card_value in self.values.items():
+            back = reverse.get(card_value)
+            if back is None:
+                raise ValueError(
+                    f"reverse_values has no entry for {card_value!r} (from values[{lead_value!r}])"
+                )
+            if self.values.get(back) != card_value:
+                raise ValueError(
+                    f"reverse_values[{card_value!r}] = {back!r} does not map back to {card_value!r}: "
+                    "the mapping would keep rewriting itself"
+                )
+        return self
+
+
+class PairConfig(_Strict):
+    """One lead tracker synced with one work tracker."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    lead: SideConfig
+    card: SideConfig
+    fields: dict[str, FieldConfig]
+    status_field: str | None = "status"
+    skip_statuses: list[str] = Field(default_factory=lambda: ["Lost"])
+    conflict_policy: ConflictPolicy = ConflictPolicy.NEWEST
+    tie_breaker: Side = Side.LEAD
+    create_leads_from_cards: bool = False
+    on_lead_deleted: LeadDeleted = LeadDeleted.ARCHIVE_CARD
+    on_card_deleted: CardDeleted = CardDeleted.DETACH
+    match_on: list[str] = Field(default_factory=list)
+    full_sweep_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
+    @field_validator("fields")
+    @classmethod
+    def _has_fields(cls, value: dict[str, FieldConfig]) -> dict[str, FieldConfig]:
+        if not value:
+            raise ValueError("at least one field must be mapped")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PairConfig:
+        problems: list[str] = []
+        if self.status_field is not None and self.status_field not in self.fields:
+            problems.append(f"status_field {self.status_field!r} is not one of the mapped fields")
+        for name in self.match_on:
+            if name not in self.fields:
+                problems.append(f"match_on names {name!r}, which is not a mapped field")
+        status = self.fields.get(self.status_field or "")
+        if status is not None and status.values is not None:
+            unknown = [s for s in self.skip_statuses if s not in status.values]
+            if unknown:
+                problems.append(f"skip_statuses {unknown} are not keys of fields.{self.status_field}.values")
+        for side_name in ("lead", "card"):
+            natives = [getattr(f, side_name) for f in self.fields.values()]
+            dupes = sorted({n for n in natives if natives.count(n) > 1})
+            if dupes:
+                problems.append(f"{side_name}-side field(s) {dupes} are mapped more than once")
+        if self.card.system == "trello":
+            for name, f in self.fields.items():
+                if f.card not in ("name", "list", "desc") and not f.card.startswith("desc:"):
+                    problems.append(
+                        f"fields.{name}.card = {f.card!r}: a Trello card field is 'name', 'list', 'desc' "
+                        "or 'desc:<Label>'"
+                    )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def plan_config(self) -> PlanConfig:
+        """The planner's view of this pair."""
+        specs = tuple(
+            FieldSpec(
+                name=name,
+                lead=f.lead,
+                card=f.card,
+                direction=f.direction,
+                to_card=f.values,
+                to_lead=f.reverse_values,
+            )
+            for name, f in self.fields.items()
+        )
+        skip = {}
+        if self.status_field is not None and self.skip_statuses:
+            skip[self.status_field] = frozenset(self.skip_statuses)
+        granularity = {
+            side: timedelta(minutes=1) if cfg.system == "notion" else timedelta(0)
+            for side, cfg in ((Side.LEAD, self.lead), (Side.CARD, self.card))
+        }
+        return PlanConfig(
+            mapping=FieldMapping(specs),
+            policy=self.conflict_policy,
+            tie=self.tie_breaker,
+            granularity=granularity,
+            skip=skip,
+            create_leads=self.create_leads_from_cards,
+            on_lead_deleted=self.on_lead_deleted,
+            on_card_deleted=self.on_card_deleted,
+            match_on=tuple(self.match_on),
+        )
+
+
+class SyncConfig(_Strict):
+    """The whole configuration document: one or more pairs."""
+
+    pairs: list[PairConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> SyncConfig:
+        ids = [p.id for p in self.pairs]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"pair ids must be unique; repeated: {dupes}")
+        return self
+
+
+def parse_config(document: str | Mapping[str, Any], source: str = "config") -> SyncConfig:
+    """Validate a configuration document; raise ConfigError listing every problem with its path."""
+    try:
+        data = json.loads(document) if isinstance(document, str) else dict(document)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{source}: not valid JSON: {exc}"]) from exc
+    if isinstance(data, dict) and "pairs" not in data and "id" in data:
+        data = {"pairs": [data]}  # a single pair may be given on its own
+    try:
+        return SyncConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([line for err in exc.errors() for line in _describe(source, err)]) from exc
+
+
+def _describe(source: str, err: Any) -> list[str]:
+    path = ""
+    for part in err["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("notion", "trello", "airtable", "sheets") and path.endswith(("lead", "card")):
+            continue  # the discriminator tag pydantic adds to the path
+        else:
+            path += f".{part}" if path else str(part)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return [f"{source}: {path or '(top level)'}: {line}" for line in message.splitlines()]
+
+
+def load_config_file(path: str | Path) -> SyncConfig:
+    """Read and validate a configuration file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read config file {p}: {exc.strerror}"]) from exc
+    return parse_config(text, source=str(p))
+
+
+class Settings(_Strict):
+    """Runtime settings, read from the environment once (see `Settings.from_env`)."""
+
+    config_file: str | None = None
+    config_parameter: str | None = None
+    table: str | None = None
+    state_path: str = ".leadsync/state.db"
+    secret_arn: str | None = None
+    notion_base_url: str = "https://api.notion.com"
+    trello_base_url: str = "https://api.trello.com/1"
+    airtable_base_url: str = "https://api.airtable.com"
+    sheets_base_url: str = "https://sheets.googleapis.com"
+    google_token_uri: str | None = None
+    safety_margin_seconds: float = Field(default=8.0, ge=1.0)
+    dry_run: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = env.get(f"LEADSYNC_{name.upper()}")
+            if raw not in (None, ""):
+                values[name] = raw
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(
+                [
+                    f"environment: LEADSYNC_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                    for e in exc.errors()
+                ]
+            ) from exc

@@ -1,0 +1,318 @@
+"""The planner: (links with base snapshots, changed leads, changed cards, config) -> Plan.
+
+Pure: no I/O, no clock. The engine hands in canonical records (see `core.mapping`) for every
+record it read this cycle, with ``deleted=True`` for archived or confirmed-gone ones, and every
+link touching them. Records not handed in are taken as unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from enum import StrEnum
+
+from leadsync.core.mapping import FieldMapping
+from leadsync.core.merge import MISSING, ConflictPolicy, Stamp, merge_field, pick_winner
+from leadsync.core.models import Fields, Link, Record, Side
+from leadsync.core.operations import Archive, Conflict, Create, Operation, Plan, SetMarker, Unit, Update
+
+
+class LeadDeleted(StrEnum):
+    """What happens to the card when its lead is deleted or archived."""
+
+    ARCHIVE_CARD = "archive_card"
+    DETACH = "detach"  # leave the card, drop the link
+
+
+class CardDeleted(StrEnum):
+    """What happens to the lead when its card is deleted or archived."""
+
+    DETACH = "detach"  # leave the lead, keep a tombstone link (no replacement card)
+    ARCHIVE_LEAD = "archive_lead"
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """The parts of a pair's configuration the planner needs."""
+
+    mapping: FieldMapping
+    policy: ConflictPolicy = ConflictPolicy.NEWEST
+    tie: Side = Side.LEAD
+    granularity: Mapping[Side, timedelta] = field(default_factory=dict)
+    skip: Mapping[str, frozenset[str]] = field(default_factory=dict)  # field -> values that get no card
+    create_leads: bool = False
+    on_lead_deleted: LeadDeleted = LeadDeleted.ARCHIVE_CARD
+    on_card_deleted: CardDeleted = CardDeleted.DETACH
+    match_on: tuple[str, ...] = ()
+
+
+def plan(
+    config: PlanConfig,
+    links: Iterable[Link],
+    leads: Mapping[str, Record],
+    cards: Mapping[str, Record],
+) -> Plan:
+    """Decide every operation of one cycle."""
+    planner = _Planner(config, list(links), leads, cards)
+    return planner.run()
+
+
+class _Planner:
+    def __init__(
+        self, config: PlanConfig, links: list[Link], leads: Mapping[str, Record], cards: Mapping[str, Record]
+    ) -> None:
+        self.cfg = config
+        self.leads = leads
+        self.cards = cards
+        self.by_lead = {link.lead_id: link for link in links}
+        self.by_card = {link.card_id: link for link in links}
+        self.plan = Plan()
+        self.claimed_leads: set[str] = set()
+        self.claimed_cards: set[str] = set()
+
+    def run(self) -> Plan:
+        for link in sorted(self.by_lead.values(), key=lambda x: x.lead_id):
+            lead, card = self.leads.get(link.lead_id), self.cards.get(link.card_id)
+            if lead is None and card is None:
+                continue
+            self.claimed_leads.add(link.lead_id)
+            self.claimed_cards.add(link.card_id)
+            self._add(self._linked(link, lead, card))
+        self._adopt_by_marker()
+        self._adopt_by_key()
+        self._create_missing()
+        return self.plan
+
+    def _add(self, unit: Unit | None) -> None:
+        if unit is not None and (unit.changes_state or unit.notes or unit.conflicts):
+            self.plan.units.append(unit)
+
+    # -- linked pairs -------------------------------------------------------------------------
+
+    def _linked(self, link: Link, lead: Record | None, card: Record | None) -> Unit | None:
+        if link.detached:
+            return self._detached(link, lead, card)
+        if lead is not None and lead.deleted:
+            if self.cfg.on_lead_deleted is LeadDeleted.ARCHIVE_CARD and not (card and card.deleted):
+                ops: tuple[Operation, ...] = (Archive(Side.CARD, link.card_id, "its lead was deleted"),)
+                note = f"lead {link.lead_id} deleted: card {link.card_id} archived, link dropped"
+            else:
+                ops, note = (), f"lead {link.lead_id} deleted: card {link.card_id} left as is, link dropped"
+            return Unit(link.lead_id, link.card_id, ops, drop=link, notes=(note,))
+        if card is not None and card.deleted:
+            if self.cfg.on_card_deleted is CardDeleted.ARCHIVE_LEAD:
+                return Unit(
+                    link.lead_id,
+                    link.card_id,
+                    (Archive(Side.LEAD, link.lead_id, "its card was archived or deleted"),),
+                    drop=link,
+                    notes=(f"card {link.card_id} gone: lead {link.lead_id} archived, link dropped",),
+                )
+            return Unit(
+                link.lead_id,
+                link.card_id,
+                link=replace(link, detached=True),
+                notes=(f"card {link.card_id} archived or deleted: lead {link.lead_id} left as is",),
+            )
+        return self._merge(link, lead, card)
+
+    def _detached(self, link: Link, lead: Record | None, card: Record | None) -> Unit | None:
+        if card is not None and not card.deleted:
+            unit = self._merge(replace(link, detached=False), lead, card, force_link=True)
+            return replace(unit, notes=(*unit.notes, f"card {link.card_id} restored: link re-attached"))
+        if lead is not None and not lead.deleted and lead.link is None and self._wants_card(lead):
+            unit = self._create(Side.CARD, lead)
+            return replace(
+                unit,
+                drop=link,
+                notes=(f"lead {lead.id} marker cleared: new card replaces archived {link.card_id}",),
+            )
+        return None
+
+    def _merge(
+        self, link: Link, lead: Record | None, card: Record | None, *, force_link: bool = False
+    ) -> Unit:
+        winner = pick_winner(
+            self.cfg.policy,
+            self.cfg.tie,
+            self._stamp(Side.LEAD, lead),
+            self._stamp(Side.CARD, card),
+        )
+        base: Fields = {}
+        to_card: Fields = {}
+        to_lead: Fields = {}
+        conflicts: list[Conflict] = []
+        for spec in self.cfg.mapping.fields:
+            out = merge_field(
+                spec.direction,
+                link.base.get(spec.name, MISSING) if spec.name in link.base else MISSING,
+                lead.fields.get(spec.name, MISSING) if lead and spec.name in lead.fields else MISSING,
+                card.fields.get(spec.name, MISSING) if card and spec.name in card.fields else MISSING,
+                winner,
+            )
+            if out.base is not MISSING:
+                base[spec.name] = out.base  # type: ignore[assignment]
+            if out.to_card is not MISSING:
+                to_card[spec.name] = out.to_card  # type: ignore[assignment]
+            if out.to_lead is not MISSING:
+                to_lead[spec.name] = out.to_lead  # type: ignore[assignment]
+            if out.conflict is not None:
+                lead_value, card_value, side = out.conflict
+                reason = "both sides changed" if spec.name in link.base else "values differ when adopting"
+                conflicts.append(Conflict(spec.name, lead_value, card_value, side, reason))
+        ops: list[Operation] = []
+        if to_card:
+            ops.append(Update(Side.CARD, link.card_id, to_card))
+        if to_lead:
+            ops.append(Update(Side.LEAD, link.lead_id, to_lead))
+        if lead is not None and lead.link != link.card_id:
+            ops.append(SetMarker(Side.LEAD, link.lead_id, link.card_id))
+        if card is not None and card.link != link.lead_id:
+            ops.append(SetMarker(Side.CARD, link.card_id, link.lead_id))
+        merged = {**link.base, **base}
+        new_link = replace(link, base=merged) if (merged != link.base or force_link) else None
+        return Unit(link.lead_id, link.card_id, tuple(ops), link=new_link, conflicts=tuple(conflicts))
+
+    def _stamp(self, side: Side, record: Record | None) -> Stamp:
+        return Stamp(record.updated_at if record else None, self.cfg.granularity.get(side, timedelta(0)))
+
+    # -- unlinked records ---------------------------------------------------------------------
+
+    def _free_leads(self) -> list[Record]:
+        return [
+            r
+            for lead_id, r in sorted(self.leads.items())
+            if lead_id not in self.by_lead and lead_id not in self.claimed_leads
+        ]
+
+    def _free_cards(self) -> list[Record]:
+        return [
+            r
+            for card_id, r in sorted(self.cards.items())
+            if card_id not in self.by_card and card_id not in self.claimed_cards
+        ]
+
+    def _adopt(self, lead: Record, card: Record, why: str) -> None:
+        self.claimed_leads.add(lead.id)
+        self.claimed_cards.add(card.id)
+        if card.deleted:
+            unit = Unit(
+                lead.id,
+                card.id,
+                link=Link(lead.id, card.id, {}, detached=True),
+                notes=(f"lead {lead.id} names card {card.id}, which is archived or gone: no new card",),
+            )
+        else:
+            unit = self._merge(Link(lead.id, card.id, {}), lead, card, force_link=True)
+            unit = replace(unit, notes=(*unit.notes, f"adopted card {card.id} for lead {lead.id} ({why})"))
+        self._add(unit)
+
+    def _adopt_by_marker(self) -> None:
+        claims: dict[str, list[Record]] = {}
+        for card in self._free_cards():
+            if card.link:
+                claims.setdefault(card.link, []).append(card)
+        for lead in self._free_leads():
+            if lead.deleted:
+                continue
+            if lead.link:
+                card = self.cards.get(lead.link)
+                if card is None:
+                    self.plan.problems.append(
+                        f"lead {lead.id} names card {lead.link}, which could not be read; skipped this cycle"
+                    )
+                    self.claimed_leads.add(lead.id)
+                elif (
+                    card.id not in self.by_card
+                    and card.id not in self.claimed_cards
+                    and card.link in (None, lead.id)
+                ):
+                    self._adopt(lead, card, "link marker")
+                continue
+            claimants = [c for c in claims.get(lead.id, []) if c.id not in self.claimed_cards]
+            if claimants:
+                self._adopt(lead, claimants[0], "card's link marker")
+                for dup in claimants[1:]:
+                    self.plan.problems.append(
+                        f"card {dup.id} also claims lead {lead.id} (a copy?); left alone, not linked"
+                    )
+                    self.claimed_cards.add(dup.id)
+        for card in self._free_cards():
+            if card.link and not card.deleted:
+                lead = self.leads.get(card.link)
+                if lead is None:
+                    if card.link in self.by_lead:
+                        self.plan.problems.append(
+                            f"card {card.id} claims lead {card.link}, which is linked to card "
+                            f"{self.by_lead[card.link].card_id}; left alone"
+                        )
+                        self.claimed_cards.add(card.id)
+                    continue
+                if lead.deleted and self.cfg.on_lead_deleted is LeadDeleted.ARCHIVE_CARD:
+                    self.claimed_cards.add(card.id)
+                    self._add(
+                        Unit(
+                            lead.id,
+                            card.id,
+                            (Archive(Side.CARD, card.id, "its lead was deleted"),),
+                            notes=(f"card {card.id} belongs to deleted lead {lead.id}: archived",),
+                        )
+                    )
+
+    def _adopt_by_key(self) -> None:
+        if not self.cfg.match_on:
+            return
+        leads = _index(self._free_leads(), self.cfg.match_on)
+        cards = _index(self._free_cards(), self.cfg.match_on)
+        for key, lead_group in sorted(leads.items()):
+            card_group = cards.get(key, [])
+            if len(lead_group) == 1 and len(card_group) == 1:
+                self._adopt(lead_group[0], card_group[0], f"same {', '.join(self.cfg.match_on)}")
+            elif card_group:
+                self.plan.problems.append(
+                    f"{len(lead_group)} leads and {len(card_group)} cards share "
+                    f"{'/'.join(self.cfg.match_on)}={'/'.join(key)}; not matched automatically"
+                )
+
+    def _create_missing(self) -> None:
+        for lead in self._free_leads():
+            if not lead.deleted and lead.link is None and self._wants_card(lead):
+                self.claimed_leads.add(lead.id)
+                self._add(self._create(Side.CARD, lead))
+        if self.cfg.create_leads:
+            for card in self._free_cards():
+                if not card.deleted and card.link is None and self._wants_card(card):
+                    self.claimed_cards.add(card.id)
+                    self._add(self._create(Side.LEAD, card))
+
+    def _wants_card(self, record: Record) -> bool:
+        for name, values in self.cfg.skip.items():
+            value = record.fields.get(name)
+            if value is not None and value.casefold() in {v.casefold() for v in values}:
+                return False
+        return True
+
+    def _create(self, side: Side, source: Record) -> Unit:
+        values = {
+            spec.name: source.fields[spec.name]
+            for spec in self.cfg.mapping.fields
+            if spec.name in source.fields and spec.direction.flows_to(side)
+        }
+        names = [spec.name for spec in self.cfg.mapping.fields if spec.name in source.fields]
+        base = {name: source.fields[name] for name in names}
+        if side is Side.CARD:
+            return Unit(source.id, None, (Create(side, source.id, values),), link=Link(source.id, "", base))
+        return Unit(None, source.id, (Create(side, source.id, values),), link=Link("", source.id, base))
+
+
+def _index(records: Iterable[Record], keys: tuple[str, ...]) -> dict[tuple[str, ...], list[Record]]:
+    out: dict[tuple[str, ...], list[Record]] = {}
+    for record in records:
+        if record.deleted or record.link:
+            continue
+        values = [record.fields.get(k) for k in keys]
+        if any(v is None for v in values):
+            continue
+        out.setdefault(tuple(v.casefold() for v in values if v is not None), []).append(record)
+    return out
