@@ -6,6 +6,7 @@ Run: .venv/bin/pytest tests/contract/test_state_store.py -q
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -32,14 +33,29 @@ TTL = 60
 TABLE = "leadsync-state"
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="module")
+def aws_env() -> Iterator[None]:
     """Fake credentials and region, so nothing can reach a real AWS account."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_AWS_ENV.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+        patch.delenv("AWS_PROFILE", raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def mocked_dynamodb(aws_env: None) -> Iterator[Any]:
+    """One in-process moto for the module (starting it is the slow part); tests get fresh tables."""
+    with mock_aws():
+        yield boto3.client("dynamodb")
 
 
 @pytest.fixture(params=["sqlite-memory", "sqlite-file", "dynamodb"])
@@ -51,11 +67,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore
         with SqliteStateStore(tmp_path / ".leadsync" / "state.db") as sqlite_store:
             yield sqlite_store
     else:
-        request.getfixturevalue("aws_env")
-        with mock_aws():
-            client = boto3.client("dynamodb")
-            create_table(client, TABLE)
-            yield DynamoStateStore(TABLE, client, page_size=7)  # small pages: pagination is exercised
+        client = request.getfixturevalue("mocked_dynamodb")
+        table = f"state-{uuid.uuid4().hex[:12]}"
+        create_table(client, table)
+        yield DynamoStateStore(table, client, page_size=25)  # small pages: pagination is exercised
+        client.delete_table(TableName=table)
 
 
 def make_links(n: int) -> list[Link]:
@@ -304,7 +320,7 @@ def test_intents_round_trip_and_are_deleted_by_token(store: StateStore) -> None:
         Intent(
             token=f"tok-{i:02d}", side=Side.CARD if i % 2 else Side.LEAD, source_id=f"src-{i}", created_at=T0
         )
-        for i in range(12)
+        for i in range(30)
     ]
     for intent in intents:
         store.put_intent(PAIR, intent)
@@ -337,12 +353,15 @@ class SerializedMotoServer(ThreadedMotoServer):
     Serializing requests restores DynamoDB's guarantee, while the clients still race over HTTP.
     """
 
+    requests_served = 0
+
     def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()
 
         def serialized(environ: dict[str, Any], start_response: Any) -> Any:
             with lock:
+                self.requests_served += 1
                 return list(app(environ, start_response))
 
         self._server = make_server(
@@ -353,11 +372,10 @@ class SerializedMotoServer(ThreadedMotoServer):
 
 
 @pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
+def moto_server() -> Iterator[SerializedMotoServer]:
     server = SerializedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    yield server
     server.stop()
 
 
@@ -372,10 +390,11 @@ def _dynamo_over_http(endpoint: str) -> Callable[[], StateStore]:
 
 @pytest.mark.parametrize("backend", ["dynamodb-server", "sqlite-file"])
 def test_two_racing_acquires_have_exactly_one_winner(
-    backend: str, moto_server: str, tmp_path: Path, aws_env: None
+    backend: str, moto_server: SerializedMotoServer, tmp_path: Path, aws_env: None
 ) -> None:
     if backend == "dynamodb-server":
-        make_store = _dynamo_over_http(moto_server)
+        host, port = moto_server.get_host_and_port()
+        make_store = _dynamo_over_http(f"http://{host}:{port}")
     else:
         make_store = lambda: SqliteStateStore(tmp_path / "race.db")  # noqa: E731
     stores = [make_store(), make_store()]  # separate connections
@@ -383,6 +402,8 @@ def test_two_racing_acquires_have_exactly_one_winner(
         outcome = _race_acquire(stores, f"race-{round_no}")
 
         assert sorted(outcome.values()) == ["held", "won"], f"round {round_no}: {outcome}"
+    if backend == "dynamodb-server":  # the race really went over HTTP (not to an in-process mock)
+        assert moto_server.requests_served >= 10
 
 
 def _race_acquire(stores: list[StateStore], pair: str) -> dict[str, str]:
