@@ -1,0 +1,18 @@
+"""Short content fingerprints of canonical records (echo and overlap dedupe)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from leadsync.core.models import Record
+
+
+def fingerprint(record: Record) -> str:
+    """A stable 16-hex digest of a record's canonical fields, link marker and deleted flag."""
+    payload = json.dumps(
+        [sorted(record.fields.items()), record.link, record.deleted],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.blake2b(payload.encode("utf-8"), digest_size=8).hexdigest()

@@ -1,0 +1,457 @@
+"""One sync cycle of one pair: lease -> load -> fetch -> plan -> apply -> commit.
+
+The imperative shell around the pure planner. Everything needed to resume lives in the
+StateStore or in the two systems; a cycle that dies at any line leaves state the next
+cycle can finish from (intents for creations, cursors committed last, failed records
+kept in ``pending`` and fetched directly next time).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from leadsync.config import PairConfig
+from leadsync.connectors.base import Connector
+from leadsync.connectors.deadline import Deadline
+from leadsync.core.fingerprint import fingerprint
+from leadsync.core.models import FetchResult, Intent, Link, PairMeta, Record, Side
+from leadsync.core.operations import Archive, Create, Plan, SetMarker, Unit, Update
+from leadsync.core.planner import PlanConfig, plan
+from leadsync.errors import DeadlineExceeded, LeadsyncError, LeaseHeld, StaleState
+from leadsync.observability import COUNT, MILLISECONDS, SECONDS, logger, metrics, tracer
+from leadsync.state.base import StateStore
+
+MAX_PENDING = 1000  # ids kept for a direct re-fetch; past this the cursor is held back instead
+MAX_SEEN = 3000  # fingerprints kept for overlap/echo dedupe
+SEEN_WINDOW = timedelta(minutes=15)
+UNIT_RESERVE_SECONDS = 2.0  # do not start a unit with less time than this left
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class PairRuntime:
+    """A pair's config with its two connectors, ready to sync."""
+
+    config: PairConfig
+    lead: Connector
+    card: Connector
+    plan_config: PlanConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plan_config = self.config.plan_config()
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    def connector(self, side: Side) -> Connector:
+        return self.lead if side is Side.LEAD else self.card
+
+
+@dataclass
+class CycleReport:
+    """What one cycle of one pair did (also the ``last_run`` summary stored in META)."""
+
+    pair: str
+    status: str = "synced"  # synced | partial | skipped | failed | dry_run
+    full_sweep: bool = False
+    read: dict[str, int] = field(default_factory=dict)
+    applied: dict[str, int] = field(default_factory=dict)
+    conflicts: int = 0
+    errors: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    activity: list[str] = field(default_factory=list)
+    deferred: int = 0
+    duration_ms: int = 0
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "full_sweep": self.full_sweep,
+            "read": self.read,
+            "applied": self.applied,
+            "conflicts": self.conflicts,
+            "errors": len(self.errors),
+            "problems": len(self.problems),
+            "deferred": self.deferred,
+            "duration_ms": self.duration_ms,
+        }
+
+
+@dataclass
+class _Cycle:
+    """Working data of one cycle."""
+
+    pair: PairRuntime
+    meta: PairMeta
+    started: datetime
+    deadline: Deadline
+    report: CycleReport
+    records: dict[Side, dict[str, Record]] = field(default_factory=lambda: {Side.LEAD: {}, Side.CARD: {}})
+    fetched: dict[Side, FetchResult] = field(default_factory=dict)
+    failed: dict[Side, set[str]] = field(default_factory=lambda: {Side.LEAD: set(), Side.CARD: set()})
+    seen: dict[Side, dict[str, tuple[str, datetime | None]]] = field(
+        default_factory=lambda: {Side.LEAD: {}, Side.CARD: {}}
+    )
+    intents: list[Intent] = field(default_factory=list)
+
+
+class Engine:
+    """Runs cycles against one StateStore."""
+
+    def __init__(self, store: StateStore, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+
+    def sync(self, pair: PairRuntime, deadline: Deadline, owner: str, *, dry_run: bool = False) -> CycleReport:
+        """Run one cycle for ``pair``. Never raises for record-level problems."""
+        t0 = time.monotonic()
+        started = self.clock()
+        report = CycleReport(pair.id)
+        ttl = int(min(deadline.remaining(), 900)) + 60
+        try:
+            meta = self.store.acquire(pair.id, owner, started, ttl)
+        except LeaseHeld as exc:
+            logger.info("another run holds this pair's lease; skipping this cycle", extra={"reason": str(exc)})
+            report.status = "skipped"
+            return report
+        cycle = _Cycle(pair, meta, started, deadline, report)
+        try:
+            self._run(cycle, owner, dry_run)
+        except LeadsyncError as exc:
+            report.status = "failed"
+            report.errors.append(str(exc))
+            logger.error("cycle failed; state left for the next cycle to finish", extra={"error": str(exc)})
+            self.store.release(pair.id, owner)
+        except Exception:
+            self.store.release(pair.id, owner)
+            raise
+        finally:
+            report.duration_ms = int((time.monotonic() - t0) * 1000)
+            self._emit(report, cycle)
+        return report
+
+    # -- phases ---------------------------------------------------------------------------------
+
+    def _run(self, cycle: _Cycle, owner: str, dry_run: bool) -> None:
+        pair = cycle.pair
+        cycle.intents = self.store.intents(pair.id)
+        full = self._is_sweep_due(cycle)
+        cycle.report.full_sweep = full
+        with tracer.provider.in_subsegment("fetch"):
+            for side in (Side.LEAD, Side.CARD):
+                self._fetch(cycle, side, full)
+            self._recover_intents(cycle)
+        links = self._load_links(cycle, full)
+        with tracer.provider.in_subsegment("plan"):
+            the_plan = plan(pair.plan_config, links, cycle.records[Side.LEAD], cycle.records[Side.CARD])
+        cycle.report.problems.extend(the_plan.problems)
+        for problem in the_plan.problems:
+            logger.warning(problem)
+        if dry_run:
+            cycle.report.status = "dry_run"
+            cycle.report.activity = the_plan.describe()
+            self.store.release(pair.id, owner)
+            return
+        with tracer.provider.in_subsegment("apply"):
+            puts, drops = self._apply(cycle, the_plan)
+        with tracer.provider.in_subsegment("commit"):
+            if drops:
+                self.store.delete_links(pair.id, drops)
+            if puts:
+                self.store.put_links(pair.id, puts)
+            for intent in cycle.intents:
+                self.store.delete_intent(pair.id, intent.token)
+            self._commit(cycle, owner, full)
+
+    def _is_sweep_due(self, cycle: _Cycle) -> bool:
+        last = cycle.meta.last_full_sweep
+        if last is None:
+            return True
+        period = timedelta(minutes=cycle.pair.config.full_sweep_minutes)
+        return cycle.started - datetime.fromisoformat(last) >= period
+
+    def _fetch(self, cycle: _Cycle, side: Side, full: bool) -> None:
+        connector = cycle.pair.connector(side)
+        cursor = None if full else cycle.meta.cursors.get(side.value)
+        result = connector.fetch_changed(cursor)
+        cycle.fetched[side] = result
+        for record in result.records:
+            self._take(cycle, side, record)
+        for record_id in cycle.meta.pending.get(side.value, []):
+            if record_id not in cycle.records[side]:
+                self._take(cycle, side, self._get(connector, record_id), force=True)
+        cycle.report.read[side.value] = len(result.records)
+
+    def _get(self, connector: Connector, record_id: str) -> Record:
+        """A direct read; a record that is gone comes back as ``deleted``."""
+        record = connector.get(record_id)
+        return record if record is not None else Record(record_id, {}, deleted=True)
+
+    def _take(self, cycle: _Cycle, side: Side, native: Record, *, force: bool = False) -> None:
+        """Canonicalise a record read this cycle; skip it if it is exactly what we last saw."""
+        canonical, problems = cycle.pair.plan_config.mapping.to_canonical(side, native)
+        for problem in problems:
+            cycle.report.problems.append(problem)
+            logger.warning(problem)
+        digest = fingerprint(canonical)
+        cycle.seen[side][canonical.id] = (digest, canonical.updated_at)
+        if not force and not problems and cycle.meta.seen.get(side.value, {}).get(canonical.id) == digest:
+            return
+        cycle.records[side][canonical.id] = canonical
+
+    def _recover_intents(self, cycle: _Cycle) -> None:
+        """A creation interrupted by a crash: find what it created (by marker) before planning."""
+        for intent in cycle.intents:
+            source_side = intent.side.other
+            target = cycle.pair.connector(intent.side)
+            found = target.find_by_link(intent.source_id)
+            logger.info(
+                "recovering an interrupted creation",
+                extra={
+                    "intent": intent.token,
+                    "source": intent.source_id,
+                    "found": found.id if found else None,
+                },
+            )
+            if found is not None and found.id not in cycle.records[intent.side]:
+                self._take(cycle, intent.side, found, force=True)
+            if intent.source_id not in cycle.records[source_side]:
+                self._take(
+                    cycle,
+                    source_side,
+                    self._get(cycle.pair.connector(source_side), intent.source_id),
+                    force=True,
+                )
+
+    def _load_links(self, cycle: _Cycle, full: bool) -> list[Link]:
+        pair_id = cycle.pair.id
+        leads, cards = cycle.records[Side.LEAD], cycle.records[Side.CARD]
+        if full:
+            links = self.store.all_links(pair_id)
+        else:
+            found = self.store.links_by_lead(pair_id, list(leads)) if leads else {}
+            by_card = self.store.links_by_card(pair_id, list(cards)) if cards else {}
+            merged = {link.lead_id: link for link in found.values()}
+            merged.update({link.lead_id: link for link in by_card.values()})
+            links = list(merged.values())
+        self._confirm(cycle, links, full)
+        return links
+
+    def _confirm(self, cycle: _Cycle, links: list[Link], full: bool) -> None:
+        """Read directly what the planner needs but the listings did not give.
+
+        A linked record missing from a complete listing is confirmed gone (or not) by a direct
+        read before anything is deleted; a marker naming a record we did not read is resolved.
+        """
+        leads, cards = cycle.records[Side.LEAD], cycle.records[Side.CARD]
+        linked_leads = {link.lead_id for link in links}
+        linked_cards = {link.card_id for link in links}
+        wanted: dict[Side, set[str]] = {Side.LEAD: set(), Side.CARD: set()}
+        if full:
+            for link in links:
+                for side, record_id in ((Side.LEAD, link.lead_id), (Side.CARD, link.card_id)):
+                    complete = cycle.fetched[side].complete
+                    if complete and record_id not in cycle.records[side] and record_id not in cycle.seen[side]:
+                        wanted[side].add(record_id)
+        for lead in list(leads.values()):
+            if lead.id not in linked_leads and lead.link and lead.link not in cards:
+                wanted[Side.CARD].add(lead.link)
+        for card in list(cards.values()):
+            if card.id not in linked_cards and card.link and card.link not in leads:
+                wanted[Side.LEAD].add(card.link)
+        for side, ids in wanted.items():
+            connector = cycle.pair.connector(side)
+            for record_id in sorted(ids):
+                self._take(cycle, side, self._get(connector, record_id), force=True)
+
+    def _apply(self, cycle: _Cycle, the_plan: Plan) -> tuple[list[Link], list[Link]]:
+        puts: list[Link] = []
+        drops: list[Link] = []
+        for unit in the_plan.units:
+            if unit.writes and cycle.deadline.remaining() < UNIT_RESERVE_SECONDS:
+                self._defer(cycle, unit)
+                continue
+            try:
+                link = self._apply_unit(cycle, unit)
+            except DeadlineExceeded:
+                self._defer(cycle, unit)
+                continue
+            except LeadsyncError as exc:
+                message = f"pair {cycle.pair.id}, lead {unit.lead_id}, card {unit.card_id}: {exc}"
+                cycle.report.errors.append(message)
+                logger.error("could not apply changes; will retry next cycle", extra={"error": message})
+                self._mark_failed(cycle, unit)
+                continue
+            created = any(isinstance(op, Create) for op in unit.ops)
+            if link is not None and not created:  # a creation stores its link at once
+                puts.append(link)
+            if unit.drop is not None and not created:
+                drops.append(unit.drop)
+            self._record_activity(cycle, unit)
+        return puts, drops
+
+    def _apply_unit(self, cycle: _Cycle, unit: Unit) -> Link | None:
+        pair = cycle.pair
+        mapping = pair.plan_config.mapping
+        link = unit.link
+        for op in unit.ops:
+            connector = pair.connector(op.side)
+            if isinstance(op, Create):
+                link = self._create(cycle, op, link, unit.drop)
+            elif isinstance(op, Update):
+                native, problems = mapping.to_native(op.side, op.changes, op.record_id)
+                cycle.report.problems.extend(problems)
+                if native:
+                    written = connector.update(op.record_id, native)
+                    self._remember(cycle, op.side, written)
+            elif isinstance(op, Archive):
+                connector.archive(op.record_id)
+                cycle.seen[op.side].pop(op.record_id, None)
+            elif isinstance(op, SetMarker):
+                connector.set_link(op.record_id, op.link)
+                self._remember_marker(cycle, op.side, op.record_id, op.link)
+            self._count(cycle, op)
+        return link
+
+    def _create(self, cycle: _Cycle, op: Create, link: Link | None, unit_drop: Link | None) -> Link:
+        """Create with an intent first, so a crash at any line cannot duplicate the record."""
+        pair = cycle.pair
+        assert link is not None
+        token = uuid.uuid4().hex
+        if unit_drop is not None:
+            self.store.delete_links(pair.id, [unit_drop])
+        self.store.put_intent(pair.id, Intent(token, op.side, op.source_id, self.clock()))
+        native, problems = pair.plan_config.mapping.to_native(op.side, op.fields, op.source_id)
+        cycle.report.problems.extend(problems)
+        created = pair.connector(op.side).create(native, op.source_id)
+        self._remember(cycle, op.side, created)
+        pair.connector(op.side.other).set_link(op.source_id, created.id)
+        self._remember_marker(cycle, op.side.other, op.source_id, created.id)
+        new_link = replace(link, card_id=created.id) if op.side is Side.CARD else replace(link, lead_id=created.id)
+        self.store.put_links(pair.id, [new_link])
+        self.store.delete_intent(pair.id, token)
+        return new_link
+
+    def _remember(self, cycle: _Cycle, side: Side, native: Record) -> None:
+        canonical, _ = cycle.pair.plan_config.mapping.to_canonical(side, native)
+        cycle.seen[side][canonical.id] = (fingerprint(canonical), self.clock())
+        cycle.records[side][canonical.id] = canonical
+
+    def _remember_marker(self, cycle: _Cycle, side: Side, record_id: str, link: str | None) -> None:
+        record = cycle.records[side].get(record_id)
+        if record is not None:
+            updated = replace(record, link=link)
+            cycle.records[side][record_id] = updated
+            cycle.seen[side][record_id] = (fingerprint(updated), self.clock())
+        else:
+            cycle.seen[side].pop(record_id, None)
+
+    def _defer(self, cycle: _Cycle, unit: Unit) -> None:
+        cycle.report.deferred += 1
+        self._mark_failed(cycle, unit)
+
+    def _mark_failed(self, cycle: _Cycle, unit: Unit) -> None:
+        for side, record_id in ((Side.LEAD, unit.lead_id), (Side.CARD, unit.card_id)):
+            if record_id:
+                cycle.failed[side].add(record_id)
+                cycle.seen[side].pop(record_id, None)
+        if unit.lead_id is None and unit.ops and isinstance(unit.ops[0], Create):
+            cycle.failed[unit.ops[0].side.other].add(unit.ops[0].source_id)
+
+    def _count(self, cycle: _Cycle, op: Create | Update | Archive | SetMarker) -> None:
+        key = f"{type(op).__name__.lower()}_{op.side.value}"
+        cycle.report.applied[key] = cycle.report.applied.get(key, 0) + 1
+
+    def _record_activity(self, cycle: _Cycle, unit: Unit) -> None:
+        for op in unit.ops:
+            line = op.describe()
+            cycle.report.activity.append(line)
+            logger.info("applied", extra={"activity": line, "lead": unit.lead_id, "card": unit.card_id})
+        for conflict in unit.conflicts:
+            cycle.report.conflicts += 1
+            line = (
+                f"conflict on {conflict.field} ({conflict.reason}): lead={conflict.lead_value!r} "
+                f"card={conflict.card_value!r} -> {conflict.winner.value} wins"
+            )
+            cycle.report.activity.append(line)
+            logger.warning(
+                "conflict resolved",
+                extra={
+                    "field": conflict.field,
+                    "lead_value": conflict.lead_value,
+                    "card_value": conflict.card_value,
+                    "winner": conflict.winner.value,
+                    "lead": unit.lead_id,
+                    "card": unit.card_id,
+                },
+            )
+        for note in unit.notes:
+            cycle.report.activity.append(note)
+            logger.info(note, extra={"lead": unit.lead_id, "card": unit.card_id})
+
+    def _commit(self, cycle: _Cycle, owner: str, full: bool) -> None:
+        meta = cycle.meta
+        held_back = False
+        for side in (Side.LEAD, Side.CARD):
+            pending = sorted(cycle.failed[side])
+            result = cycle.fetched[side]
+            if len(pending) > MAX_PENDING:
+                held_back = True  # too many to track one by one: read the same window again
+                meta.pending[side.value] = []
+            else:
+                meta.pending[side.value] = pending
+                if result.cursor is not None:
+                    meta.cursors[side.value] = result.cursor
+            meta.seen[side.value] = self._seen_to_keep(cycle, side)
+        complete = all(cycle.fetched[s].complete for s in (Side.LEAD, Side.CARD))
+        if full and complete and not held_back:
+            meta.last_full_sweep = cycle.started.isoformat()
+        if cycle.report.errors or cycle.report.deferred:
+            cycle.report.status = "partial"
+        meta.last_run = {**cycle.report.summary(), "at": cycle.started.isoformat()}
+        try:
+            cycle.meta = self.store.commit(cycle.pair.id, owner, meta, release=True)
+        except StaleState as exc:
+            cycle.report.status = "failed"
+            cycle.report.errors.append(str(exc))
+            logger.error(
+                "state changed under this run (lease lost?); nothing more committed",
+                extra={"error": str(exc)},
+            )
+
+    def _seen_to_keep(self, cycle: _Cycle, side: Side) -> dict[str, str]:
+        horizon = cycle.started - SEEN_WINDOW
+        entries = [
+            (stamp or cycle.started, record_id, digest)
+            for record_id, (digest, stamp) in cycle.seen[side].items()
+            if record_id not in cycle.failed[side] and (stamp is None or stamp >= horizon)
+        ]
+        entries.sort(reverse=True)
+        return {record_id: digest for _, record_id, digest in entries[:MAX_SEEN]}
+
+    def _emit(self, report: CycleReport, cycle: _Cycle | None) -> None:
+        logger.info("cycle finished", extra={"summary": report.summary()})
+        metrics.add_metric(name="RecordsRead", unit=COUNT, value=sum(report.read.values()))
+        metrics.add_metric(name="OperationsApplied", unit=COUNT, value=sum(report.applied.values()))
+        metrics.add_metric(name="Conflicts", unit=COUNT, value=report.conflicts)
+        metrics.add_metric(name="SyncErrors", unit=COUNT, value=len(report.errors))
+        metrics.add_metric(name="CycleDurationMs", unit=MILLISECONDS, value=report.duration_ms)
+        if cycle is not None:
+            changed = [*cycle.records[Side.LEAD].values(), *cycle.records[Side.CARD].values()]
+            lag = _lag_seconds(changed, self.clock())
+            if lag is not None:
+                metrics.add_metric(name="SyncLagSeconds", unit=SECONDS, value=lag)
+
+
+def _lag_seconds(records: Iterable[Record], now: datetime) -> float | None:
+    """Age of the oldest edit handled this cycle (how far behind the sync runs)."""
+    stamps = [r.updated_at for r in records if r.updated_at is not None]
+    return max(0.0, (now - min(stamps)).total_seconds()) if stamps else None
