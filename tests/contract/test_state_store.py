@@ -146,7 +146,7 @@ def test_release_by_a_non_holder_leaves_the_lease_in_place(store: StateStore) ->
 
 def test_commit_bumps_version_and_persists_cursors_sweep_and_last_run(store: StateStore) -> None:
     meta = store.acquire(PAIR, "a", T0, TTL)
-    last_run = {
+    last_run: dict[str, object] = {
         "applied": 3,
         "duration_s": 1.25,
         "ok": True,
@@ -317,9 +317,7 @@ def test_links_do_not_disturb_meta(store: StateStore) -> None:
 
 def test_intents_round_trip_and_are_deleted_by_token(store: StateStore) -> None:
     intents = [
-        Intent(
-            token=f"tok-{i:02d}", side=Side.CARD if i % 2 else Side.LEAD, source_id=f"src-{i}", created_at=T0
-        )
+        Intent(token=f"tok-{i:02d}", side=Side.CARD if i % 2 else Side.LEAD, source_id=f"src-{i}", created_at=T0)
         for i in range(30)
     ]
     for intent in intents:
@@ -364,9 +362,7 @@ class SerializedMotoServer(ThreadedMotoServer):
                 self.requests_served += 1
                 return list(app(environ, start_response))
 
-        self._server = make_server(
-            self._ip_address, self._port, serialized, True, request_handler=MotoRequestHandler
-        )
+        self._server = make_server(self._ip_address, self._port, serialized, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +36,34 @@ def _state_table_properties() -> dict[str, Any]:
     return tables[0]["Properties"]
 
 
-def test_create_table_builds_the_keyed_on_demand_table_with_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
     with mock_aws():
-        client = boto3.client("dynamodb")
-        create_table(client, "state")
+        yield boto3.client("dynamodb")
 
-        table = client.describe_table(TableName="state")["Table"]
-        ttl = client.describe_time_to_live(TableName="state")["TimeToLiveDescription"]
+
+def test_create_table_builds_the_keyed_on_demand_table_with_ttl(client: Any) -> None:
+    assert create_table(client, "state") is True
+
+    table = client.describe_table(TableName="state")["Table"]
+    ttl = client.describe_time_to_live(TableName="state")["TimeToLiveDescription"]
 
     assert table["KeySchema"] == KEY_SCHEMA
     assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == ATTRIBUTE_DEFINITIONS
     assert table["BillingModeSummary"]["BillingMode"] == BILLING_MODE
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": TTL_ATTRIBUTE}
+
+
+def test_create_table_on_an_existing_table_fails_unless_exist_ok(client: Any) -> None:
+    create_table(client, "state")
+
+    assert create_table(client, "state", exist_ok=True) is False
+    with pytest.raises(client.exceptions.ResourceInUseException):
+        create_table(client, "state")
 
 
 def test_sam_template_declares_the_same_table() -> None:

@@ -228,9 +228,7 @@ class DynamoStateStore:
                     "SET lease_owner = :me, lease_expires = :exp, version = if_not_exists(version, :zero),"
                     " cursors = if_not_exists(cursors, :empty), last_run = if_not_exists(last_run, :empty)"
                 ),
-                ConditionExpression=(
-                    "attribute_not_exists(lease_owner) OR lease_expires <= :now OR lease_owner = :me"
-                ),
+                ConditionExpression=("attribute_not_exists(lease_owner) OR lease_expires <= :now OR lease_owner = :me"),
                 ExpressionAttributeValues={
                     ":me": {"S": owner},
                     ":exp": {"N": str(math.ceil(now_s + ttl_seconds))},
@@ -306,11 +304,7 @@ class DynamoStateStore:
         keys = [self._key(pair_id, CARD_PREFIX + card) for card in dict.fromkeys(card_ids)]
         pointers = {decode(i["card_id"]): decode(i["lead_id"]) for i in self._batch_get(keys)}
         leads = self.links_by_lead(pair_id, pointers.values())
-        return {
-            card: leads[lead]
-            for card, lead in pointers.items()
-            if lead in leads and leads[lead].card_id == card
-        }
+        return {card: leads[lead] for card, lead in pointers.items() if lead in leads and leads[lead].card_id == card}
 
     def all_links(self, pair_id: str) -> list[Link]:
         return [_link_from_item(item) for item in self._query(pair_id, LEAD_PREFIX)]
@@ -328,12 +322,10 @@ class DynamoStateStore:
                 "card_id": {"S": link.card_id},
                 "lead_id": {"S": link.lead_id},
             }
-        self._batch_write(
-            [{"PutRequest": {"Item": {**self._key(pair_id, sk), **item}}} for sk, item in items.items()]
-        )
+        self._batch_write([{"PutRequest": {"Item": {**self._key(pair_id, sk), **item}}} for sk, item in items.items()])
 
     def delete_links(self, pair_id: str, links: Iterable[Link]) -> None:
-        """Delete each link's LEAD# item and CARD# pointer."""
+        """Delete each link's LEAD# item and CARD# pointer (unconditionally, as named by the link)."""
         sks: dict[str, None] = {}
         for link in links:
             sks[LEAD_PREFIX + link.lead_id] = None
@@ -356,6 +348,7 @@ class DynamoStateStore:
         self._call("put_item", Item=item)
 
     def intents(self, pair_id: str) -> list[Intent]:
+        """Every stored intent (TTL deletion is lazy: an expired one may still be listed)."""
         return [
             Intent(
                 token=decode(item["token"]),

@@ -49,11 +49,21 @@ def table_definition(table_name: str) -> dict[str, Any]:
     }
 
 
-def create_table(client: Any, table_name: str) -> None:
-    """Create the state table with a low-level DynamoDB client, wait for it, and enable TTL."""
-    client.create_table(**table_definition(table_name))
+def create_table(client: Any, table_name: str, *, exist_ok: bool = False) -> bool:
+    """Create the state table with a low-level DynamoDB client, wait for it, and enable TTL.
+
+    Returns False (and changes nothing) when the table exists and ``exist_ok``; local tools use
+    that against a moto server that outlives one run.
+    """
+    try:
+        client.create_table(**table_definition(table_name))
+    except client.exceptions.ResourceInUseException:
+        if exist_ok:
+            return False
+        raise
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
     client.update_time_to_live(
         TableName=table_name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
     )
+    return True
