@@ -1,0 +1,1 @@
+"""Lambda entry points: thin wrappers that wire Powertools and call the application."""

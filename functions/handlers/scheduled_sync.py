@@ -1,0 +1,16 @@
+"""EventBridge `rate(1 minute)` -> one sync cycle for every configured pair."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadsync.app import run_scheduled
+from leadsync.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Scheduled sync; the event carries nothing but its id (the correlation id)."""
+    return run_scheduled(context)

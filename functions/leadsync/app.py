@@ -1,0 +1,43 @@
+"""What one scheduled invocation does: every configured pair, one cycle each, within the deadline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadsync.config import Settings
+from leadsync.connectors.deadline import Deadline
+from leadsync.credentials import load_credentials
+from leadsync.engine import CycleReport, Engine
+from leadsync.errors import ConfigError
+from leadsync.observability import logger
+from leadsync.wiring import build_runtime, build_store, load_sync_config
+
+MIN_SECONDS_FOR_A_PAIR = 5.0
+
+
+def run_scheduled(context: Any, *, settings: Settings | None = None, dry_run: bool | None = None) -> dict[str, Any]:
+    """Sync every pair once. Configuration errors raise (the invocation fails and alarms);
+    a pair that fails is reported and the others still run."""
+    settings = settings or Settings.from_env()
+    config = load_sync_config(settings)
+    creds = load_credentials(settings.secret_arn)
+    store = build_store(settings)
+    deadline = Deadline.from_lambda_context(context, margin_seconds=settings.safety_margin_seconds)
+    engine = Engine(store)
+    owner = str(getattr(context, "aws_request_id", "local"))
+    reports: list[CycleReport] = []
+    for pair in config.pairs:
+        if deadline.remaining() < MIN_SECONDS_FOR_A_PAIR:
+            logger.warning("no time left for this pair; it runs next invocation", extra={"pair": pair.id})
+            continue
+        logger.append_keys(pair=pair.id)
+        logger.set_correlation_id(f"{pair.id}:{owner}")
+        try:
+            runtime = build_runtime(pair, settings, creds, deadline)
+        except ConfigError as exc:
+            logger.error("pair not runnable", extra={"error": str(exc)})
+            reports.append(CycleReport(pair.id, status="failed", errors=[str(exc)]))
+            continue
+        reports.append(engine.sync(runtime, deadline, owner, dry_run=settings.dry_run if dry_run is None else dry_run))
+    logger.remove_keys(["pair"])
+    return {"pairs": {r.pair: r.summary() for r in reports}}

@@ -1,0 +1,135 @@
+"""The one composition function: settings + config + credentials -> adapters ready to sync.
+
+Only this module knows which class implements which system.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from leadsync.config import PairConfig, Settings, SideConfig, SyncConfig, load_config_file, parse_config
+from leadsync.connectors.base import Connector
+from leadsync.connectors.deadline import Deadline
+from leadsync.connectors.http import Transport
+from leadsync.connectors.ratelimit import shared_limiter
+from leadsync.credentials import Credentials
+from leadsync.engine import PairRuntime
+from leadsync.errors import ConfigError
+from leadsync.state.base import StateStore
+
+NOTION_VERSION = "2025-09-03"
+
+
+def load_sync_config(settings: Settings) -> SyncConfig:
+    """The pair configuration: a local file, or an SSM parameter (cached for a minute)."""
+    if settings.config_file:
+        return load_config_file(settings.config_file)
+    if settings.config_parameter:
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            text = parameters.get_parameter(settings.config_parameter, max_age=60, decrypt=True)
+        except parameters.exceptions.GetParameterError as exc:
+            raise ConfigError([f"cannot read SSM parameter {settings.config_parameter!r}: {exc}"]) from exc
+        return parse_config(str(text), source=f"ssm:{settings.config_parameter}")
+    raise ConfigError(["no configuration: set LEADSYNC_CONFIG_FILE (local) or LEADSYNC_CONFIG_PARAMETER (cloud)"])
+
+
+def build_store(settings: Settings) -> StateStore:
+    """DynamoDB when a table is configured, else the embedded SQLite file."""
+    if settings.table:
+        return _dynamo_store(settings.table)
+    from leadsync.state.sqlite import SqliteStateStore
+
+    return SqliteStateStore(settings.state_path)
+
+
+@lru_cache(maxsize=4)
+def _dynamo_store(table: str) -> StateStore:
+    from leadsync.state.dynamodb import DynamoStateStore
+
+    return DynamoStateStore(table)
+
+
+def build_runtime(pair: PairConfig, settings: Settings, creds: Credentials, deadline: Deadline) -> PairRuntime:
+    """Both connectors of a pair, on transports bounded by ``deadline``."""
+    lead_fields = [f.lead for f in pair.fields.values()]
+    card_fields = [f.card for f in pair.fields.values()]
+    lead = build_connector(pair.lead, lead_fields, settings, creds, deadline, f"pair {pair.id!r} lead side")
+    card = build_connector(pair.card, card_fields, settings, creds, deadline, f"pair {pair.id!r} card side")
+    return PairRuntime(pair, lead, card)
+
+
+def build_connector(
+    side: SideConfig,
+    fields: list[str],
+    settings: Settings,
+    creds: Credentials,
+    deadline: Deadline,
+    where: str,
+) -> Connector:
+    """The connector for one side's system."""
+    if side.system == "notion":
+        from leadsync.connectors.notion import NotionConnector
+
+        token = creds.require("notion_token", where)
+        transport = Transport(
+            "notion",
+            settings.notion_base_url,
+            auth_headers={"Authorization": f"Bearer {token}", "Notion-Version": NOTION_VERSION},
+            rate_limiter=shared_limiter("notion", token),
+            deadline=deadline,
+        )
+        return NotionConnector(
+            transport,
+            database_id=side.database_id,
+            data_source_id=side.data_source_id,
+            fields=fields,
+            link_field=side.link_field,
+        )
+    if side.system == "trello":
+        from leadsync.connectors.trello import TrelloConnector
+
+        key = creds.require("trello_key", where)
+        token = creds.require("trello_token", where)
+        transport = Transport(
+            "trello",
+            settings.trello_base_url,
+            auth_headers={"Authorization": f'OAuth oauth_consumer_key="{key}", oauth_token="{token}"'},
+            rate_limiter=shared_limiter("trello", token),
+            deadline=deadline,
+        )
+        return TrelloConnector(transport, board_id=side.board_id, fields=fields, link_label=side.link_label)
+    if side.system == "airtable":
+        from leadsync.connectors.airtable import AirtableConnector
+
+        token = creds.require("airtable_token", where)
+        transport = Transport(
+            "airtable",
+            settings.airtable_base_url,
+            auth_headers={"Authorization": f"Bearer {token}"},
+            rate_limiter=shared_limiter("airtable", side.base_id),
+            deadline=deadline,
+        )
+        return AirtableConnector(
+            transport,
+            base_id=side.base_id,
+            table=side.table,
+            fields=fields,
+            link_field=side.link_field,
+            last_modified_field=side.last_modified_field,
+        )
+    from leadsync.connectors.sheets import SheetsConnector
+
+    account = creds.require("google_service_account", where)
+    return SheetsConnector.from_service_account(
+        account,
+        spreadsheet_id=side.spreadsheet_id,
+        sheet=side.sheet,
+        fields=fields,
+        id_column=side.id_column,
+        link_field=side.link_field,
+        base_url=settings.sheets_base_url,
+        token_uri=settings.google_token_uri,
+        deadline=deadline,
+    )
