@@ -20,7 +20,13 @@ def client(notion: NotionEmulator) -> Client:
 def leads(notion: NotionEmulator) -> tuple[str, str]:
     return notion.create_database(
         title="Leads",
-        properties={"Name": "title", "Email": "email", "Status": "status", "Source": "select", "Trello Card": "rich_text"},
+        properties={
+            "Name": "title",
+            "Email": "email",
+            "Status": "status",
+            "Source": "select",
+            "Trello Card": "rich_text",
+        },
         status_options=["New", "Contacted", "Qualified", "Lost"],
     )
 
