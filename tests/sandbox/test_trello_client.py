@@ -52,7 +52,8 @@ def test_add_card_then_edit_move_archive_and_delete(
     board = client.get_board(board_id)
     todo, done = board.get_list(trello.list_id(board_id, "To Do")), board.get_list(trello.list_id(board_id, "Done"))
     card = todo.add_card("Ada Lovelace", desc="lead: ada@example.com")
-    assert card.idList == todo.id and card.idShort == 1
+    assert card.idList == todo.id
+    assert card.idShort == 1
     card.set_name("Ada L.")
     card.set_description("new desc")
     card.change_list(done.id)
@@ -80,7 +81,8 @@ def test_fetch_actions_lists_card_changes_newest_first(
     actions = client.get_board(board_id).fetch_actions("createCard,updateCard,deleteCard", action_limit=10)
     assert [a["type"] for a in actions] == ["updateCard", "createCard"]
     move = actions[0]["data"]
-    assert move["listBefore"]["name"] == "To Do" and move["listAfter"]["name"] == "Done"
+    assert move["listBefore"]["name"] == "To Do"
+    assert move["listAfter"]["name"] == "Done"
     assert move["old"] == {"idList": trello.list_id(board_id, "To Do")}
 
 
