@@ -1,0 +1,167 @@
+"""Least privilege and no secrets in the stack: every IAM statement names its resource."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from tests.infrastructure.stack import SECRET_ARN, as_list, iam_statements, of_type
+
+Resources = dict[str, dict[str, Any]]
+
+# Actions that support no resource-level permissions, so "*" is the only valid Resource.
+RESOURCE_STAR_ALLOWED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"}
+SECRET_WORDS = re.compile(r"token|secret|password|passwd|api_?key|private", re.IGNORECASE)
+SECRET_VALUES = re.compile(
+    r"^(ntn_|secret_[A-Za-z0-9]{20}|pat[A-Za-z0-9]{14}\.|ATTA[0-9a-f]{20}|ya29\.|AKIA)|-----BEGIN|^[0-9a-f]{32,}$"
+)
+
+# Names that point at a secret (or an endpoint) rather than hold one.
+REFERENCE_SUFFIXES = ("Arn", "Name", "Uri", "Url")
+REFERENCE_SUFFIXES_ENV = ("_ARN", "_NAME", "_URI", "_URL", "_PARAMETER")
+
+
+def _statement_for(resources: Resources, action: str) -> dict[str, Any]:
+    found = [s for s in iam_statements(resources) if action in as_list(s["Action"])]
+    assert len(found) == 1, f"expected exactly one statement granting {action}, found {found}"
+    return found[0]
+
+
+def test_function_role_has_no_managed_policies(resources: Resources) -> None:
+    role = resources["SyncFunctionRole"]["Properties"]
+
+    assert "ManagedPolicyArns" not in role
+    assert resources["SyncFunction"]["Properties"]["Role"] == {"Fn::GetAtt": ["SyncFunctionRole", "Arn"]}
+
+
+def test_wildcard_resource_only_for_actions_without_resource_level_permissions(resources: Resources) -> None:
+    statements = list(iam_statements(resources))
+
+    assert statements
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = set(as_list(statement["Action"]))
+        assert all("*" not in action for action in actions), statement
+        if "*" in as_list(statement["Resource"]):
+            assert actions <= RESOURCE_STAR_ALLOWED, statement
+
+
+def test_dynamodb_access_is_item_crud_on_the_state_table_only(resources: Resources) -> None:
+    dynamodb = [s for s in iam_statements(resources) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+
+    assert len(dynamodb) == 1
+    (statement,) = dynamodb
+    assert statement["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+    assert set(statement["Action"]) >= {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+    }
+    assert not {"dynamodb:Scan", "dynamodb:DeleteTable", "dynamodb:UpdateTable"} & set(statement["Action"])
+
+
+def test_config_parameter_read_is_scoped_to_exactly_that_parameter(resources: Resources) -> None:
+    statement = _statement_for(resources, "ssm:GetParameter")
+
+    assert as_list(statement["Action"]) == ["ssm:GetParameter"]
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameterName}"
+    }
+
+
+def test_secret_read_is_scoped_to_exactly_the_credentials_secret(resources: Resources) -> None:
+    statement = _statement_for(resources, "secretsmanager:GetSecretValue")
+
+    assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+    assert statement["Resource"] == {"Ref": "CredentialsSecretArn"}
+
+
+def test_kms_decrypt_is_conditional_and_only_through_secrets_manager(resources: Resources) -> None:
+    statement = _statement_for(resources, "kms:Decrypt")
+
+    assert statement["Resource"] == {"Ref": "CredentialsKmsKeyArn"}
+    assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
+        "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"
+    }
+    policy = resources["SyncFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    conditional = [s for s in policy["Statement"] if "Fn::If" in s]
+    assert [s["Fn::If"][0] for s in conditional] == ["HasCredentialsKmsKey"]
+
+
+def test_logs_and_dlq_writes_name_their_own_resources(resources: Resources) -> None:
+    logs = _statement_for(resources, "logs:PutLogEvents")
+    sqs = _statement_for(resources, "sqs:SendMessage")
+
+    assert "log-group:${SyncLogGroup}:*" in logs["Resource"]["Fn::Sub"]
+    assert sqs["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("/leadsync/config", True),
+        ("/team-a/leadsync/pairs.json", True),
+        ("leadsync/config", False),  # would make the IAM ARN ...:parameterleadsync/config
+        ("/leadsync/*", False),
+        ("", False),
+    ],
+)
+def test_config_parameter_name_must_be_a_full_path(template: dict[str, Any], value: str, accepted: bool) -> None:
+    pattern = template["Parameters"]["ConfigParameterName"]["AllowedPattern"]
+
+    assert bool(re.fullmatch(pattern, value)) is accepted
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        (SECRET_ARN, True),
+        ("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:leadsync-AbCdEf", True),
+        ("*", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:*", False),
+        ("arn:aws:secretsmanager:*:*:secret:leadsync", False),
+        ("leadsync/credentials", False),
+    ],
+)
+def test_secret_parameter_accepts_only_one_concrete_secret_arn(
+    template: dict[str, Any], value: str, accepted: bool
+) -> None:
+    pattern = template["Parameters"]["CredentialsSecretArn"]["AllowedPattern"]
+
+    assert bool(re.fullmatch(pattern, value)) is accepted
+
+
+def test_secret_arn_parameter_has_no_default(template: dict[str, Any]) -> None:
+    assert "Default" not in template["Parameters"]["CredentialsSecretArn"]
+
+
+def test_no_parameter_default_or_environment_value_looks_like_a_credential(
+    template: dict[str, Any], resources: Resources
+) -> None:
+    for name, parameter in template["Parameters"].items():
+        default = str(parameter.get("Default", ""))
+        assert not SECRET_VALUES.search(default), name
+        if SECRET_WORDS.search(name) and not name.endswith(REFERENCE_SUFFIXES):
+            assert default == "", f"parameter {name} looks like it carries a secret"
+    for function in of_type(resources, "AWS::Lambda::Function").values():
+        for key, value in function["Properties"]["Environment"]["Variables"].items():
+            if isinstance(value, str):
+                assert not SECRET_VALUES.search(value), key
+            if SECRET_WORDS.search(key) and not key.upper().endswith(REFERENCE_SUFFIXES_ENV):
+                assert not isinstance(value, str), f"{key} holds a literal"
+
+
+def test_the_credential_pattern_recognises_real_token_shapes() -> None:
+    for sample in ("ntn_4567890123abcdef", "patAbCdEfGhIjKlMn.0123", "ya29.a0AfH6", "-----BEGIN PRIVATE KEY"):
+        assert SECRET_VALUES.search(sample), sample
+    assert not SECRET_VALUES.search("https://api.trello.com/1")
+
+
+def test_state_table_and_queue_are_encrypted_at_rest(resources: Resources) -> None:
+    assert resources["StateTable"]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    assert resources["DeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
