@@ -87,7 +87,7 @@ def make_links(n: int) -> list[Link]:
 def test_first_acquire_returns_empty_meta_at_version_zero(store: StateStore) -> None:
     meta = store.acquire(PAIR, "a", T0, TTL)
 
-    assert meta == PairMeta(version=0, cursors={}, last_full_sweep=None, last_run={})
+    assert meta == PairMeta(version=0, cursors={}, last_full_sweep=None, last_run={}, seen={}, pending={})
 
 
 def test_owner_can_reacquire_its_own_unexpired_lease(store: StateStore) -> None:
@@ -167,6 +167,27 @@ def test_commit_bumps_version_and_persists_cursors_sweep_and_last_run(store: Sta
 
     assert committed == replace(meta, version=1)
     assert reloaded == committed
+
+
+def test_commit_persists_echo_fingerprints_and_the_refetch_set(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+    seen = {"lead": {"page-1": "0123456789abcdef"}, "card": {"card-1": "fedcba9876543210"}}
+    pending = {"lead": ["page-9"], "card": []}
+    store.commit(PAIR, "a", replace(meta, seen=seen, pending=pending))
+    again = store.acquire(PAIR, "b", T0, TTL)
+    assert again.seen == seen
+    assert again.pending == pending
+
+
+def test_detached_links_round_trip_through_every_lookup(store: StateStore) -> None:
+    tombstone = Link("lead-t", "card-t", {"name": "Ada"}, detached=True)
+    live = Link("lead-l", "card-l", {"name": "Grace"})
+    store.put_links(PAIR, [tombstone, live])
+    assert store.links_by_lead(PAIR, ["lead-t", "lead-l"]) == {"lead-t": tombstone, "lead-l": live}
+    assert store.links_by_card(PAIR, ["card-t"]) == {"card-t": tombstone}
+    assert sorted(store.all_links(PAIR), key=lambda x: x.lead_id) == [live, tombstone]
+    store.put_links(PAIR, [replace(tombstone, detached=False)])
+    assert store.links_by_lead(PAIR, ["lead-t"])["lead-t"].detached is False
 
 
 def test_commit_without_release_keeps_the_lease_and_allows_another_commit(store: StateStore) -> None:

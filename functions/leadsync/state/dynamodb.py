@@ -249,7 +249,10 @@ class DynamoStateStore:
 
     def commit(self, pair_id: str, owner: str, meta: PairMeta, *, release: bool = True) -> PairMeta:
         """Write META in one UpdateItem conditioned on the version and our lease."""
-        update = "SET version = version + :one, cursors = :cursors, last_full_sweep = :sweep, last_run = :run"
+        update = (
+            "SET version = version + :one, cursors = :cursors, last_full_sweep = :sweep, last_run = :run,"
+            " seen = :seen, pending = :pending"
+        )
         if release:
             update += " REMOVE lease_owner, lease_expires"
         try:
@@ -265,6 +268,8 @@ class DynamoStateStore:
                     ":cursors": encode(dict(meta.cursors)),
                     ":sweep": encode(meta.last_full_sweep),
                     ":run": encode(dict(meta.last_run)),
+                    ":seen": encode({side: dict(v) for side, v in meta.seen.items()}),
+                    ":pending": encode({side: list(v) for side, v in meta.pending.items()}),
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -317,6 +322,7 @@ class DynamoStateStore:
                 "lead_id": {"S": link.lead_id},
                 "card_id": {"S": link.card_id},
                 "base": encode(dict(link.base)),
+                "detached": {"BOOL": link.detached},
             }
             items[CARD_PREFIX + link.card_id] = {
                 "card_id": {"S": link.card_id},
@@ -370,9 +376,12 @@ def _meta_from_item(item: Item) -> PairMeta:
         cursors=decode(item.get("cursors", {"M": {}})),
         last_full_sweep=sweep,
         last_run=decode(item.get("last_run", {"M": {}})),
+        seen=decode(item.get("seen", {"M": {}})),
+        pending=decode(item.get("pending", {"M": {}})),
     )
 
 
 def _link_from_item(item: Item) -> Link:
     base: Fields = decode(item.get("base", {"M": {}}))
-    return Link(lead_id=decode(item["lead_id"]), card_id=decode(item["card_id"]), base=base)
+    detached = bool(decode(item.get("detached", {"BOOL": False})))
+    return Link(lead_id=decode(item["lead_id"]), card_id=decode(item["card_id"]), base=base, detached=detached)

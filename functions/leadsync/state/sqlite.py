@@ -28,11 +28,14 @@ CREATE TABLE IF NOT EXISTS meta (
     cursors TEXT NOT NULL DEFAULT '{}',
     last_full_sweep TEXT,
     last_run TEXT NOT NULL DEFAULT '{}',
+    seen TEXT NOT NULL DEFAULT '{}',
+    pending TEXT NOT NULL DEFAULT '{}',
     lease_owner TEXT,
     lease_expires REAL
 );
 CREATE TABLE IF NOT EXISTS links (
     pair_id TEXT NOT NULL, lead_id TEXT NOT NULL, card_id TEXT NOT NULL, base TEXT NOT NULL,
+    detached INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (pair_id, lead_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cards (
@@ -46,15 +49,16 @@ CREATE TABLE IF NOT EXISTS intents (
 ) WITHOUT ROWID;
 """
 _COMMIT = (
-    "UPDATE meta SET version = version + 1, cursors = ?, last_full_sweep = ?, last_run = ? WHERE pair_id = ?"
+    "UPDATE meta SET version = version + 1, cursors = ?, last_full_sweep = ?, last_run = ?, seen = ?, pending = ?"
+    " WHERE pair_id = ?"
 )
 _COMMIT_AND_RELEASE = (
-    "UPDATE meta SET version = version + 1, cursors = ?, last_full_sweep = ?, last_run = ?,"
+    "UPDATE meta SET version = version + 1, cursors = ?, last_full_sweep = ?, last_run = ?, seen = ?, pending = ?,"
     " lease_owner = NULL, lease_expires = NULL WHERE pair_id = ?"
 )
-_LINKS_BY_LEAD = "SELECT lead_id, card_id, base FROM links WHERE pair_id = ? AND lead_id IN ({marks})"
+_LINKS_BY_LEAD = "SELECT lead_id, card_id, base, detached FROM links WHERE pair_id = ? AND lead_id IN ({marks})"
 _LINKS_BY_CARD = (
-    "SELECT l.lead_id, l.card_id, l.base FROM cards c JOIN links l"
+    "SELECT l.lead_id, l.card_id, l.base, l.detached FROM cards c JOIN links l"
     " ON l.pair_id = c.pair_id AND l.lead_id = c.lead_id AND l.card_id = c.card_id"
     " WHERE c.pair_id = ? AND c.card_id IN ({marks})"
 )
@@ -77,9 +81,7 @@ class SqliteStateStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
+        self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()
         self.calls = 0
         with self._lock:
@@ -121,9 +123,7 @@ class SqliteStateStore:
     def acquire(self, pair_id: str, owner: str, now: datetime, ttl_seconds: int) -> PairMeta:
         now_s = _epoch(now)
         with self._tx() as db:
-            row = db.execute(
-                "SELECT lease_owner, lease_expires FROM meta WHERE pair_id = ?", (pair_id,)
-            ).fetchone()
+            row = db.execute("SELECT lease_owner, lease_expires FROM meta WHERE pair_id = ?", (pair_id,)).fetchone()
             if row and row[0] is not None and row[0] != owner and row[1] > now_s:
                 until = datetime.fromtimestamp(row[1], UTC).isoformat()
                 raise LeaseHeld(f"pair {pair_id} is leased by {row[0]} until {until}")
@@ -146,25 +146,37 @@ class SqliteStateStore:
                 )
             db.execute(
                 _COMMIT_AND_RELEASE if release else _COMMIT,
-                (json.dumps(meta.cursors), meta.last_full_sweep, json.dumps(meta.last_run), pair_id),
+                (
+                    json.dumps(meta.cursors),
+                    meta.last_full_sweep,
+                    json.dumps(meta.last_run),
+                    json.dumps(meta.seen),
+                    json.dumps(meta.pending),
+                    pair_id,
+                ),
             )
             return self._meta(db, pair_id)
 
     def release(self, pair_id: str, owner: str) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE meta SET lease_owner = NULL, lease_expires = NULL"
-                " WHERE pair_id = ? AND lease_owner = ?",
+                "UPDATE meta SET lease_owner = NULL, lease_expires = NULL WHERE pair_id = ? AND lease_owner = ?",
                 (pair_id, owner),
             )
 
     @staticmethod
     def _meta(db: sqlite3.Connection, pair_id: str) -> PairMeta:
-        version, cursors, sweep, last_run = db.execute(
-            "SELECT version, cursors, last_full_sweep, last_run FROM meta WHERE pair_id = ?", (pair_id,)
+        version, cursors, sweep, last_run, seen, pending = db.execute(
+            "SELECT version, cursors, last_full_sweep, last_run, seen, pending FROM meta WHERE pair_id = ?",
+            (pair_id,),
         ).fetchone()
         return PairMeta(
-            version=version, cursors=json.loads(cursors), last_full_sweep=sweep, last_run=json.loads(last_run)
+            version=version,
+            cursors=json.loads(cursors),
+            last_full_sweep=sweep,
+            last_run=json.loads(last_run),
+            seen=json.loads(seen),
+            pending=json.loads(pending),
         )
 
     # --- links ----------------------------------------------------------------------------------
@@ -186,7 +198,7 @@ class SqliteStateStore:
 
     def all_links(self, pair_id: str) -> list[Link]:
         rows = self._read(
-            "SELECT lead_id, card_id, base FROM links WHERE pair_id = ? ORDER BY lead_id", (pair_id,)
+            "SELECT lead_id, card_id, base, detached FROM links WHERE pair_id = ? ORDER BY lead_id", (pair_id,)
         )
         return [_link(row) for row in rows]
 
@@ -194,8 +206,8 @@ class SqliteStateStore:
         with self._tx() as db:
             for link in links:
                 db.execute(
-                    "INSERT OR REPLACE INTO links (pair_id, lead_id, card_id, base) VALUES (?, ?, ?, ?)",
-                    (pair_id, link.lead_id, link.card_id, json.dumps(link.base, ensure_ascii=False)),
+                    "INSERT OR REPLACE INTO links (pair_id, lead_id, card_id, base, detached) VALUES (?, ?, ?, ?, ?)",
+                    (pair_id, link.lead_id, link.card_id, json.dumps(link.base, ensure_ascii=False), link.detached),
                 )
                 db.execute(
                     "INSERT OR REPLACE INTO cards (pair_id, card_id, lead_id) VALUES (?, ?, ?)",
@@ -213,8 +225,7 @@ class SqliteStateStore:
     def put_intent(self, pair_id: str, intent: Intent) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO intents (pair_id, token, side, source_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO intents (pair_id, token, side, source_id, created_at) VALUES (?, ?, ?, ?, ?)",
                 (pair_id, intent.token, intent.side.value, intent.source_id, intent.created_at.isoformat()),
             )
 
@@ -224,8 +235,7 @@ class SqliteStateStore:
             (pair_id,),
         )
         return [
-            Intent(token=t, side=Side(s), source_id=src, created_at=datetime.fromisoformat(c))
-            for t, s, src, c in rows
+            Intent(token=t, side=Side(s), source_id=src, created_at=datetime.fromisoformat(c)) for t, s, src, c in rows
         ]
 
     def delete_intent(self, pair_id: str, token: str) -> None:
@@ -239,4 +249,4 @@ def _marks(chunk: Sequence[str]) -> str:
 
 
 def _link(row: tuple[Any, ...]) -> Link:
-    return Link(lead_id=row[0], card_id=row[1], base=json.loads(row[2]))
+    return Link(lead_id=row[0], card_id=row[1], base=json.loads(row[2]), detached=bool(row[3]))
