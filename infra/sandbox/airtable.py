@@ -384,9 +384,7 @@ class AirtableEmulator(Emulator):
         return converted
 
     def _cell(self, item: AtField, value: Any, typecast: bool) -> Any:
-        invalid = error(
-            422, "INVALID_VALUE_FOR_COLUMN", f'Field "{item.name}" cannot accept the provided value'
-        )
+        invalid = error(422, "INVALID_VALUE_FOR_COLUMN", f'Field "{item.name}" cannot accept the provided value')
         if value is None:
             return None
         kind = item.type
@@ -480,7 +478,7 @@ class AirtableEmulator(Emulator):
         now = self.clock.now()
         for field_id, value in values.items():
             old = rec.values.get(field_id)
-            if _is_empty(old) and _is_empty(value) or old == value:
+            if (_is_empty(old) and _is_empty(value)) or old == value:
                 continue
             if _is_empty(value):
                 rec.values.pop(field_id, None)
@@ -663,9 +661,7 @@ class AirtableEmulator(Emulator):
         rec = self._record(table, record_id)
         method = request.method
         if method == "GET":
-            opts = _query_options(
-                request, allowed={"returnFieldsByFieldId", "cellFormat", "timeZone", "userLocale"}
-            )
+            opts = _query_options(request, allowed={"returnFieldsByFieldId", "cellFormat", "timeZone", "userLocale"})
             return json_response(self._render(table, rec, _bool_opt(opts.get("returnFieldsByFieldId"))))
         if method in ("PATCH", "PUT"):
             body = _body(request)
@@ -730,11 +726,7 @@ class AirtableEmulator(Emulator):
         missing = [fid for fid in merge_on if fid not in values]
         if missing:
             raise _invalid_request("every record must include the fieldsToMergeOn fields")
-        found = [
-            rec
-            for rec in table.records.values()
-            if all(rec.values.get(fid) == values[fid] for fid in merge_on)
-        ]
+        found = [rec for rec in table.records.values() if all(rec.values.get(fid) == values[fid] for fid in merge_on)]
         if len(found) > 1:
             raise error(
                 422,
@@ -817,9 +809,7 @@ def _query_options(request: Request, allowed: set[str] | None = None) -> dict[st
             if attr not in ("field", "direction"):
                 raise _invalid_request(f"bad parameter {key}")
             sorts.setdefault(index, {})[attr] = values[0]
-        elif key in LIST_PARAMS - {"fields", "recordMetadata", "sort"} and (
-            allowed is None or key in allowed
-        ):
+        elif key in LIST_PARAMS - {"fields", "recordMetadata", "sort"} and (allowed is None or key in allowed):
             opts[key] = values[0]
         else:
             raise _invalid_request(f"unknown parameter {key}")

@@ -253,9 +253,9 @@ def is_truthy(value: Any) -> bool:
     """Airtable's filter rule: not 0, false, "", NaN, [] or blank."""
     if value is None or value is False or value == "" or value == []:
         return False
-    if isinstance(value, int | float) and (value == 0 or (isinstance(value, float) and math.isnan(value))):
+    if isinstance(value, float) and math.isnan(value):
         return False
-    return True
+    return not (isinstance(value, int | float) and value == 0)
 
 
 def parse_datetime(value: Any) -> datetime:
