@@ -15,7 +15,9 @@ from leadsync.wiring import build_runtime, build_store, load_sync_config
 MIN_SECONDS_FOR_A_PAIR = 5.0
 
 
-def run_scheduled(context: Any, *, settings: Settings | None = None, dry_run: bool | None = None) -> dict[str, Any]:
+def run_scheduled(
+    context: Any, *, settings: Settings | None = None, dry_run: bool | None = None, with_activity: bool = False
+) -> dict[str, Any]:
     """Sync every pair once. Configuration errors raise (the invocation fails and alarms);
     a pair that fails is reported and the others still run."""
     settings = settings or Settings.from_env()
@@ -40,4 +42,6 @@ def run_scheduled(context: Any, *, settings: Settings | None = None, dry_run: bo
             continue
         reports.append(engine.sync(runtime, deadline, owner, dry_run=settings.dry_run if dry_run is None else dry_run))
     logger.remove_keys(["pair"])
+    if with_activity:
+        return {"pairs": {r.pair: {**r.summary(), "activity": r.activity} for r in reports}}
     return {"pairs": {r.pair: r.summary() for r in reports}}

@@ -1,0 +1,136 @@
+"""Local runs: `python -m leadsync <command>` (with `functions/` on PYTHONPATH).
+
+    validate   check the configuration (every mistake, with the setting at fault)
+    sync       run one cycle for every pair (or --every N seconds), like the Lambda does
+    plan       a dry run: print what a cycle would do, write nothing
+    status     last run, cursors and link count of every pair
+
+Settings come from the environment (LEADSYNC_CONFIG_FILE, LEADSYNC_TABLE or LEADSYNC_STATE_PATH,
+credentials such as NOTION_TOKEN, TRELLO_API_KEY, TRELLO_TOKEN); see the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from typing import Any
+
+os.environ.setdefault("LEADSYNC_LOG_FORMAT", "text")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+
+class LocalContext:
+    """A stand-in for Lambda's context: a fixed time budget and a request id."""
+
+    def __init__(self, seconds: float) -> None:
+        self.aws_request_id = f"local-{uuid.uuid4()}"
+        self._end = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._end - time.monotonic()) * 1000))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="leadsync", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--config", help="configuration file (default: $LEADSYNC_CONFIG_FILE)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("validate", help="check the configuration")
+    sync = sub.add_parser("sync", help="run sync cycles")
+    sync.add_argument("--every", type=float, default=0, help="repeat every N seconds (Ctrl-C stops)")
+    sync.add_argument("--budget", type=float, default=55, help="seconds per cycle, like the Lambda timeout")
+    sub.add_parser("plan", help="dry run: print what a cycle would do")
+    sub.add_parser("status", help="show each pair's state")
+    args = parser.parse_args(argv)
+    if args.config:
+        os.environ["LEADSYNC_CONFIG_FILE"] = args.config
+
+    from leadsync.errors import ConfigError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from leadsync.config import Settings
+    from leadsync.wiring import load_sync_config
+
+    config = load_sync_config(Settings.from_env())
+    for pair in config.pairs:
+        print(f"ok: pair {pair.id}: {pair.lead.system} <-> {pair.card.system}, fields {', '.join(pair.fields)}")
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from leadsync.app import run_scheduled
+
+    while True:
+        result = run_scheduled(LocalContext(args.budget))
+        _print_result(result)
+        if not args.every:
+            failed = any(p.get("status") == "failed" for p in result["pairs"].values())
+            return 1 if failed else 0
+        time.sleep(args.every)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from leadsync.app import run_scheduled
+
+    result = run_scheduled(LocalContext(55), dry_run=True, with_activity=True)
+    for pair, summary in result["pairs"].items():
+        print(f"pair {pair}: {summary['status']}")
+        for line in summary.get("activity", []) or ["(nothing to do)"]:
+            print(f"  {line}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from leadsync.config import Settings
+    from leadsync.wiring import build_store, load_sync_config
+
+    settings = Settings.from_env()
+    store = build_store(settings)
+    for pair in load_sync_config(settings).pairs:
+        links = store.all_links(pair.id)
+        owner = f"status-{uuid.uuid4()}"
+        from leadsync.errors import LeaseHeld
+
+        try:
+            meta = store.acquire(pair.id, owner, _now(), 5)
+            store.release(pair.id, owner)
+            running = ""
+        except LeaseHeld as exc:
+            meta, running = None, f" (a run is in progress: {exc})"
+        print(f"pair {pair.id}: {len(links)} links, {sum(1 for x in links if x.detached)} detached{running}")
+        if meta is not None:
+            print(f"  last run: {json.dumps(meta.last_run, default=str)}")
+            print(f"  cursors: {meta.cursors}  last full sweep: {meta.last_full_sweep}")
+            pending = {k: len(v) for k, v in meta.pending.items() if v}
+            if pending:
+                print(f"  waiting to be retried: {pending}")
+    return 0
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    for pair, summary in result["pairs"].items():
+        print(
+            f"pair {pair}: {summary['status']}; read {summary.get('read')}; applied {summary.get('applied')}; "
+            f"conflicts {summary.get('conflicts')}; errors {summary.get('errors')}"
+        )
+
+
+_COMMANDS = {"validate": _validate, "sync": _sync, "plan": _plan, "status": _status}

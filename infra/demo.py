@@ -1,0 +1,229 @@
+"""The leadsync demo: the real Lambda handler against the sandbox and an in-process DynamoDB.
+
+    make demo            (or: .venv/bin/python infra/demo.py --cycles 6)
+
+Starts the Notion and Trello emulators, creates a lead database and a board, then invokes
+``handlers.scheduled_sync.handler`` with a real EventBridge scheduled event, cycle after
+cycle, while a scripted "user" edits both sides in between. After each cycle it prints what
+changed on each side. No accounts, no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "infra")]
+
+STATUSES = ["New", "Contacted", "Qualified", "Lost"]
+LISTS = ["To Do", "In Progress", "Done", "Lost"]
+SEED = [
+    {"Name": "Ada Lovelace", "Email": "ada@analytical.example", "Status": "New", "Source": "Website"},
+    {"Name": "Grace Hopper", "Email": "grace@cobol.example", "Status": "Contacted", "Source": "Referral"},
+    {"Name": "Alan Turing", "Email": "alan@bletchley.example", "Status": "New", "Source": "Conference"},
+    {"Name": "Old Prospect", "Email": "old@lost.example", "Status": "Lost", "Source": "Cold call"},
+]
+
+
+class FakeLambdaContext:
+    """The parts of Lambda's context object the handler uses."""
+
+    function_name = "leadsync-demo-SyncFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:leadsync-demo-SyncFunction"
+
+    def __init__(self, timeout_ms: int = 55_000) -> None:
+        import time
+
+        self.aws_request_id = str(uuid.uuid4())
+        self._end = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        import time
+
+        return max(0, int((self._end - time.monotonic()) * 1000))
+
+
+def pair_config(database_id: str, board_id: str) -> dict[str, Any]:
+    """The demo pair: the README's example configuration."""
+    return {
+        "pairs": [
+            {
+                "id": "demo",
+                "lead": {"system": "notion", "database_id": database_id},
+                "card": {"system": "trello", "board_id": board_id},
+                "fields": {
+                    "name": {"lead": "Name", "card": "name"},
+                    "email": {"lead": "Email", "card": "desc:Email"},
+                    "source": {"lead": "Source", "card": "desc:Source", "direction": "lead_to_card"},
+                    "status": {"lead": "Status", "card": "list", "values": dict(zip(STATUSES, LISTS, strict=True))},
+                },
+                "match_on": ["email"],
+            }
+        ]
+    }
+
+
+def snapshot(sb: Any, ds_id: str, board_id: str) -> dict[str, dict[str, str]]:
+    """Plain view of both sides: {"lead:<name>": {...}, "card:<name>": {...}}."""
+    lists = {lst["id"]: lst["name"] for lst in sb.trello.lists(board_id)} if hasattr(sb.trello, "lists") else {}
+    view: dict[str, dict[str, str]] = {}
+    for page in sb.notion.pages(ds_id, include_trashed=True):
+        state = "trashed" if page.get("_in_trash") else page.get("Status") or "-"
+        view[f"lead {page['Name']}"] = {"status": state, "email": page.get("Email") or "-"}
+    for card in sb.trello.cards(board_id, include_closed=True):
+        where = "archived" if card["closed"] else lists.get(card["idList"], card["idList"])
+        email = next((ln.split(": ", 1)[1] for ln in card["desc"].splitlines() if ln.startswith("Email: ")), "-")
+        view[f"card {card['name']}"] = {"list": where, "email": email}
+    return view
+
+
+def show_changes(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> list[str]:
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if old is None:
+            lines.append(f"  + {key}: {_fmt(new)}")
+        elif new is None:
+            lines.append(f"  - {key}")
+        else:
+            lines.append(f"  ~ {key}: {_fmt(old)} -> {_fmt(new)}")
+    return lines or ["  (nothing changed)"]
+
+
+def _fmt(values: dict[str, str] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (values or {}).items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cycles", type=int, default=6, help="scheduled invocations to run (default 6)")
+    parser.add_argument("--verbose", action="store_true", help="show the handler's own log lines")
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="leadsync-demo-"))
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "demo",
+            "AWS_SECRET_ACCESS_KEY": "demo",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "INFO" if args.verbose else "WARNING",
+            "LEADSYNC_LOG_FORMAT": "text",
+            "LEADSYNC_TABLE": "leadsync-demo-state",
+            "LEADSYNC_CONFIG_FILE": str(workdir / "config.json"),
+            "NOTION_TOKEN": "ntn_demo_token",
+            "TRELLO_API_KEY": "0123456789abcdef0123456789abcdef",
+            "TRELLO_TOKEN": "ATTAdemo-token",
+        }
+    )
+    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+
+    import boto3
+    from moto import mock_aws
+
+    from sandbox import Sandbox
+
+    with Sandbox.start(only=("notion", "trello")) as sb, mock_aws():
+        os.environ.update(sb.env())
+        from leadsync.state.table import create_table
+
+        create_table(boto3.client("dynamodb"), os.environ["LEADSYNC_TABLE"])
+        database_id, ds_id = sb.notion.create_database(
+            "Leads",
+            {"Name": "title", "Email": "email", "Status": "status", "Source": "select", "Trello Card": "rich_text"},
+            status_options=STATUSES,
+            select_options={"Source": ["Website", "Referral", "Conference", "Cold call"]},
+        )
+        board_id = sb.trello.create_board("Sales pipeline", lists=LISTS)
+        leads = {row["Name"]: sb.notion.user_create_page(ds_id, row) for row in SEED}
+        (workdir / "config.json").write_text(json.dumps(pair_config(database_id, board_id), indent=2))
+        event = json.loads((ROOT / "infra/events/scheduled.json").read_text())
+
+        from handlers.scheduled_sync import handler
+
+        def card_id(name: str) -> str:
+            return next(c["id"] for c in sb.trello.cards(board_id, include_closed=True) if c["name"] == name)
+
+        script: dict[int, tuple[str, Callable[[], None]]] = {
+            2: (
+                "Ada's card is dragged to 'In Progress' in Trello; Grace is marked Qualified in Notion; "
+                "Alan's email is corrected in Notion",
+                lambda: (
+                    sb.trello.user_move_card(card_id("Ada Lovelace"), sb.trello.list_id(board_id, "In Progress")),
+                    sb.notion.user_update_page(leads["Grace Hopper"], {"Status": "Qualified"}),
+                    sb.notion.user_update_page(leads["Alan Turing"], {"Email": "alan.turing@bletchley.example"}),
+                ),
+            ),
+            3: (
+                "A new lead arrives in Notion; Grace's email is edited on her Trello card",
+                lambda: (
+                    leads.__setitem__(
+                        "Katherine Johnson",
+                        sb.notion.user_create_page(
+                            ds_id,
+                            {
+                                "Name": "Katherine Johnson",
+                                "Email": "kj@nasa.example",
+                                "Status": "New",
+                                "Source": "Website",
+                            },
+                        ),
+                    ),
+                    _edit_card_email(sb, card_id("Grace Hopper"), "grace.hopper@navy.example"),
+                ),
+            ),
+            4: (
+                "Conflict: Alan's status is set to Contacted in Notion AND his card is moved to Done in Trello",
+                lambda: (
+                    sb.notion.user_update_page(leads["Alan Turing"], {"Status": "Contacted"}),
+                    sb.trello.user_move_card(card_id("Alan Turing"), sb.trello.list_id(board_id, "Done")),
+                ),
+            ),
+            5: ("Ada is deleted in Notion", lambda: sb.notion.user_trash_page(leads["Ada Lovelace"])),
+        }
+
+        print(f"leadsync demo: Notion {sb.notion.url}  Trello {sb.trello.url}  (state: moto DynamoDB)\n")
+        before = snapshot(sb, ds_id, board_id)
+        print("Starting data:")
+        print("\n".join(show_changes({}, before)))
+        for cycle in range(1, args.cycles + 1):
+            if cycle in script:
+                what, edit = script[cycle]
+                print(f"\n-- user: {what}")
+                edit()
+                sb.clock.advance(61)
+                before = snapshot(sb, ds_id, board_id)
+            result = handler(event, FakeLambdaContext())
+            summary = result["pairs"]["demo"]
+            after = snapshot(sb, ds_id, board_id)
+            print(
+                f"\n== cycle {cycle}: {summary['status']}, read {summary['read']}, "
+                f"applied {summary['applied'] or 'nothing'}, conflicts {summary['conflicts']}"
+            )
+            print("\n".join(show_changes(before, after)))
+            before = after
+            sb.clock.advance(61)
+        print(f"\nDone. The configuration used is in {workdir / 'config.json'}.")
+    return 0
+
+
+def _edit_card_email(sb: Any, card_id: str, email: str) -> None:
+    card = sb.trello.get_card(card_id) if hasattr(sb.trello, "get_card") else None
+    desc = card["desc"] if card else ""
+    lines = [f"Email: {email}" if ln.startswith("Email: ") else ln for ln in desc.splitlines()]
+    sb.trello.user_update_card(card_id, desc="\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
