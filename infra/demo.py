@@ -11,6 +11,8 @@ changed on each side. No accounts, no network.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -67,6 +69,7 @@ def pair_config(database_id: str, board_id: str) -> dict[str, Any]:
                     "status": {"lead": "Status", "card": "list", "values": dict(zip(STATUSES, LISTS, strict=True))},
                 },
                 "match_on": ["email"],
+                "full_sweep_minutes": 3,
             }
         ]
     }
@@ -74,7 +77,7 @@ def pair_config(database_id: str, board_id: str) -> dict[str, Any]:
 
 def snapshot(sb: Any, ds_id: str, board_id: str) -> dict[str, dict[str, str]]:
     """Plain view of both sides: {"lead:<name>": {...}, "card:<name>": {...}}."""
-    lists = {lst["id"]: lst["name"] for lst in sb.trello.lists(board_id)} if hasattr(sb.trello, "lists") else {}
+    lists = {sb.trello.list_id(board_id, name): name for name in LISTS}
     view: dict[str, dict[str, str]] = {}
     for page in sb.notion.pages(ds_id, include_trashed=True):
         state = "trashed" if page.get("_in_trash") else page.get("Status") or "-"
@@ -150,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         (workdir / "config.json").write_text(json.dumps(pair_config(database_id, board_id), indent=2))
         event = json.loads((ROOT / "infra/events/scheduled.json").read_text())
 
+        import leadsync.engine
         from handlers.scheduled_sync import handler
+
+        # The demo fast-forwards time: the emulators and the engine share the sandbox clock,
+        # so a few seconds of demo show minutes of sync (incremental reads, then a full sweep).
+        leadsync.engine.utcnow = sb.clock.now
 
         def card_id(name: str) -> str:
             return next(c["id"] for c in sb.trello.cards(board_id, include_closed=True) if c["name"] == name)
@@ -204,11 +212,12 @@ def main(argv: list[str] | None = None) -> int:
                 edit()
                 sb.clock.advance(61)
                 before = snapshot(sb, ds_id, board_id)
-            result = handler(event, FakeLambdaContext())
+            result = quiet_emf(lambda: handler(event, FakeLambdaContext()))
             summary = result["pairs"]["demo"]
             after = snapshot(sb, ds_id, board_id)
+            sweep = " (full sweep)" if summary["full_sweep"] else ""
             print(
-                f"\n== cycle {cycle}: {summary['status']}, read {summary['read']}, "
+                f"\n== cycle {cycle}{sweep}: {summary['status']}, read {summary['read']}, "
                 f"applied {summary['applied'] or 'nothing'}, conflicts {summary['conflicts']}"
             )
             print("\n".join(show_changes(before, after)))
@@ -218,8 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def quiet_emf(call: Callable[[], Any]) -> Any:
+    """Run ``call`` and drop the CloudWatch EMF metric lines it prints (they are for CloudWatch)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        result = call()
+    for line in buffer.getvalue().splitlines():
+        if not line.startswith('{"_aws"'):
+            print(line)
+    return result
+
+
 def _edit_card_email(sb: Any, card_id: str, email: str) -> None:
-    card = sb.trello.get_card(card_id) if hasattr(sb.trello, "get_card") else None
+    card = sb.trello.card(card_id)
     desc = card["desc"] if card else ""
     lines = [f"Email: {email}" if ln.startswith("Email: ") else ln for ln in desc.splitlines()]
     sb.trello.user_update_card(card_id, desc="\n".join(lines))
