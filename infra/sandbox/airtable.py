@@ -260,6 +260,11 @@ class AirtableEmulator(Emulator):
     def _id(self, prefix: str) -> str:
         return prefix + "".join(self._rng.choice(_ALNUM) for _ in range(14))
 
+    def _now(self) -> datetime:
+        """Clock time at Airtable's millisecond precision."""
+        now = self.clock.now()
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
     def _base(self, base_id: str) -> AtBase:
         base = self.bases.get(base_id)
         if base is None:
@@ -455,7 +460,7 @@ class AirtableEmulator(Emulator):
 
     def _create(self, table: AtTable, fields: Any, typecast: bool) -> AtRecord:
         values = self._convert(table, fields, typecast)
-        now = self.clock.now()
+        now = self._now()
         rec = AtRecord(self._id("rec"), created=now, modified=now)
         for field_id, value in values.items():
             if value is not None:
@@ -475,7 +480,7 @@ class AirtableEmulator(Emulator):
 
     def _apply(self, rec: AtRecord, values: dict[str, Any]) -> None:
         """Store converted values; only real changes bump the modification times."""
-        now = self.clock.now()
+        now = self._now()
         for field_id, value in values.items():
             old = rec.values.get(field_id)
             if (_is_empty(old) and _is_empty(value)) or old == value:
@@ -594,7 +599,7 @@ class AirtableEmulator(Emulator):
                 "INVALID_FILTER_BY_FORMULA",
                 f"The formula for filtering records is invalid: Unknown field names: {', '.join(unknown)}",
             )
-        now = self.clock.now()
+        now = self._now()
         kept = []
         for rec in recs:
             try:
