@@ -62,6 +62,13 @@ class FaultSwitchboard:
     glob (e.g. "/v1/pages*"). Control endpoints (/_sandbox/...) are never faulted.
     """
 
+    rate: float
+    kinds: tuple[str, ...]
+    seed: int | None
+    retry_after: float
+    latency: float
+    timeout_sleep: float
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
@@ -123,10 +130,10 @@ class FaultSwitchboard:
         """No faults, no latency, counts zeroed."""
         with self._lock:
             self.rate = 0.0
-            self.kinds: tuple[str, ...] = FAULT_KINDS
-            self.seed: int | None = None
+            self.kinds = FAULT_KINDS
+            self.seed = None
             self._random = random.Random()
-            self.retry_after: float = 1
+            self.retry_after = 1
             self.latency = 0.0
             self.timeout_sleep = 2.0
             self._filter = _Filter()
