@@ -188,9 +188,7 @@ class NotionEmulator(Emulator):
         return self.error(500, "internal_server_error", "Unexpected error occurred.")
 
     def rate_limited_response(self, request: Request, retry_after: float) -> Response:
-        response = self.error(
-            429, "rate_limited", "You have been rated limited. Please try again in a few minutes."
-        )
+        response = self.error(429, "rate_limited", "You have been rated limited. Please try again in a few minutes.")
         response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         return response
 
@@ -281,9 +279,7 @@ class NotionEmulator(Emulator):
 
     # ------------------------------------------------------------------ JSON shapes
     def _version(self, request: Request | None) -> str:
-        return (
-            request.headers.get("Notion-Version", SUPPORTED_VERSIONS[0]) if request else SUPPORTED_VERSIONS[0]
-        )
+        return request.headers.get("Notion-Version", SUPPORTED_VERSIONS[0]) if request else SUPPORTED_VERSIONS[0]
 
     def database_json(self, db: _Database) -> dict[str, Any]:
         """GET /v1/databases/{id} response."""
@@ -329,9 +325,7 @@ class NotionEmulator(Emulator):
             "public_url": None,
         }
 
-    def page_json(
-        self, page: _Page, request: Request | None = None, only: set[str] | None = None
-    ) -> dict[str, Any]:
+    def page_json(self, page: _Page, request: Request | None = None, only: set[str] | None = None) -> dict[str, Any]:
         """The page object as GET /v1/pages/{id} returns it."""
         ds = self.data_sources[page.data_source_id]
         properties: dict[str, Any] = {}
@@ -385,18 +379,13 @@ class NotionEmulator(Emulator):
         page_size = body.get("page_size", 100)
         if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
             raise self.invalid(
-                "body failed validation: body.page_size should be a positive integer, "
-                f"instead was `{page_size}`."
+                f"body failed validation: body.page_size should be a positive integer, instead was `{page_size}`."
             )
         if page_size > 100:
-            raise self.invalid(
-                f"body failed validation: body.page_size should be ≤ `100`, instead was `{page_size}`."
-            )
+            raise self.invalid(f"body failed validation: body.page_size should be ≤ `100`, instead was `{page_size}`.")
         include_trash = bool(body.get("in_trash", body.get("archived", False)))
         try:
-            predicate = (
-                compile_filter(body["filter"], ds.properties, self.clock.time()) if "filter" in body else None
-            )
+            predicate = compile_filter(body["filter"], ds.properties, self.clock.time()) if "filter" in body else None
             key = sort_key_function(body.get("sorts"), ds.properties)
         except QueryError as exc:
             raise self.invalid(str(exc)) from exc
@@ -452,21 +441,15 @@ class NotionEmulator(Emulator):
         trash = body.get("in_trash")
         if "archived" in body:
             if self._version(request) >= "2026-03-11":
-                raise self.invalid(
-                    "body failed validation: body.archived is not supported, use body.in_trash."
-                )
+                raise self.invalid("body failed validation: body.archived is not supported, use body.in_trash.")
             trash = body["archived"] if trash is None else trash
         if trash is not None and not isinstance(trash, bool):
-            raise self.invalid(
-                f"body failed validation: body.in_trash should be a boolean, instead was `{trash}`."
-            )
+            raise self.invalid(f"body failed validation: body.in_trash should be a boolean, instead was `{trash}`.")
         properties = body.get("properties") or {}
         if not isinstance(properties, dict):
             raise self.invalid("body failed validation: body.properties should be an object.")
         if page.in_trash and trash is not False and properties:
-            raise self.invalid(
-                "Can't edit block that is archived. You must unarchive the block before editing."
-            )
+            raise self.invalid("Can't edit block that is archived. You must unarchive the block before editing.")
         ds = self.data_sources[page.data_source_id]
         values = self._validate_properties(ds, properties, request)
         page.values.update(values)
@@ -479,9 +462,7 @@ class NotionEmulator(Emulator):
     # ------------------------------------------------------------------ validation of writes
     def _parent_data_source(self, parent: Any) -> _DataSource:
         if not isinstance(parent, dict):
-            raise self.invalid(
-                "body failed validation: body.parent should be defined, instead was `undefined`."
-            )
+            raise self.invalid("body failed validation: body.parent should be defined, instead was `undefined`.")
         if "data_source_id" in parent:
             return self._data_source(parent["data_source_id"], "body.parent.data_source_id")
         if "database_id" in parent:
@@ -527,9 +508,7 @@ class NotionEmulator(Emulator):
             return self._rich_text_value(value, where)
         if value is None:
             if ptype == "checkbox":
-                raise self.invalid(
-                    f"body failed validation: {where} should be a boolean, instead was `null`."
-                )
+                raise self.invalid(f"body failed validation: {where} should be a boolean, instead was `null`.")
             return [] if ptype == "multi_select" else None
         if ptype in SHORT_TEXT_LIMIT:
             if not isinstance(value, str):
@@ -537,8 +516,7 @@ class NotionEmulator(Emulator):
             limit = SHORT_TEXT_LIMIT[ptype]
             if len(value) > limit:
                 raise self.invalid(
-                    f"body failed validation: {where}.length should be ≤ `{limit}`, "
-                    f"instead was `{len(value)}`."
+                    f"body failed validation: {where}.length should be ≤ `{limit}`, instead was `{len(value)}`."
                 )
             return value
         if ptype in ("select", "status"):
@@ -573,9 +551,7 @@ class NotionEmulator(Emulator):
         for index, item in enumerate(value):
             text = item.get("text") if isinstance(item, dict) else None
             if not isinstance(text, dict) or not isinstance(text.get("content"), str):
-                raise self.invalid(
-                    f"body failed validation: {where}[{index}].text.content should be defined."
-                )
+                raise self.invalid(f"body failed validation: {where}[{index}].text.content should be defined.")
             content = text["content"]
             if len(content) > TEXT_LIMIT:
                 raise self.invalid(
@@ -758,9 +734,7 @@ class NotionEmulator(Emulator):
     def pages(self, ds_id: str, include_trashed: bool = False) -> list[dict[str, Any]]:
         """Plain values of every page in creation order, each with "_id" (trashed ones only if asked)."""
         with self.lock:
-            ids = [
-                p for p in self.data_sources[ds_id].page_ids if include_trashed or not self._pages[p].in_trash
-            ]
+            ids = [p for p in self.data_sources[ds_id].page_ids if include_trashed or not self._pages[p].in_trash]
             return [{"_id": p, **self.page_values(p)} for p in ids]
 
     def get_page_json(self, page_id: str) -> dict[str, Any]:

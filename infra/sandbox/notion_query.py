@@ -107,9 +107,7 @@ def compile_filter(spec: Any, schema: Schema, now: float) -> Callable[[PageView]
         if ptype == "last_edited_time":
             return lambda page: test(page.edited)
         return lambda page: test(page.values.get(name))
-    raise QueryError(
-        "body failed validation: body.filter should define `property`, `timestamp`, `or` or `and`."
-    )
+    raise QueryError("body failed validation: body.filter should define `property`, `timestamp`, `or` or `and`.")
 
 
 def _condition_for(spec: dict[str, Any], ptype: str, name: str) -> dict[str, Any]:
@@ -137,9 +135,7 @@ def _property_test(ptype: str, condition: dict[str, Any], now: float) -> Callabl
         return _number_test(op, value)
     if ptype == "checkbox":
         if op not in ("equals", "does_not_equal") or not isinstance(value, bool):
-            raise QueryError(
-                "body failed validation: body.filter.checkbox should be `equals` or `does_not_equal`."
-            )
+            raise QueryError("body failed validation: body.filter.checkbox should be `equals` or `does_not_equal`.")
         return lambda v: (bool(v) == value) == (op == "equals")
     if ptype == "multi_select":
         return _multi_test(op, value)
@@ -227,9 +223,7 @@ def parse_date(value: Any, where: str) -> tuple[float, float]:
             return start, start + 86400
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise QueryError(
-            f"body failed validation: {where} should be an ISO 8601 date, instead was `{value}`."
-        ) from exc
+        raise QueryError(f"body failed validation: {where} should be an ISO 8601 date, instead was `{value}`.") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     instant = parsed.timestamp()
@@ -311,9 +305,7 @@ def sort_key_function(sorts: Any, schema: Schema) -> Callable[[PageView], Any]:
         elif "property" in sort:
             getter = _property_sort_getter(schema, resolve_property(schema, sort["property"]))
         else:
-            raise QueryError(
-                f"body failed validation: body.sorts[{index}] should define property or timestamp."
-            )
+            raise QueryError(f"body failed validation: body.sorts[{index}] should define property or timestamp.")
         keys.append((getter, direction == "descending"))
     return lambda page: (*(_Directed(g(page), desc) for g, desc in keys), page.seq)
 
@@ -355,9 +347,7 @@ class _Directed:
     __hash__ = None  # type: ignore[assignment]
 
 
-def apply_query(
-    pages: Sequence[PageView], predicate: Callable[[PageView], bool] | None, key: Any
-) -> list[int]:
+def apply_query(pages: Sequence[PageView], predicate: Callable[[PageView], bool] | None, key: Any) -> list[int]:
     """Indexes of `pages` that match, in sorted order."""
     order = [i for i, p in enumerate(pages) if predicate is None or predicate(p)]
     return sorted(order, key=lambda i: key(pages[i]))

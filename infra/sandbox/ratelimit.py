@@ -98,9 +98,7 @@ class RateLimiter:
             if allowed or count_rejected:
                 used += 1
             self._windows[key] = (index, used)
-            return Decision(
-                allowed, limit, max(0, limit - used), 0.0 if allowed else reset_in, int(seconds * 1000)
-            )
+            return Decision(allowed, limit, max(0, limit - used), 0.0 if allowed else reset_in, int(seconds * 1000))
 
     def peek_window(self, key: str, limit: int, seconds: float) -> Decision:
         """The window's state without taking a hit."""
