@@ -143,9 +143,7 @@ def notion_error(status: int, code: str, message: str) -> str:
 # -- success path -------------------------------------------------------------------------------
 
 
-def test_returns_parsed_json_and_sends_credentials_only_in_headers(
-    srv: ScriptedServer, fake: FakeTime
-) -> None:
+def test_returns_parsed_json_and_sends_credentials_only_in_headers(srv: ScriptedServer, fake: FakeTime) -> None:
     srv.script = [Reply(body='{"results": [1, 2]}')]
     t = make(srv, fake)
     assert t.request("GET", "/v1/pages/abc", params={"x": "1"}) == {"results": [1, 2]}
@@ -351,9 +349,7 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 
 def test_low_trello_quota_header_slows_the_next_request(srv: ScriptedServer, fake: FakeTime) -> None:
     srv.script = [
-        Reply(
-            headers={"x-rate-limit-api-token-remaining": "1", "x-rate-limit-api-token-interval-ms": "10000"}
-        ),
+        Reply(headers={"x-rate-limit-api-token-remaining": "1", "x-rate-limit-api-token-interval-ms": "10000"}),
         Reply(),
     ]
     bucket = TokenBucket(Limit(100.0, 10.0), clock=fake.clock, sleep=fake.sleep)
@@ -366,9 +362,7 @@ def test_low_trello_quota_header_slows_the_next_request(srv: ScriptedServer, fak
 
 def test_plenty_of_quota_does_not_slow_down(srv: ScriptedServer, fake: FakeTime) -> None:
     srv.script = [
-        Reply(
-            headers={"x-rate-limit-api-token-remaining": "90", "x-rate-limit-api-token-interval-ms": "10000"}
-        )
+        Reply(headers={"x-rate-limit-api-token-remaining": "90", "x-rate-limit-api-token-interval-ms": "10000"})
     ]
     bucket = TokenBucket(Limit(100.0, 10.0), clock=fake.clock, sleep=fake.sleep)
     t = make(srv, fake, rate_limiter=bucket)

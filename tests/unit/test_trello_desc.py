@@ -31,9 +31,7 @@ def test_block_alone_when_there_is_no_free_text() -> None:
 
 def test_parse_reads_values_link_and_text() -> None:
     desc = "Hello\n**bold** line\n\n**leadsync**\nEmail: a@b.c\nPhone: +1 555: ext 2\nleadsync-id: L9"
-    assert parse(desc, LINK) == Description(
-        "Hello\n**bold** line", {"Email": "a@b.c", "Phone": "+1 555: ext 2"}, "L9"
-    )
+    assert parse(desc, LINK) == Description("Hello\n**bold** line", {"Email": "a@b.c", "Phone": "+1 555: ext 2"}, "L9")
 
 
 def test_the_last_marker_line_starts_the_block() -> None:

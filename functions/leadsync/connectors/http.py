@@ -83,7 +83,7 @@ class TransportStats:
         return asdict(self)
 
 
-class _Transient(Exception):  # noqa: N818 - internal signal, never escapes
+class _Transient(Exception):
     """An attempt failed in a way another attempt may fix."""
 
     def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None) -> None:
@@ -285,13 +285,9 @@ class Transport:
             )
             raise state.last
         if status == 404:
-            raise NotFound(
-                self.system, status, api_error_message(response.text), method=method, path=log_path
-            )
+            raise NotFound(self.system, status, api_error_message(response.text), method=method, path=log_path)
         if status >= 400:
-            raise ApiError(
-                self.system, status, api_error_message(response.text), method=method, path=log_path
-            )
+            raise ApiError(self.system, status, api_error_message(response.text), method=method, path=log_path)
         return self._parse_body(response, method, log_path, idempotent, state)
 
     def _before_send(self, method: str, log_path: str, state: _CallState) -> None:
@@ -304,8 +300,7 @@ class Transport:
         except DeadlineExceeded as exc:
             if state.last is not None and state.last.status == 429:
                 raise RateLimited(
-                    f"{self.system} {method} {log_path}: throttled, and the rate limiter's wait "
-                    "passes the deadline"
+                    f"{self.system} {method} {log_path}: throttled, and the rate limiter's wait passes the deadline"
                 ) from exc
             raise
 

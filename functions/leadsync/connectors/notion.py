@@ -1,0 +1,512 @@
+"""Notion connector: one data source (API version 2025-09-03) of a database.
+
+Values are plain strings: title/rich_text -> plain text; email/url/phone_number as is;
+select/status -> option name; multi_select -> names joined by ", "; number -> decimal text;
+checkbox -> "true"/"false"; date -> its start; formula/created_time/last_edited_time/unique_id
+are read-only. Empty values are ``None``.
+
+Cost: an incremental read with no edits is one query request; the data source id and the schema
+are cached for the life of the process (refreshed when a property or option is not found).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from leadsync.connectors.base import Schema
+from leadsync.connectors.deadline import Deadline
+from leadsync.connectors.http import Transport, with_record_context
+from leadsync.connectors.ratelimit import Limit, shared_limiter
+from leadsync.core.models import FetchResult, Fields, Record, Value
+from leadsync.errors import ApiError, ConfigError, NotFound, RecordError
+
+log = logging.getLogger("leadsync.connectors.notion")
+
+NOTION_VERSION = "2025-09-03"
+DEFAULT_BASE_URL = "https://api.notion.com"
+TEXT_ITEM_LIMIT = 2000  # UTF-16 code units per rich-text item
+TEXT_ITEMS_LIMIT = 100  # items per rich-text array
+WRITABLE_TYPES = frozenset(
+    {"title", "rich_text", "email", "url", "phone_number", "select", "status", "multi_select"}
+    | {"number", "checkbox", "date"}
+)
+OPTION_TYPES = ("select", "status", "multi_select")
+TRUE_WORDS = frozenset({"true", "yes", "1", "checked", "x"})
+FALSE_WORDS = frozenset({"false", "no", "0", "unchecked", ""})
+
+# Process-wide caches (survive warm Lambda invocations): database -> data source, data source -> schema.
+_cache_lock = threading.Lock()
+_data_sources: dict[tuple[str, str], str] = {}
+_schemas: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+
+
+def notion_transport(
+    token: str,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    deadline: Deadline | None = None,
+    limit: Limit | None = None,
+    **options: Any,
+) -> Transport:
+    """A transport for one Notion integration token, on that token's shared rate limiter."""
+    return Transport(
+        "notion",
+        base_url,
+        auth_headers={"Authorization": f"Bearer {token}", "Notion-Version": NOTION_VERSION},
+        rate_limiter=shared_limiter("notion", token, limit=limit),
+        deadline=deadline,
+        **options,
+    )
+
+
+def clear_caches() -> None:
+    """Forget cached data source ids and schemas (tests, schema changes)."""
+    with _cache_lock:
+        _data_sources.clear()
+        _schemas.clear()
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def _plain_text(items: Any) -> str | None:
+    text = "".join(str(item.get("plain_text", "")) for item in items or [])
+    return text or None
+
+
+def _number_text(number: Any) -> str | None:
+    if number is None:
+        return None
+    if isinstance(number, float) and number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return str(number)
+
+
+def read_value(prop: Mapping[str, Any] | None) -> Value:
+    """A page property value as a plain string (``None`` when empty)."""
+    if not prop:
+        return None
+    ptype = prop.get("type")
+    value = prop.get(str(ptype))
+    if ptype in ("title", "rich_text"):
+        return _plain_text(value)
+    if ptype in ("email", "url", "phone_number", "created_time", "last_edited_time"):
+        return value or None
+    if ptype in ("select", "status"):
+        return value.get("name") if value else None
+    if ptype == "multi_select":
+        return ", ".join(o["name"] for o in value) if value else None
+    if ptype == "number":
+        return _number_text(value)
+    if ptype == "checkbox":
+        return "true" if value else "false"
+    if ptype == "date":
+        return value.get("start") if value else None
+    if ptype == "unique_id" and value:
+        number = value.get("number")
+        return f"{value['prefix']}-{number}" if value.get("prefix") else _number_text(number)
+    if ptype == "formula" and value:
+        inner = value.get(value.get("type", ""))
+        if isinstance(inner, dict):
+            return inner.get("start")
+        if isinstance(inner, bool):
+            return "true" if inner else "false"
+        return _number_text(inner) if isinstance(inner, int | float) else (inner or None)
+    return None
+
+
+def _utf16_len(char: str) -> int:
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def split_text(text: str, limit: int = TEXT_ITEM_LIMIT) -> list[str]:
+    """Chunks of at most ``limit`` UTF-16 code units (Notion counts like JavaScript), never
+    splitting a surrogate pair."""
+    chunks: list[str] = []
+    current: list[str] = []
+    units = 0
+    for char in text:
+        width = _utf16_len(char)
+        if units + width > limit:
+            chunks.append("".join(current))
+            current, units = [], 0
+        current.append(char)
+        units += width
+    if current:
+        chunks.append("".join(current))
+    return chunks
+
+
+def rich_text(text: str | None) -> list[dict[str, Any]]:
+    """A rich-text array for a plain string, split into items Notion accepts."""
+    return [{"type": "text", "text": {"content": chunk}} for chunk in split_text(text or "")]
+
+
+class _BadValue(ValueError):
+    """A value that cannot be written to its property."""
+
+
+def write_value(ptype: str, value: Value, options: Sequence[str] = ()) -> dict[str, Any]:
+    """The property value object for writing ``value`` to a property of type ``ptype``.
+
+    ``options`` are the allowed status names (Notion cannot create status options).
+    Raises ``_BadValue`` with a user-facing reason.
+    """
+    text = value if value not in (None, "") else None
+    if ptype in ("title", "rich_text"):
+        items = rich_text(text)
+        if len(items) > TEXT_ITEMS_LIMIT:
+            raise _BadValue(
+                f"text of {len(text or '')} characters is too long for Notion "
+                f"(at most {TEXT_ITEMS_LIMIT} items of {TEXT_ITEM_LIMIT})"
+            )
+        return {ptype: items}
+    if ptype in ("email", "url", "phone_number"):
+        return {ptype: text}
+    if ptype == "select":
+        if text is not None and "," in text:
+            raise _BadValue(f"select option {text!r} contains a comma, which Notion does not allow")
+        return {ptype: {"name": text} if text is not None else None}
+    if ptype == "status":
+        if text is not None and text not in options:
+            raise _BadValue(
+                f"{text!r} is not an option of this status property; allowed: {', '.join(options)} "
+                "(Notion's API cannot create status options: add it in Notion first)"
+            )
+        return {ptype: {"name": text} if text is not None else None}
+    if ptype == "multi_select":
+        names = [n.strip() for n in (text or "").split(",") if n.strip()]
+        return {ptype: [{"name": n} for n in names]}
+    if ptype == "number":
+        return {ptype: _parse_number(text)}
+    if ptype == "checkbox":
+        word = (text or "").strip().lower()
+        if word not in TRUE_WORDS | FALSE_WORDS:
+            raise _BadValue(f"{text!r} is not a checkbox value (true/false)")
+        return {ptype: word in TRUE_WORDS}
+    if ptype == "date":
+        return {ptype: {"start": text} if text is not None else None}
+    raise _BadValue(f"properties of type {ptype!r} cannot be written")
+
+
+def _parse_number(text: str | None) -> int | float | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        raise _BadValue(f"{text!r} is not a number") from None
+    if not math.isfinite(number):
+        raise _BadValue(f"{text!r} is not a finite number")
+    return number
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+# -- connector ---------------------------------------------------------------------------------
+
+
+class NotionConnector:
+    """Reads and writes the pages of one Notion data source.
+
+    ``fields``: property names to read (every record carries exactly these keys).
+    ``link_field``: a rich_text property holding the counterpart (card) id.
+    ``overlap_seconds``: how far before the cursor an incremental query starts (Notion rounds
+    ``last_edited_time`` down to the minute, so records may repeat; they never go missing).
+    ``data_source_id``: required when the database has more than one data source.
+    """
+
+    system = "notion"
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        database_id: str,
+        fields: Sequence[str],
+        link_field: str = "Trello Card",
+        overlap_seconds: int = 120,
+        page_size: int = 100,
+        data_source_id: str | None = None,
+    ) -> None:
+        if not 1 <= page_size <= 100:
+            raise ValueError("page_size must be between 1 and 100")
+        self.transport = transport
+        self.database_id = database_id
+        self.fields = list(fields)
+        self.link_field = link_field
+        self.overlap = timedelta(seconds=overlap_seconds)
+        self.page_size = page_size
+        self._data_source_id = data_source_id
+
+    # -- discovery -------------------------------------------------------------------------
+
+    @property
+    def data_source_id(self) -> str:
+        """The data source behind ``database_id`` (resolved once per process)."""
+        if self._data_source_id is None:
+            key = (self.transport.base_url, self.database_id)
+            with _cache_lock:
+                cached = _data_sources.get(key)
+            if cached is None:
+                cached = self._resolve_data_source()
+                with _cache_lock:
+                    _data_sources[key] = cached
+            self._data_source_id = cached
+        return self._data_source_id
+
+    def _resolve_data_source(self) -> str:
+        try:
+            database = self.transport.request("GET", f"/v1/databases/{self.database_id}")
+        except NotFound as exc:
+            raise ConfigError(
+                [f"Notion database {self.database_id} not found (is it shared with the integration?)"]
+            ) from exc
+        sources = database.get("data_sources") or []
+        if not sources:
+            raise ConfigError([f"Notion database {self.database_id} has no data source"])
+        if len(sources) > 1:
+            listed = ", ".join(f"{s.get('name')!r} ({s['id']})" for s in sources)
+            raise ConfigError(
+                [
+                    f"Notion database {self.database_id} has {len(sources)} data sources ({listed}): "
+                    "set data_source_id to choose one"
+                ]
+            )
+        return str(sources[0]["id"])
+
+    def _schema(self, *, refresh: bool = False) -> dict[str, dict[str, Any]]:
+        key = (self.transport.base_url, self.data_source_id)
+        with _cache_lock:
+            cached = None if refresh else _schemas.get(key)
+        if cached is None:
+            data_source = self.transport.request("GET", f"/v1/data_sources/{self.data_source_id}")
+            cached = dict(data_source.get("properties") or {})
+            with _cache_lock:
+                _schemas[key] = cached
+        return cached
+
+    def _property(self, name: str) -> dict[str, Any]:
+        schema = self._schema()
+        if name not in schema:
+            schema = self._schema(refresh=True)
+        if name not in schema:
+            raise ConfigError(
+                [
+                    f"Notion data source {self.data_source_id} has no property {name!r}; "
+                    f"it has: {', '.join(sorted(schema))}"
+                ]
+            )
+        return schema[name]
+
+    def _options(self, name: str, *, refresh: bool = False) -> list[str]:
+        prop = self._schema(refresh=refresh).get(name) or self._property(name)
+        ptype = prop["type"]
+        return [o["name"] for o in (prop.get(ptype) or {}).get("options", [])]
+
+    def describe(self) -> Schema:
+        """Property name -> type, and the options of status/select/multi_select properties."""
+        schema = self._schema(refresh=True)
+        fields = {name: prop["type"] for name, prop in schema.items()}
+        options = {
+            name: [o["name"] for o in (prop.get(prop["type"]) or {}).get("options", [])]
+            for name, prop in schema.items()
+            if prop["type"] in OPTION_TYPES
+        }
+        return Schema(fields=fields, options=options)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _record(self, page: Mapping[str, Any]) -> Record:
+        props = page.get("properties") or {}
+        return Record(
+            id=str(page["id"]),
+            fields={name: read_value(props.get(name)) for name in self.fields},
+            updated_at=_parse_time(page.get("last_edited_time")),
+            deleted=bool(page.get("in_trash") or page.get("archived")),
+            link=read_value(props.get(self.link_field)),
+        )
+
+    def _query(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """Every page the query returns, and whether Notion stopped at its result cap."""
+        pages: list[dict[str, Any]] = []
+        start: str | None = None
+        while True:
+            request = {**body, "page_size": self.page_size}
+            if start:
+                request["start_cursor"] = start
+            answer = self.transport.request(
+                "POST", f"/v1/data_sources/{self.data_source_id}/query", json=request, idempotent=True
+            )
+            pages.extend(r for r in answer.get("results", []) if r.get("object") == "page")
+            if (answer.get("request_status") or {}).get("type") == "incomplete":
+                return pages, True
+            start = answer.get("next_cursor")
+            if not answer.get("has_more") or not start:
+                return pages, False
+
+    def fetch_changed(self, cursor: str | None) -> FetchResult:
+        """Pages edited since ``cursor`` minus the overlap, oldest edit first.
+
+        ``cursor`` is an ISO timestamp (the newest ``last_edited_time`` seen); ``None`` lists
+        everything (``complete`` unless Notion's 10,000-result cap was hit). When the cap is hit
+        the records read so far come back with the cursor at the last timestamp seen, so the
+        next cycle carries on. Trashed pages do not appear (Notion's queries exclude them): the
+        engine's full sweep and direct ``get`` find them.
+        """
+        body: dict[str, Any] = {"sorts": [{"timestamp": "last_edited_time", "direction": "ascending"}]}
+        since = _parse_time(cursor)
+        if since is not None:
+            body["filter"] = {
+                "timestamp": "last_edited_time",
+                "last_edited_time": {"on_or_after": _iso(since - self.overlap)},
+            }
+        pages, capped = self._query(body)
+        newest = cursor
+        for page in pages:
+            edited = page.get("last_edited_time")
+            if edited and (newest is None or _sort_key(edited) > _sort_key(newest)):
+                newest = edited
+        if capped:
+            log.warning(
+                "Notion query of %s stopped at the result cap after %d pages; continuing from %s next cycle",
+                self.data_source_id,
+                len(pages),
+                newest,
+            )
+        return FetchResult(
+            records=[self._record(p) for p in pages],
+            cursor=newest,
+            complete=cursor is None and not capped,
+        )
+
+    def fetch_all(self) -> FetchResult:
+        """Every live page, oldest first; windows by ``created_time`` past the result cap.
+
+        The cursor is the newest ``last_edited_time`` seen (usable as an incremental cursor).
+        ``complete`` is false only if more than the cap share one creation minute.
+        """
+        seen: dict[str, dict[str, Any]] = {}
+        lower: str | None = None
+        complete = True
+        while True:
+            body: dict[str, Any] = {"sorts": [{"timestamp": "created_time", "direction": "ascending"}]}
+            if lower is not None:
+                body["filter"] = {"timestamp": "created_time", "created_time": {"on_or_after": lower}}
+            pages, capped = self._query(body)
+            fresh = [p for p in pages if p["id"] not in seen]
+            seen.update((p["id"], p) for p in fresh)
+            if not capped:
+                break
+            last = pages[-1].get("created_time") if pages else None
+            if not fresh or last is None or last == lower:
+                log.warning("Notion listing of %s cannot get past the result cap at %s", self.data_source_id, last)
+                complete = False
+                break
+            lower = last
+        newest = max((p.get("last_edited_time") or "" for p in seen.values()), default="", key=_sort_key)
+        return FetchResult([self._record(p) for p in seen.values()], newest or None, complete)
+
+    def get(self, record_id: str) -> Record | None:
+        """The page (``deleted`` when in the trash), or ``None`` when Notion says it is gone."""
+        try:
+            page = self.transport.request("GET", f"/v1/pages/{record_id}")
+        except NotFound:
+            return None
+        return self._record(page)
+
+    def find_by_link(self, link: str) -> Record | None:
+        """The live page whose link property equals ``link`` (one filtered query)."""
+        ptype = self._property(self.link_field)["type"]
+        body = {"filter": {"property": self.link_field, ptype: {"equals": link}}}
+        pages, _ = self._query(body)
+        records = [self._record(p) for p in pages]
+        return records[0] if records else None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _properties(self, fields: Fields, record: str) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        for name, value in fields.items():
+            prop = self._property(name)
+            ptype = prop["type"]
+            if ptype not in WRITABLE_TYPES:
+                raise ConfigError([f"Notion property {name!r} is a {ptype} property and cannot be written"])
+            options = self._options(name) if ptype == "status" else ()
+            if ptype == "status" and value not in (None, "") and value not in options:
+                options = self._options(name, refresh=True)
+            try:
+                properties[name] = write_value(ptype, value, options)
+            except _BadValue as exc:
+                raise RecordError(record, f"property {name!r}: {exc}") from None
+        return properties
+
+    @contextmanager
+    def _about(self, record: str) -> Iterator[None]:
+        try:
+            yield
+        except NotFound:
+            raise
+        except ApiError as exc:
+            raise with_record_context(exc, f"record {record}") from exc
+
+    def create(self, fields: Fields, link: str | None) -> Record:
+        """A new page with these values and ``link`` in the link property."""
+        label = f"(new, linked to {link})" if link else "(new)"
+        properties = self._properties(fields, label)
+        if link is not None:
+            properties[self.link_field] = write_value(self._property(self.link_field)["type"], link)
+        body = {"parent": {"type": "data_source_id", "data_source_id": self.data_source_id}, "properties": properties}
+        with self._about(label):
+            page = self.transport.request("POST", "/v1/pages", json=body)
+        return self._record(page)
+
+    def update(self, record_id: str, fields: Fields) -> Record:
+        """Change only the given properties (a partial PATCH)."""
+        if not fields:
+            record = self.get(record_id)
+            if record is None:
+                raise NotFound(self.system, 404, "page not found", method="GET", path=f"/v1/pages/{record_id}")
+            return record
+        properties = self._properties(fields, record_id)
+        with self._about(record_id):
+            page = self.transport.request("PATCH", f"/v1/pages/{record_id}", json={"properties": properties})
+        return self._record(page)
+
+    def set_link(self, record_id: str, link: str | None) -> None:
+        """Write (or clear) the counterpart id in the link property."""
+        value = write_value(self._property(self.link_field)["type"], link)
+        with self._about(record_id):
+            self.transport.request("PATCH", f"/v1/pages/{record_id}", json={"properties": {self.link_field: value}})
+
+    def archive(self, record_id: str) -> None:
+        """Move the page to the trash (the API cannot delete permanently). A page already gone
+        counts as archived."""
+        with self._about(record_id):
+            try:
+                self.transport.request("PATCH", f"/v1/pages/{record_id}", json={"in_trash": True})
+            except NotFound:
+                log.info("Notion page %s to archive no longer exists", record_id)
+
+
+def _sort_key(timestamp: str) -> datetime:
+    return _parse_time(timestamp) or datetime.min.replace(tzinfo=UTC)
