@@ -58,6 +58,13 @@ class FieldSpec:
         """The map applied when converting a canonical value into ``side``'s value."""
         return self.to_card if side is Side.CARD else None
 
+    def card_value(self, value: Value) -> Value:
+        """A canonical value as the card side stores it (value map applied; unmapped kept as is)."""
+        if value is None or self.to_card is None:
+            return value
+        mapped = _lookup(self.to_card, value)
+        return value if mapped is None else mapped
+
     def reverse_map(self, side: Side) -> Mapping[str, str] | None:
         """The map applied when reading ``side``'s value into a canonical value."""
         if side is Side.LEAD or self.to_card is None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 
-from leadsync.core.mapping import FieldMapping
-from leadsync.core.merge import MISSING, ConflictPolicy, Stamp, merge_field, pick_winner
+from leadsync.core.mapping import FieldMapping, FieldSpec
+from leadsync.core.merge import MISSING, ConflictPolicy, Maybe, Stamp, merge_field, pick_winner
 from leadsync.core.models import Fields, Link, Record, Side
 from leadsync.core.operations import Archive, Conflict, Create, Operation, Plan, SetMarker, Unit, Update
 
@@ -130,9 +130,7 @@ class _Planner:
             )
         return None
 
-    def _merge(
-        self, link: Link, lead: Record | None, card: Record | None, *, force_link: bool = False
-    ) -> Unit:
+    def _merge(self, link: Link, lead: Record | None, card: Record | None, *, force_link: bool = False) -> Unit:
         winner = pick_winner(
             self.cfg.policy,
             self.cfg.tie,
@@ -144,13 +142,11 @@ class _Planner:
         to_lead: Fields = {}
         conflicts: list[Conflict] = []
         for spec in self.cfg.mapping.fields:
-            out = merge_field(
-                spec.direction,
-                link.base.get(spec.name, MISSING) if spec.name in link.base else MISSING,
-                lead.fields.get(spec.name, MISSING) if lead and spec.name in lead.fields else MISSING,
-                card.fields.get(spec.name, MISSING) if card and spec.name in card.fields else MISSING,
-                winner,
-            )
+            base_value = link.base.get(spec.name, MISSING)
+            lead_value = lead.fields[spec.name] if lead and spec.name in lead.fields else MISSING
+            card_value = card.fields[spec.name] if card and spec.name in card.fields else MISSING
+            card_value = _as_card_sees(spec, card_value, lead_value, base_value)
+            out = merge_field(spec.direction, base_value, lead_value, card_value, winner)
             if out.base is not MISSING:
                 base[spec.name] = out.base  # type: ignore[assignment]
             if out.to_card is not MISSING:
@@ -223,11 +219,7 @@ class _Planner:
                         f"lead {lead.id} names card {lead.link}, which could not be read; skipped this cycle"
                     )
                     self.claimed_leads.add(lead.id)
-                elif (
-                    card.id not in self.by_card
-                    and card.id not in self.claimed_cards
-                    and card.link in (None, lead.id)
-                ):
+                elif card.id not in self.by_card and card.id not in self.claimed_cards and card.link in (None, lead.id):
                     self._adopt(lead, card, "link marker")
                 continue
             claimants = [c for c in claims.get(lead.id, []) if c.id not in self.claimed_cards]
@@ -304,6 +296,21 @@ class _Planner:
         if side is Side.CARD:
             return Unit(source.id, None, (Create(side, source.id, values),), link=Link(source.id, "", base))
         return Unit(None, source.id, (Create(side, source.id, values),), link=Link("", source.id, base))
+
+
+def _as_card_sees(spec: FieldSpec, card: Maybe, *candidates: Maybe) -> Maybe:
+    """The card's canonical value, preferring the lead's or the base's when the card stores them alike.
+
+    A many-to-one value map (or a case variant) puts several canonical values in the same card
+    place; reading the card back yields the map's representative. That is not a card edit:
+    treating it as one would overwrite the lead's value a cycle after writing it to the card.
+    """
+    if card is MISSING or spec.to_card is None:
+        return card
+    for candidate in candidates:
+        if candidate is not MISSING and spec.card_value(candidate) == spec.card_value(card):  # type: ignore[arg-type]
+            return candidate
+    return card
 
 
 def _index(records: Iterable[Record], keys: tuple[str, ...]) -> dict[tuple[str, ...], list[Record]]:
