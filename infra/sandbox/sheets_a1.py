@@ -114,7 +114,8 @@ def parse_a1(text: str, sheet_titles: list[str]) -> A1Range:
     c2, r2 = _ref(parts[1])
     both_cols = c1 is not None and c2 is not None
     rows_only = c1 is None and c2 is None and r1 is not None and r2 is not None
-    if not (both_cols or rows_only):
+    cell_to_row = c1 is not None and r1 is not None and c2 is None and r2 is not None  # A3:3
+    if not (both_cols or rows_only or cell_to_row):
         raise A1Error(text)
     cols = _span(c1, c2)
     rows = _span(r1, r2)

@@ -23,13 +23,14 @@ TITLES = ["Leads", "My Sheet", "A1", "It's"]
         ("'A1'", A1Range("A1")),
         ("A1", A1Range(None, 0, 1, 0, 1)),
         ("AA10:AB", A1Range(None, 9, None, 26, 28)),
+        ("Leads!B3:3", A1Range("Leads", 2, 3, 1, None)),
     ],
 )
 def test_parse_a1_forms(text: str, expected: A1Range) -> None:
     assert parse_a1(text, TITLES) == expected
 
 
-@pytest.mark.parametrize("text", ["", "Leads!", "Leads!A1:B2:C3", "Leads!A0", "'Leads", "Leads!A1:5", "Leads!1"])
+@pytest.mark.parametrize("text", ["", "Leads!", "Leads!A1:B2:C3", "Leads!A0", "'Leads", "Leads!1:B", "Leads!1"])
 def test_unparseable_ranges_raise(text: str) -> None:
     with pytest.raises(A1Error):
         parse_a1(text, TITLES)
