@@ -309,10 +309,12 @@ class AirtableEmulator(Emulator):
             return base.id, {t.name: t.id for t in base.tables}
 
     def _default_options(self, kind: str, choices: list[str]) -> dict[str, Any]:
-        datetime_result = {
-            "type": "dateTime",
-            "options": {"timeZone": "utc", "dateFormat": _DATE_FORMAT, "timeFormat": _TIME_FORMAT},
+        datetime_options: dict[str, Any] = {
+            "timeZone": "utc",
+            "dateFormat": _DATE_FORMAT,
+            "timeFormat": _TIME_FORMAT,
         }
+        datetime_result = {"type": "dateTime", "options": datetime_options}
         if kind in ("singleSelect", "multipleSelects"):
             return {"choices": [self._choice(name) for name in choices]}
         if kind == "number":
@@ -322,7 +324,7 @@ class AirtableEmulator(Emulator):
         if kind == "date":
             return {"dateFormat": _DATE_FORMAT}
         if kind == "dateTime":
-            return dict(datetime_result["options"])  # type: ignore[call-overload]
+            return dict(datetime_options)
         if kind == "lastModifiedTime":
             return {"isValid": True, "referencedFieldIds": [], "result": datetime_result}
         if kind == "createdTime":
@@ -555,7 +557,7 @@ class AirtableEmulator(Emulator):
             body["offset"] = f"{iterator_id}/{rest[0]}"
         return json_response(body)
 
-    def _known_field(self, table: AtTable, key: str) -> Any:
+    def _known_field(self, table: AtTable, key: str) -> AtField:
         item = table.field(key)
         if item is None:
             raise error(422, "UNKNOWN_FIELD_NAME", f'Unknown field name: "{key}"')
@@ -568,8 +570,12 @@ class AirtableEmulator(Emulator):
         if formula:
             recs = self._filter(table, recs, str(formula))
         for key, descending in reversed(_sort_spec(opts.get("sort"))):
-            item = self._known_field(table, key)
-            recs.sort(key=lambda r, f=item: _sort_key(self._sort_value(f, r)), reverse=descending)
+            item: AtField = self._known_field(table, key)
+
+            def by_field(rec: AtRecord, item: AtField = item) -> tuple[int, Any]:
+                return _sort_key(self._sort_value(item, rec))
+
+            recs.sort(key=by_field, reverse=descending)
         max_records = _int_opt(opts, "maxRecords", 0)
         if max_records > 0:
             recs = recs[:max_records]

@@ -241,3 +241,17 @@ def test_rate_limit_429_then_30s_penalty_for_the_base(airtable: AirtableEmulator
     assert call(airtable, "GET", f"/v0/{base}/Leads").status_code == 429
     airtable.clock.advance(11)
     assert call(airtable, "GET", f"/v0/{base}/Leads").status_code == 200
+
+
+def test_lost_response_fault_applies_the_write_but_drops_the_answer(airtable: AirtableEmulator, base: str) -> None:
+    airtable.faults.next("lost_response")
+    with pytest.raises(requests.ConnectionError):
+        call(airtable, "POST", f"/v0/{base}/Leads", json={"fields": {"Name": "Ada"}})
+    assert [r["fields"]["Name"] for r in airtable.records(base, "Leads")] == ["Ada"]
+
+
+def test_injected_server_error_uses_airtable_error_body(airtable: AirtableEmulator, base: str) -> None:
+    airtable.faults.next("503")
+    response = call(airtable, "GET", f"/v0/{base}/Leads")
+    assert response.status_code == 503
+    assert set(response.json()["error"]) == {"type", "message"}

@@ -106,3 +106,12 @@ def test_api_errors_surface_as_gspread_api_error(worksheet: gspread.Worksheet) -
         worksheet.spreadsheet.values_get("Nope!A1")
     assert excinfo.value.code == 400
     assert "Unable to parse range" in str(excinfo.value)
+
+
+def test_sandbox_starts_sheets_with_token_uri_in_env() -> None:
+    from sandbox import Sandbox
+
+    with Sandbox.start(only=("sheets",)) as sb:
+        env = sb.env()
+        assert env["LEADSYNC_GOOGLE_TOKEN_URI"] == sb.sheets.token_uri == sb.sheets.url + "/token"
+        assert make_service_account(sb)["token_uri"] == sb.sheets.token_uri
