@@ -1,0 +1,64 @@
+"""End-to-end fixtures: the sandbox over HTTP, DynamoDB in moto, the real handler."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from tests.support.e2e import Board, Harness, NotionLeads, environment
+from tests.support.lambda_context import FakeLambdaContext
+
+from sandbox import Sandbox
+
+LEAD_TRACKERS = {"notion": NotionLeads}
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    sb = Sandbox.start()
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[Any]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+            patch.setenv(name, value)
+        patch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        patch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+        with mock_aws():
+            yield boto3.client("dynamodb", region_name="eu-west-1")
+
+
+@pytest.fixture(params=sorted(LEAD_TRACKERS))
+def harness(
+    request: pytest.FixtureRequest, sandbox: Sandbox, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Harness:
+    """A fresh lead tracker + board + table, the handler wired to them, and one shared clock."""
+    import leadsync.engine
+    from leadsync.connectors import notion, ratelimit, trello
+    from leadsync.state.table import create_table
+
+    sandbox.reset()
+    notion.clear_caches()
+    trello.clear_caches()
+    ratelimit.reset_shared_limiters()
+    table = f"leadsync-{uuid.uuid4().hex[:8]}"
+    create_table(aws, table)
+    config_path = tmp_path / "config.json"
+    for name, value in environment(config_path, sandbox.env(), table).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(leadsync.engine, "utcnow", sandbox.clock.now)
+    from handlers.scheduled_sync import handler
+
+    leads = LEAD_TRACKERS[request.param](sandbox)
+    board = Board(sandbox)
+    h = Harness(sandbox, leads, board, config_path, handler, FakeLambdaContext)
+    h.configure()
+    return h

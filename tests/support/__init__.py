@@ -1,0 +1,1 @@
+"""Shared test helpers (pure worlds, sandbox-backed worlds, fake Lambda context)."""
