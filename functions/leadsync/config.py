@@ -98,9 +98,7 @@ class FieldConfig(_Strict):
         for lead_value, card_value in self.values.items():
             back = reverse.get(card_value)
             if back is None:
-                raise ValueError(
-                    f"reverse_values has no entry for {card_value!r} (from values[{lead_value!r}])"
-                )
+                raise ValueError(f"reverse_values has no entry for {card_value!r} (from values[{lead_value!r}])")
             if self.values.get(back) != card_value:
                 raise ValueError(
                     f"reverse_values[{card_value!r}] = {back!r} does not map back to {card_value!r}: "
@@ -274,8 +272,5 @@ class Settings(_Strict):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(
-                [
-                    f"environment: LEADSYNC_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                    for e in exc.errors()
-                ]
+                [f"environment: LEADSYNC_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
             ) from exc

@@ -36,9 +36,7 @@ class TextFormatter(LambdaPowertoolsFormatter):
     """One readable line per record: ``time LEVEL message key=value ...``."""
 
     def serialize(self, log: Any) -> str:
-        extras = " ".join(
-            f"{k}={v}" for k, v in log.items() if k not in _STANDARD_KEYS and v not in (None, "", {}, [])
-        )
+        extras = " ".join(f"{k}={v}" for k, v in log.items() if k not in _STANDARD_KEYS and v not in (None, "", {}, []))
         stamp = str(log.get("timestamp", ""))[11:19]
         line = f"{stamp} {log.get('level', ''):<7} {log.get('message', '')}"
         return f"{line}  [{extras}]" if extras else line
