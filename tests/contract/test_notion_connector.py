@@ -1,0 +1,185 @@
+"""Notion-specific behaviour over HTTP: data sources, status options, the overlap, the result cap."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from leadsync.connectors import notion
+from leadsync.connectors.ratelimit import Limit
+from leadsync.errors import ConfigError, RecordError
+from sandbox import Sandbox
+
+FIELDS = ["Name", "Status", "Score", "Hot", "Notes"]
+PROPS = {
+    "Name": "title",
+    "Status": "status",
+    "Score": "number",
+    "Hot": "checkbox",
+    "Notes": "rich_text",
+    "Trello Card": "rich_text",
+}
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox.start(only=("notion",)) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def db(sb: Sandbox) -> tuple[str, str]:
+    sb.notion.faults.clear()
+    sb.notion.clear_requests()
+    _, ds_id = sb.notion.create_database(properties=PROPS, status_options=["New", "Won"])
+    return sb.notion.data_sources[ds_id].database_id, ds_id
+
+
+def connector(sb: Sandbox, database_id: str, **kw: Any) -> notion.NotionConnector:
+    transport = notion.notion_transport(
+        uuid.uuid4().hex, base_url=sb.notion.url, limit=Limit(500, 500), session=requests.Session()
+    )
+    return notion.NotionConnector(transport, database_id=database_id, fields=kw.pop("fields", FIELDS), **kw)
+
+
+def test_numbers_checkboxes_and_status_round_trip(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0])
+    record = c.create({"Name": "Ada", "Status": "Won", "Score": "42.5", "Hot": "true", "Notes": None}, None)
+    assert record.fields == {"Name": "Ada", "Status": "Won", "Score": "42.5", "Hot": "true", "Notes": None}
+    updated = c.update(record.id, {"Score": "7", "Hot": "false", "Status": None})
+    assert updated.fields["Score"] == "7"
+    assert updated.fields["Hot"] == "false"
+    assert updated.fields["Status"] is None
+
+
+def test_an_unknown_status_is_a_record_error_listing_the_options(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0])
+    record = c.create({"Name": "Ada"}, None)
+    with pytest.raises(RecordError, match=r"'Lost' is not an option.*New, Won") as info:
+        c.update(record.id, {"Status": "Lost"})
+    assert info.value.record_id == record.id
+
+
+def test_a_status_option_added_in_notion_is_found_after_a_schema_refresh(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0])
+    record = c.create({"Name": "Ada", "Status": "New"}, None)  # schema now cached
+    prop = sb.notion.data_sources[db[1]].properties["Status"]
+    prop["status"]["options"].append({"id": "x1", "name": "Lost", "color": "red", "description": None})
+    assert c.update(record.id, {"Status": "Lost"}).fields["Status"] == "Lost"
+
+
+def test_text_beyond_notions_limits_is_a_record_error_naming_the_property(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0])
+    record = c.create({"Name": "Ada"}, None)
+    with pytest.raises(RecordError, match="property 'Notes'"):
+        c.update(record.id, {"Notes": "x" * 200_001})
+    assert sb.notion.request_count("PATCH") == 0
+
+
+def test_a_bad_number_is_a_record_error(sb: Sandbox, db: tuple[str, str]) -> None:
+    with pytest.raises(RecordError, match="not a number"):
+        connector(sb, db[0]).create({"Name": "Ada", "Score": "lots"}, "lead-1")
+
+
+def test_an_unknown_property_is_a_config_error(sb: Sandbox, db: tuple[str, str]) -> None:
+    with pytest.raises(ConfigError, match="no property 'Phone'"):
+        connector(sb, db[0], fields=["Name", "Phone"]).create({"Phone": "1"}, None)
+
+
+def test_a_database_with_two_data_sources_needs_data_source_id(sb: Sandbox, db: tuple[str, str]) -> None:
+    second = sb.notion.add_data_source(db[0], "Archive", PROPS, ["New"])
+    with pytest.raises(ConfigError, match="2 data sources"):
+        connector(sb, db[0]).fetch_changed(None)
+    chosen = connector(sb, db[0], data_source_id=second)
+    assert chosen.create({"Name": "Old lead"}, None).id in sb.notion.data_sources[second].page_ids
+
+
+def test_the_data_source_is_resolved_once_per_process(sb: Sandbox, db: tuple[str, str]) -> None:
+    connector(sb, db[0]).fetch_changed(None)
+    connector(sb, db[0]).fetch_changed(None)
+    assert sb.notion.request_count("GET", "/v1/databases/") == 1
+
+
+def test_steady_state_incremental_read_is_one_request(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0])
+    sb.notion.user_create_page(db[1], {"Name": "Ada"})
+    cursor = c.fetch_changed(None).cursor
+    sb.notion.clear_requests()
+    c.fetch_changed(cursor)
+    assert sb.notion.requests == [("POST", f"/v1/data_sources/{db[1]}/query")]
+
+
+def test_records_older_than_the_overlap_are_not_read_again(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0], overlap_seconds=120)
+    old = sb.notion.user_create_page(db[1], {"Name": "Old"})
+    sb.notion.clock.advance(600)
+    recent = sb.notion.user_create_page(db[1], {"Name": "Recent"})
+    first = c.fetch_changed(None)
+    assert {r.id for r in first.records} == {old, recent}
+    again = c.fetch_changed(first.cursor)
+    assert {r.id for r in again.records} == {recent}  # inside the overlap: repeated, harmless
+
+
+def test_the_result_cap_returns_an_incomplete_page_and_a_cursor_to_resume(
+    sb: Sandbox, db: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sb.notion, "result_cap", 3)
+    ids = []
+    for i in range(5):
+        ids.append(sb.notion.user_create_page(db[1], {"Name": f"L{i}"}))
+        sb.notion.clock.advance(300)
+    c = connector(sb, db[0], page_size=2, overlap_seconds=0)
+    first = c.fetch_changed(None)
+    assert not first.complete
+    assert [r.id for r in first.records] == ids[:3]
+    second = c.fetch_changed(first.cursor)
+    assert [r.id for r in second.records] == ids[2:]
+
+
+def test_fetch_all_windows_past_the_result_cap(
+    sb: Sandbox, db: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sb.notion, "result_cap", 3)
+    ids = []
+    for i in range(7):
+        ids.append(sb.notion.user_create_page(db[1], {"Name": f"L{i}"}))
+        sb.notion.clock.advance(60)
+    result = connector(sb, db[0]).fetch_all()
+    assert result.complete
+    assert sorted(r.id for r in result.records) == sorted(ids)
+
+
+def test_user_trashed_page_is_deleted_on_get_and_absent_from_queries(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0])
+    page = sb.notion.user_create_page(db[1], {"Name": "Ada"})
+    sb.notion.user_trash_page(page)
+    assert c.get(page).deleted  # type: ignore[union-attr]
+    assert page not in {r.id for r in c.fetch_changed(None).records}
+
+
+def test_long_text_is_split_into_items_of_at_most_2000_utf16_units() -> None:
+    chunks = notion.split_text("a" * 1999 + "🚀" + "b" * 10)
+    assert [len(c) for c in chunks] == [1999, 11]
+    assert "".join(chunks) == "a" * 1999 + "🚀" + "b" * 10
+
+
+@pytest.mark.parametrize(
+    ("prop", "expected"),
+    [
+        ({"type": "number", "number": 3.0}, "3"),
+        ({"type": "number", "number": 2.5}, "2.5"),
+        ({"type": "checkbox", "checkbox": False}, "false"),
+        ({"type": "multi_select", "multi_select": [{"name": "a"}, {"name": "b"}]}, "a, b"),
+        ({"type": "date", "date": {"start": "2025-01-02", "end": None}}, "2025-01-02"),
+        ({"type": "formula", "formula": {"type": "number", "number": 4}}, "4"),
+        ({"type": "unique_id", "unique_id": {"prefix": "LD", "number": 12}}, "LD-12"),
+        ({"type": "rich_text", "rich_text": []}, None),
+        ({"type": "people", "people": []}, None),
+    ],
+)
+def test_property_values_read_as_plain_strings(prop: dict[str, Any], expected: str | None) -> None:
+    assert notion.read_value(prop) == expected
