@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,20 @@ from tests.support.lambda_context import FakeLambdaContext
 
 from sandbox import Sandbox
 
-LEAD_TRACKERS = {"notion": NotionLeads}
+
+def _lead_trackers() -> dict[str, Any]:
+    """Notion, plus every `tests/support/e2e_<system>.py` that defines `Leads` (Airtable, Sheets)."""
+    found: dict[str, Any] = {"notion": NotionLeads}
+    for system in ("airtable", "sheets"):
+        try:
+            module = importlib.import_module(f"tests.support.e2e_{system}")
+        except ModuleNotFoundError:
+            continue
+        found[system] = module.Leads
+    return found
+
+
+LEAD_TRACKERS = _lead_trackers()
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +57,11 @@ def harness(
     """A fresh lead tracker + board + table, the handler wired to them, and one shared clock."""
     import leadsync.engine
     from leadsync.connectors import notion, ratelimit, trello
+
+    for name in ("airtable", "sheets"):
+        module = importlib.import_module(f"leadsync.connectors.{name}") if name in LEAD_TRACKERS else None
+        if module is not None and hasattr(module, "clear_caches"):
+            module.clear_caches()
     from leadsync.state.table import create_table
 
     sandbox.reset()
