@@ -266,6 +266,9 @@ class _Planner:
                     f"{len(lead_group)} leads and {len(card_group)} cards share "
                     f"{'/'.join(self.cfg.match_on)}={'/'.join(key)}; not matched automatically"
                 )
+                # held until a person links them: a new record now would duplicate one of these
+                self.claimed_leads.update(r.id for r in lead_group)
+                self.claimed_cards.update(r.id for r in card_group)
 
     def _create_missing(self) -> None:
         for lead in self._free_leads():
