@@ -233,13 +233,14 @@ class _Planner:
         for card in self._free_cards():
             if card.link and not card.deleted:
                 lead = self.leads.get(card.link)
+                if card.link in self.by_lead and (lead is None or not lead.deleted):
+                    self.plan.problems.append(
+                        f"card {card.id} claims lead {card.link}, which is linked to card "
+                        f"{self.by_lead[card.link].card_id}; left alone"
+                    )
+                    self.claimed_cards.add(card.id)
+                    continue
                 if lead is None:
-                    if card.link in self.by_lead:
-                        self.plan.problems.append(
-                            f"card {card.id} claims lead {card.link}, which is linked to card "
-                            f"{self.by_lead[card.link].card_id}; left alone"
-                        )
-                        self.claimed_cards.add(card.id)
                     continue
                 if lead.deleted and self.cfg.on_lead_deleted is LeadDeleted.ARCHIVE_CARD:
                     self.claimed_cards.add(card.id)
