@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from leadsync.core.mapping import Direction, FieldMapping, FieldSpec
+from leadsync.core.mapping import Direction, FieldMapping, FieldSpec, Normalizer, normalize_text
 from leadsync.core.merge import ConflictPolicy
 from leadsync.core.models import Side
 from leadsync.core.planner import CardDeleted, LeadDeleted, PlanConfig
@@ -160,8 +160,13 @@ class PairConfig(_Strict):
             raise ValueError("\n".join(problems))
         return self
 
-    def plan_config(self) -> PlanConfig:
-        """The planner's view of this pair."""
+    def plan_config(self, normalizers: Mapping[str, Normalizer] | None = None) -> PlanConfig:
+        """The planner's view of this pair.
+
+        ``normalizers`` (canonical field -> function) reshape values the way a system stores them
+        (e.g. flattened or truncated); they are applied after the default text normalisation.
+        """
+        extra = normalizers or {}
         specs = tuple(
             FieldSpec(
                 name=name,
@@ -170,6 +175,7 @@ class PairConfig(_Strict):
                 direction=f.direction,
                 to_card=f.values,
                 to_lead=f.reverse_values,
+                normalize=_then(normalize_text, extra[name]) if name in extra else normalize_text,
             )
             for name, f in self.fields.items()
         )
@@ -191,6 +197,13 @@ class PairConfig(_Strict):
             on_card_deleted=self.on_card_deleted,
             match_on=tuple(self.match_on),
         )
+
+
+def _then(first: Normalizer, second: Normalizer) -> Normalizer:
+    def both(value: str | None) -> str | None:
+        return second(first(value))
+
+    return both
 
 
 class SyncConfig(_Strict):

@@ -18,6 +18,7 @@ from leadsync.config import PairConfig
 from leadsync.connectors.base import Connector
 from leadsync.connectors.deadline import Deadline
 from leadsync.core.fingerprint import fingerprint
+from leadsync.core.mapping import Normalizer
 from leadsync.core.models import FetchResult, Intent, Link, PairMeta, Record, Side
 from leadsync.core.operations import Archive, Create, Plan, SetMarker, Unit, Update
 from leadsync.core.planner import PlanConfig, plan
@@ -35,6 +36,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _connector_normalizer(connector: Connector, native: str) -> Normalizer | None:
+    method = getattr(connector, "normalizer", None)
+    return method(native) if callable(method) else None
+
+
+def _compose(steps: list[Normalizer]) -> Normalizer:
+    def composed(value: str | None) -> str | None:
+        for step in steps:
+            value = step(value)
+        return value
+
+    return composed
+
+
 @dataclass
 class PairRuntime:
     """A pair's config with its two connectors, ready to sync."""
@@ -45,7 +60,20 @@ class PairRuntime:
     plan_config: PlanConfig = field(init=False)
 
     def __post_init__(self) -> None:
-        self.plan_config = self.config.plan_config()
+        self.plan_config = self.config.plan_config(self._normalizers())
+
+    def _normalizers(self) -> dict[str, Normalizer]:
+        """Per canonical field, how each system reshapes a value it stores (see Connector.normalizer)."""
+        out: dict[str, Normalizer] = {}
+        for name, f in self.config.fields.items():
+            steps = [
+                step
+                for connector, native in ((self.lead, f.lead), (self.card, f.card))
+                if (step := _connector_normalizer(connector, native)) is not None
+            ]
+            if steps:
+                out[name] = _compose(steps)
+        return out
 
     @property
     def id(self) -> str:
@@ -426,6 +454,19 @@ class Engine:
                 "state changed under this run (lease lost?); nothing more committed",
                 extra={"error": str(exc)},
             )
+            return
+        self._acknowledge(cycle)
+
+    def _acknowledge(self, cycle: _Cycle) -> None:
+        """Tell connectors that keep change markers in the system itself (Sheets) what is now in sync."""
+        for side in (Side.LEAD, Side.CARD):
+            method = getattr(cycle.pair.connector(side), "acknowledge", None)
+            done = [i for i in cycle.records[side] if i not in cycle.failed[side]]
+            if callable(method) and done:
+                try:
+                    method(sorted(done))
+                except LeadsyncError as exc:  # harmless: those rows are read as changed next cycle
+                    logger.warning("could not acknowledge synced rows", extra={"error": str(exc)})
 
     def _seen_to_keep(self, cycle: _Cycle, side: Side) -> dict[str, str]:
         horizon = cycle.started - SEEN_WINDOW

@@ -181,3 +181,17 @@ def test_first_run_adopts_hand_made_cards_matching_on_name(harness: Harness) -> 
     assert cards[0]["lead"] == lead
     assert cards[0]["email"] == "mh@example.com"
     assert cards[0]["text"] == "met at the conference", "the user's own description text is kept"
+
+
+def test_multi_line_and_over_long_values_settle_after_one_cycle(harness: Harness) -> None:
+    long_name = "Ada " + "x" * 17000
+    lead = harness.leads.add(name=long_name, email="ada@example.com", status="New", source="Web\nform")
+    harness.cycle()
+    card = harness.board.card_for(lead)
+    assert len(card["name"]) == 16384
+    assert card["source"] == "Web form", "description lines are single lines"
+
+    for _ in range(2):
+        assert harness.cycle()["applied"] == {}
+
+    assert harness.leads.get(lead)["name"] == long_name, "the lead keeps its full value"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from leadsync.core.models import FetchResult, Fields, Record
+from leadsync.core.models import FetchResult, Fields, Record, Value
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,17 @@ class Connector(Protocol):
 
     def find_by_link(self, link: str) -> Record | None:
         """The record whose link marker is ``link`` (recovering an interrupted create)."""
+
+
+class Normalizing(Protocol):
+    """Optional: a connector that stores some values reshaped (flattened, truncated) says how,
+    so both sides compare equal and a reshaped value never ping-pongs."""
+
+    def normalizer(self, native_field: str) -> Callable[[Value], Value] | None: ...
+
+
+class Acknowledging(Protocol):
+    """Optional: a connector that keeps change markers in the system itself (Google Sheets'
+    state column) is told, after a cycle commits, which records are now in sync."""
+
+    def acknowledge(self, record_ids: Sequence[str]) -> None: ...

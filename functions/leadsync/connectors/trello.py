@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +30,7 @@ from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
 from leadsync.connectors.http import Transport, with_record_context
 from leadsync.connectors.ratelimit import Limit, shared_limiter
-from leadsync.core.models import FetchResult, Fields, Record
+from leadsync.core.models import FetchResult, Fields, Record, Value
 from leadsync.errors import ApiError, ConfigError, NotFound, RecordError
 
 log = logging.getLogger("leadsync.connectors.trello")
@@ -70,6 +70,21 @@ def clear_caches() -> None:
     """Forget the cached board lists (tests)."""
     with _cache_lock:
         _lists_cache.clear()
+
+
+NAME_LIMIT = 16384  # Trello's maximum card name length
+TEXT_LIMIT = 12000  # the user's part of the description; the rest of Trello's 16384 is for the block
+LINE_LIMIT = 1000  # one managed description line
+
+
+def _cut(first: Callable[[Value], Value] | None, limit: int) -> Callable[[Value], Value]:
+    """Apply ``first`` (if any), then cut to ``limit`` characters (deterministically)."""
+
+    def normalize(value: Value) -> Value:
+        value = first(value) if first is not None else value
+        return value[:limit] if value is not None and len(value) > limit else value
+
+    return normalize
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -165,6 +180,20 @@ class TrelloConnector:
                     return str(lst["id"])
         names = ", ".join(repr(lst["name"]) for lst in lists if not lst.get("closed"))
         raise RecordError(record, f"Trello board {self.board_id} has no open list {name!r}; its lists: {names}")
+
+    def normalizer(self, native_field: str) -> Callable[[Value], Value] | None:
+        """How Trello stores a value: description lines are flattened; text is cut at Trello's limits.
+
+        The engine compares both sides through this, so a value Trello had to reshape is not
+        mistaken for an edit and never ping-pongs.
+        """
+        if native_field.startswith(DESC_PREFIX):
+            return _cut(trello_desc.flatten, LINE_LIMIT)
+        if native_field == "name":
+            return _cut(None, NAME_LIMIT)
+        if native_field == "desc":
+            return _cut(None, TEXT_LIMIT)
+        return None
 
     def describe(self) -> Schema:
         """The native fields and the board's open list names (the options of ``list``)."""
