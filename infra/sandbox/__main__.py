@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import threading
+from pathlib import Path
 
 from sandbox.suite import Sandbox
 
 DEMO_CREDENTIALS = {
-    "Notion token": "ntn_sandbox_demo",
-    "Trello API key": "0123456789abcdef0123456789abcdef",
-    "Trello token": "ATTA" + "0" * 72,
-    "Airtable token": "patSandboxDemo.0000",
+    "NOTION_TOKEN": "ntn_sandbox_demo",
+    "TRELLO_API_KEY": "0123456789abcdef0123456789abcdef",
+    "TRELLO_TOKEN": "ATTA" + "0" * 72,
+    "AIRTABLE_TOKEN": "patSandboxDemo.0000",
 }
+DEMO_CONFIG = Path(".leadsync/sandbox-config.json")
 
 
 def _seed_demo(sb: Sandbox) -> list[str]:
+    """A Notion database and a Trello board, and a leadsync config for them written to DEMO_CONFIG."""
     lines = []
-    if "notion" in sb.emulators:
-        db_id, ds_id = sb.notion.create_database(status_options=["New", "Contacted", "Qualified", "Lost"])
-        sb.notion.user_create_page(ds_id, {"Name": "Ada Lovelace", "Email": "ada@example.com", "Status": "New"})
-        lines += [f"Notion database id:    {db_id}", f"Notion data source id: {ds_id}"]
-    if "trello" in sb.emulators:
-        board_id = sb.trello.create_board("Leads", ["To Do", "In Progress", "Done", "Lost"])
-        lines.append(f"Trello board id:       {board_id}")
+    db_id, ds_id = sb.notion.create_database(status_options=["New", "Contacted", "Qualified", "Lost"])
+    sb.notion.user_create_page(ds_id, {"Name": "Ada Lovelace", "Email": "ada@example.com", "Status": "New"})
+    board_id = sb.trello.create_board("Leads", ["To Do", "In Progress", "Done", "Lost"])
+    lines += [f"# Notion database id {db_id} (data source {ds_id}), Trello board id {board_id}"]
+    config = {
+        "id": "sandbox",
+        "lead": {"system": "notion", "database_id": db_id},
+        "card": {"system": "trello", "board_id": board_id},
+        "fields": {
+            "name": {"lead": "Name", "card": "name"},
+            "email": {"lead": "Email", "card": "desc:Email"},
+            "status": {
+                "lead": "Status",
+                "card": "list",
+                "values": {"New": "To Do", "Contacted": "In Progress", "Qualified": "Done", "Lost": "Lost"},
+            },
+        },
+    }
+    DEMO_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    DEMO_CONFIG.write_text(json.dumps({"pairs": [config]}, indent=2) + "\n")
+    lines.append(f"export LEADSYNC_CONFIG_FILE={DEMO_CONFIG.resolve()}")
     return lines
 
 
@@ -42,11 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     print("\n# paste into your shell:")
     for key, value in sorted(sb.env().items()):
         print(f"export {key}={value}")
-    print("\n# demo credentials (any non-empty token is accepted):")
-    for label, value in DEMO_CREDENTIALS.items():
-        print(f"#   {label}: {value}")
-    if args.demo:
-        print()
+    print("# sandbox credentials (any non-empty token is accepted):")
+    for name, value in DEMO_CREDENTIALS.items():
+        print(f"export {name}={value}")
+    if args.demo and {"notion", "trello"} <= set(sb.emulators):
         for line in _seed_demo(sb):
             print(line)
     stop = threading.Event()
