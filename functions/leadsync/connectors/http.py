@@ -156,6 +156,8 @@ class Transport:
     """HTTP to one system with one credential.
 
     ``auth_headers`` hold the credential (and fixed headers such as ``Notion-Version``).
+    ``auth``, when given, is called before every attempt for headers that change over time (an
+    OAuth access token refreshed when it expires); they are added to ``auth_headers``.
     ``rate_limiter`` is the shared bucket of that credential (``ratelimit.shared_limiter``).
     ``deadline`` bounds every wait; it may be replaced between cycles (``transport.deadline = ...``).
     ``max_attempts`` counts the first attempt. ``timeout`` is per attempt (capped by the deadline).
@@ -167,6 +169,7 @@ class Transport:
         base_url: str,
         *,
         auth_headers: Mapping[str, str],
+        auth: Callable[[], Mapping[str, str]] | None = None,
         rate_limiter: TokenBucket | None = None,
         deadline: Deadline | None = None,
         max_attempts: int = 5,
@@ -183,6 +186,7 @@ class Transport:
         self.system = system
         self.base_url = base_url.rstrip("/")
         self._headers = {"Accept": "application/json", **auth_headers}
+        self.auth = auth
         self.rate_limiter = rate_limiter
         self.deadline = deadline or Deadline.never()
         self.max_attempts = max_attempts
@@ -253,6 +257,7 @@ class Transport:
     ) -> Any:
         log_path = path.split("?", 1)[0]
         self._before_send(method, log_path, state)
+        headers = {**self._headers, **self.auth()} if self.auth is not None else self._headers
         timeout = min(self.timeout, self.deadline.remaining())
         started = time.monotonic()
         self.stats.requests += 1
@@ -262,7 +267,7 @@ class Transport:
                 f"{self.base_url}/{path.lstrip('/')}",
                 params=params,
                 json=body,
-                headers=self._headers,
+                headers=headers,
                 timeout=timeout,
             )
         except _NETWORK_ERRORS as exc:
