@@ -57,13 +57,25 @@ class AirtableSide(_Strict):
 
 
 class SheetsSide(_Strict):
-    """A Google Sheet tab whose first row is the header."""
+    """A Google Sheet tab whose first row is the header.
+
+    ``id_column`` holds the lead ids leadsync fills in; ``link_field`` the card id; ``state_column``
+    the hash of each row as last synced (and ``archived``), which makes an unchanged row cheap.
+    """
 
     system: Literal["sheets"]
     spreadsheet_id: str = Field(min_length=10)
-    sheet: str = "Leads"
-    id_column: str = "Lead ID"
-    link_field: str = "Trello Card"
+    sheet: str = Field(default="Leads", min_length=1)
+    id_column: str = Field(default="Lead ID", min_length=1)
+    link_field: str = Field(default="Trello Card", min_length=1)
+    state_column: str = Field(default="leadsync", min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> SheetsSide:
+        names = [self.id_column, self.link_field, self.state_column]
+        if len({n.strip() for n in names}) < len(names):
+            raise ValueError(f"id_column, link_field and state_column must be three different columns, got {names}")
+        return self
 
 
 SideConfig = Annotated[NotionSide | TrelloSide | AirtableSide | SheetsSide, Field(discriminator="system")]
