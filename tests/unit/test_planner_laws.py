@@ -284,3 +284,95 @@ def test_planning_is_deterministic_whatever_the_input_order(s: Scenario) -> None
 
 def _reversed(records: dict[str, Record]) -> dict[str, Record]:
     return dict(reversed(list(records.items())))
+
+
+# -- many cycles: a random walk of edits, deletions and syncs -----------------------------------
+
+WALK_PAIR = {
+    "id": "walk",
+    "lead": {"system": "notion", "database_id": "d" * 32},
+    "card": {"system": "trello", "board_id": "b" * 24},
+    "fields": {
+        "name": {"lead": "Name", "card": "name"},
+        "status": {
+            "lead": "Status",
+            "card": "list",
+            "values": {"New": "To Do", "Contacted": "To Do", "Won": "Done", "Lost": "Lost"},
+            "reverse_values": {"To Do": "New", "Done": "Won", "Lost": "Lost"},
+        },
+        "email": {"lead": "Email", "card": "desc:Email", "direction": "lead_to_card"},
+    },
+}
+WALK_LEAD_VALUES = {"Name": ["Ada", "Bob", None], "Status": ["New", "Contacted", "Won", "Lost"], "Email": ["a@x", None]}
+WALK_CARD_VALUES = {"name": ["Ada", "Cy", None], "list": ["To Do", "Done", "Lost"], "desc:Email": ["b@x", None]}
+
+actions = st.one_of(
+    st.tuples(st.just("add_lead"), st.fixed_dictionaries({k: st.sampled_from(v) for k, v in WALK_LEAD_VALUES.items()})),
+    st.tuples(st.just("edit_lead"), st.integers(0, 5), st.sampled_from(sorted(WALK_LEAD_VALUES)), st.integers(0, 3)),
+    st.tuples(st.just("edit_card"), st.integers(0, 5), st.sampled_from(sorted(WALK_CARD_VALUES)), st.integers(0, 2)),
+    st.tuples(st.sampled_from(["archive_lead", "archive_card", "restore_card", "clear_marker"]), st.integers(0, 5)),
+    st.tuples(st.just("sync")),
+    st.tuples(st.just("wait"), st.integers(1, 90)),
+)
+
+
+def _pick(records: dict, index: int) -> str | None:
+    ids = sorted(records)
+    return ids[index % len(ids)] if ids else None
+
+
+def _act(w: World, action: tuple) -> None:
+    kind = action[0]
+    leads, cards = w.records[Side.LEAD], w.records[Side.CARD]
+    if kind == "add_lead":
+        w.add(Side.LEAD, action[1])
+    elif kind == "sync":
+        w.sync()
+    elif kind == "wait":
+        w.tick(timedelta(seconds=action[1]))
+    elif kind in ("edit_lead", "edit_card"):
+        side, values = (Side.LEAD, WALK_LEAD_VALUES) if kind == "edit_lead" else (Side.CARD, WALK_CARD_VALUES)
+        target = _pick(w.records[side], action[1])
+        if target is not None:
+            options = values[action[2]]
+            w.edit(side, target, {action[2]: options[action[3] % len(options)]})
+    else:
+        pool = leads if kind in ("archive_lead", "clear_marker") else cards
+        target = _pick(pool, action[1])
+        if target is None:
+            return
+        if kind == "archive_lead":
+            w.archive(Side.LEAD, target)
+        elif kind == "archive_card":
+            w.archive(Side.CARD, target)
+        elif kind == "restore_card":
+            w.restore(Side.CARD, target)
+        else:
+            w.set_marker(Side.LEAD, target, None)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(actions, max_size=40))
+def test_after_any_history_one_clean_cycle_converges_and_the_next_is_quiet(history: list[tuple]) -> None:
+    w = World(PairConfig.model_validate(WALK_PAIR).plan_config())
+    for action in history:
+        _act(w, action)
+        w.tick(timedelta(seconds=7))
+    w.sync()
+    w.tick()
+    again = w.sync()
+    assert again.operations == [], again.describe()
+    assert not any(unit.changes_state for unit in again.units), again.units
+    mapping = w.config.mapping
+    for link in w.links.values():
+        lead, card = w.records[Side.LEAD].get(link.lead_id), w.records[Side.CARD].get(link.card_id)
+        if link.detached or lead is None or card is None or lead.deleted or card.deleted:
+            continue
+        lead_view, card_view = w.view(Side.LEAD, link.lead_id), w.view(Side.CARD, link.card_id)
+        for spec in mapping.fields:
+            if spec.name in lead_view.fields and spec.name in card_view.fields:
+                assert on_card(spec, lead_view.fields[spec.name]) == on_card(spec, card_view.fields[spec.name])
+        assert lead.link == link.card_id
+        assert card.link == link.lead_id
+    claimed = [c.link for c in w.records[Side.CARD].values() if c.link and not c.deleted]
+    assert len(claimed) == len(set(claimed)), "two live cards claim one lead"
