@@ -118,6 +118,8 @@ class _Planner:
         return self._merge(link, lead, card)
 
     def _detached(self, link: Link, lead: Record | None, card: Record | None) -> Unit | None:
+        if lead is not None and lead.deleted:
+            return self._linked(replace(link, detached=False), lead, card)  # the lead-deleted rule applies
         if card is not None and not card.deleted:
             unit = self._merge(replace(link, detached=False), lead, card, force_link=True)
             return replace(unit, notes=(*unit.notes, f"card {link.card_id} restored: link re-attached"))
