@@ -460,3 +460,29 @@ def test_dry_run_lines_and_summary_count_what_would_happen() -> None:
     lines = result.describe()
     assert f"update lead {lead}: status='Qualified'" in lines
     assert any(line.startswith("create card for lead") and "name='Bob'" in line for line in lines)
+
+
+def test_restored_card_of_a_deleted_lead_follows_the_lead_deleted_rule_at_once() -> None:
+    w = world()
+    lead, card = linked(w)
+    w.archive(Side.CARD, card)
+    w.sync()
+    w.archive(Side.LEAD, lead)
+    w.restore(Side.CARD, card)
+    assert w.sync().operations == [Archive(Side.CARD, card, "its lead was deleted")]
+    assert w.links == {}
+    assert_quiet(w)
+
+
+def test_tombstone_of_a_deleted_lead_is_dropped_and_comes_back_if_the_lead_does() -> None:
+    w = world()
+    lead, card = linked(w)
+    w.archive(Side.CARD, card)
+    w.sync()
+    w.archive(Side.LEAD, lead)
+    assert w.sync().operations == []
+    assert w.links == {}
+    w.restore(Side.LEAD, lead)
+    assert w.sync().operations == []
+    assert w.links[lead].detached  # its marker still names the archived card: still no replacement
+    assert_quiet(w)
