@@ -98,6 +98,10 @@ class CycleReport:
     activity: list[str] = field(default_factory=list)
     deferred: int = 0
     duration_ms: int = 0
+    started_monotonic: float = field(default_factory=time.monotonic, repr=False)
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started_monotonic) * 1000)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -140,7 +144,6 @@ class Engine:
 
     def sync(self, pair: PairRuntime, deadline: Deadline, owner: str, *, dry_run: bool = False) -> CycleReport:
         """Run one cycle for ``pair``. Never raises for record-level problems."""
-        t0 = time.monotonic()
         started = self.clock()
         report = CycleReport(pair.id)
         ttl = int(min(deadline.remaining(), 900)) + 60
@@ -162,7 +165,7 @@ class Engine:
             self.store.release(pair.id, owner)
             raise
         finally:
-            report.duration_ms = int((time.monotonic() - t0) * 1000)
+            report.duration_ms = report.elapsed_ms()
             self._emit(report, cycle)
         return report
 
@@ -444,6 +447,7 @@ class Engine:
             meta.last_full_sweep = cycle.started.isoformat()
         if cycle.report.errors or cycle.report.deferred:
             cycle.report.status = "partial"
+        cycle.report.duration_ms = cycle.report.elapsed_ms()
         meta.last_run = {**cycle.report.summary(), "at": cycle.started.isoformat()}
         try:
             cycle.meta = self.store.commit(cycle.pair.id, owner, meta, release=True)

@@ -103,6 +103,7 @@ class Emulator:
         self.limiter = RateLimiter(self.clock, **self.rate_limit_defaults)
         self.lock = threading.RLock()
         self._log: list[tuple[str, str]] = []
+        self._urls: list[str] = []
         self._statuses: Counter[int] = Counter()
         self._log_lock = threading.Lock()
         self._tokens: set[str] | None = None
@@ -209,10 +210,17 @@ class Emulator:
             if (method is None or m == method.upper()) and (path_prefix is None or p.startswith(path_prefix))
         )
 
+    @property
+    def request_urls(self) -> list[str]:
+        """The full URL (query string included) of every API request received, in order."""
+        with self._log_lock:
+            return list(self._urls)
+
     def clear_requests(self) -> None:
         """Empty the request log."""
         with self._log_lock:
             self._log.clear()
+            self._urls.clear()
             self._statuses.clear()
 
     def new_request_id(self) -> str:
@@ -226,6 +234,7 @@ class Emulator:
             return self._control(request)(environ, start_response)
         with self._log_lock:
             self._log.append((request.method, request.path))
+            self._urls.append(request.url)
         response = self._pipeline(request, environ)
         with self._log_lock:
             self._statuses[response.status_code] += 1
