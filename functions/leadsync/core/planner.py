@@ -292,10 +292,12 @@ class _Planner:
         return True
 
     def _create(self, side: Side, source: Record) -> Unit:
+        # A one-way field flowing away from the new record is seeded with the source's value: the new
+        # record has no value of its own yet, and leaving it empty would wipe the source's next cycle.
         values = {
             spec.name: source.fields[spec.name]
             for spec in self.cfg.mapping.fields
-            if spec.name in source.fields and spec.direction.flows_to(side)
+            if spec.name in source.fields and (spec.direction.flows_to(side) or source.fields[spec.name] is not None)
         }
         names = [spec.name for spec in self.cfg.mapping.fields if spec.name in source.fields]
         base = {name: source.fields[name] for name in names}
