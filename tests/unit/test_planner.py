@@ -133,12 +133,6 @@ def test_card_in_a_skipped_list_creates_no_lead() -> None:
     assert w.sync().operations == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open question for the lead: a card_to_lead value on a lead that gets a new card is wiped one "
-    "cycle later (the card is created without it, the base says the lead's value); seed it into the card, "
-    "or clear it in the creating cycle?",
-)
 def test_new_card_carries_one_way_fields_so_the_next_cycle_is_quiet() -> None:
     fields = {**PAIR["fields"], "owner": {"lead": "Owner", "card": "desc:Owner", "direction": "card_to_lead"}}
     w = world(fields=fields)
@@ -486,3 +480,15 @@ def test_tombstone_of_a_deleted_lead_is_dropped_and_comes_back_if_the_lead_does(
     assert w.sync().operations == []
     assert w.links[lead].detached  # its marker still names the archived card: still no replacement
     assert_quiet(w)
+
+
+def test_new_lead_from_a_card_keeps_the_card_value_of_a_lead_to_card_field() -> None:
+    fields = {**PAIR["fields"], "email": {"lead": "Email", "card": "desc:Email", "direction": "lead_to_card"}}
+    w = world(fields=fields, create_leads_from_cards=True)
+    card = w.add(Side.CARD, {"name": "Walk-in", "list": "To Do", "desc:Email": "w@example.com"})
+    w.sync()
+    lead = w.records[Side.CARD][card].link
+    assert lead is not None
+    assert w.records[Side.LEAD][lead].fields["Email"] == "w@example.com"
+    assert_quiet(w)
+    assert w.records[Side.CARD][card].fields["desc:Email"] == "w@example.com"

@@ -304,13 +304,17 @@ WALK_PAIR = {
     },
 }
 WALK_LEAD_VALUES = {"Name": ["Ada", "Bob", None], "Status": ["New", "Contacted", "Won", "Lost"], "Email": ["a@x", None]}
-WALK_CARD_VALUES = {"name": ["Ada", "Cy", None], "list": ["To Do", "Done", "Lost"], "desc:Email": ["b@x", None]}
+WALK_CARD_VALUES = {"name": ["Ada", "Cy", None], "list": ["To Do", "Done", "Lost"], "desc:Email": ["a@x", "b@x", None]}
 
 actions = st.one_of(
     st.tuples(st.just("add_lead"), st.fixed_dictionaries({k: st.sampled_from(v) for k, v in WALK_LEAD_VALUES.items()})),
     st.tuples(st.just("edit_lead"), st.integers(0, 5), st.sampled_from(sorted(WALK_LEAD_VALUES)), st.integers(0, 3)),
     st.tuples(st.just("edit_card"), st.integers(0, 5), st.sampled_from(sorted(WALK_CARD_VALUES)), st.integers(0, 2)),
-    st.tuples(st.sampled_from(["archive_lead", "archive_card", "restore_card", "clear_marker"]), st.integers(0, 5)),
+    st.tuples(st.just("add_card"), st.fixed_dictionaries({k: st.sampled_from(v) for k, v in WALK_CARD_VALUES.items()})),
+    st.tuples(
+        st.sampled_from(["archive_lead", "restore_lead", "archive_card", "restore_card", "clear_marker"]),
+        st.integers(0, 5),
+    ),
     st.tuples(st.just("sync")),
     st.tuples(st.just("wait"), st.integers(1, 90)),
 )
@@ -326,6 +330,8 @@ def _act(w: World, action: tuple) -> None:
     leads, cards = w.records[Side.LEAD], w.records[Side.CARD]
     if kind == "add_lead":
         w.add(Side.LEAD, action[1])
+    elif kind == "add_card":
+        w.add(Side.CARD, action[1])
     elif kind == "sync":
         w.sync()
     elif kind == "wait":
@@ -337,12 +343,14 @@ def _act(w: World, action: tuple) -> None:
             options = values[action[2]]
             w.edit(side, target, {action[2]: options[action[3] % len(options)]})
     else:
-        pool = leads if kind in ("archive_lead", "clear_marker") else cards
+        pool = leads if kind in ("archive_lead", "restore_lead", "clear_marker") else cards
         target = _pick(pool, action[1])
         if target is None:
             return
         if kind == "archive_lead":
             w.archive(Side.LEAD, target)
+        elif kind == "restore_lead":
+            w.restore(Side.LEAD, target)
         elif kind == "archive_card":
             w.archive(Side.CARD, target)
         elif kind == "restore_card":
@@ -352,9 +360,12 @@ def _act(w: World, action: tuple) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(actions, max_size=40))
-def test_after_any_history_one_clean_cycle_converges_and_the_next_is_quiet(history: list[tuple]) -> None:
-    w = World(PairConfig.model_validate(WALK_PAIR).plan_config())
+@given(st.lists(actions, max_size=40), st.booleans(), st.sampled_from([[], ["email"]]))
+def test_after_any_history_one_clean_cycle_converges_and_the_next_is_quiet(
+    history: list[tuple], create_leads: bool, match_on: list[str]
+) -> None:
+    pair = {**WALK_PAIR, "create_leads_from_cards": create_leads, "match_on": match_on}
+    w = World(PairConfig.model_validate(pair).plan_config())
     for action in history:
         _act(w, action)
         w.tick(timedelta(seconds=7))
