@@ -6,14 +6,14 @@ Add a system by adding a harness in `connector_fixtures.py`.
 from __future__ import annotations
 
 import pytest
+
+from leadsync.core.models import Record
+from leadsync.errors import ApiError, NotFound, RecordError
 from tests.contract.connector_fixtures import (  # noqa: F401 - fixtures used by name
     Harness,
     connector_sandbox_fixture,
     harness_fixture,
 )
-
-from leadsync.core.models import Record
-from leadsync.errors import ApiError, NotFound, RecordError
 
 UNICODE = "Zoë Ñúñez 🚀👩🏽‍💻 — שלום עולם — مرحبا — 漢字"
 

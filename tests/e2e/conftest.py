@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from tests.support.e2e import Board, Harness, NotionLeads, environment
-from tests.support.lambda_context import FakeLambdaContext
 
 from sandbox import Sandbox
+from tests.support.e2e import Board, Harness, NotionLeads, environment
+from tests.support.lambda_context import FakeLambdaContext
 
 
 def _lead_trackers() -> dict[str, Any]:

@@ -6,6 +6,7 @@ import io
 import logging
 
 import pytest
+
 from tests.support.e2e import Harness, environment
 
 SECRET_NAMES = ("NOTION_TOKEN", "TRELLO_API_KEY", "TRELLO_TOKEN", "AIRTABLE_TOKEN")

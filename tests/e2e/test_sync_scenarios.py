@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 import pytest
-from tests.support.e2e import Harness
 
 from leadsync.state.table import create_table
+from tests.support.e2e import Harness
 
 
 def test_new_lead_gets_a_card_in_the_mapped_list_with_its_fields_and_marker(harness: Harness) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
+
 from tests.infrastructure.stack import TEMPLATE_PATH, transform_template
 
 

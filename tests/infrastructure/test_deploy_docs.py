@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tests.infrastructure.stack import ROOT
-
 from leadsync.config import parse_config
+from tests.infrastructure.stack import ROOT
 
 DOC = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
 

@@ -19,6 +19,7 @@ from unittest import mock
 import boto3
 import pytest
 from moto import mock_aws
+
 from tests.infrastructure.stack import REGION, SECRET_ARN
 
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

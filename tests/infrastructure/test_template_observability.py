@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+
 from tests.infrastructure.stack import of_type
 
 Resources = dict[str, dict[str, Any]]

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+
 from tests.infrastructure.stack import SECRET_ARN, as_list, iam_statements, of_type
 
 Resources = dict[str, dict[str, Any]]

@@ -46,9 +46,7 @@ def test_a_lease_taken_in_another_process_is_seen_here(tmp_path: Path) -> None:
         f"SqliteStateStore({str(path)!r})"
         ".acquire('p', 'other-process', datetime(2025, 3, 1, 12, tzinfo=UTC), 60)"
     )
-    subprocess.run(
-        [sys.executable, "-c", code], check=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "functions")}
-    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "functions")})
 
     with SqliteStateStore(path) as store, pytest.raises(LeaseHeld, match="other-process"):
         store.acquire("p", "me", T0, 60)
@@ -80,10 +78,7 @@ def test_concurrent_writers_on_one_file_all_succeed(tmp_path: Path) -> None:
 
 def test_one_store_can_be_shared_between_threads() -> None:
     with SqliteStateStore(":memory:") as store:
-        threads = [
-            threading.Thread(target=store.put_links, args=("p", [Link(f"L{n}", f"C{n}", {})]))
-            for n in range(8)
-        ]
+        threads = [threading.Thread(target=store.put_links, args=("p", [Link(f"L{n}", f"C{n}", {})])) for n in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
