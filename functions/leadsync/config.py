@@ -134,6 +134,7 @@ class PairConfig(_Strict):
     on_lead_deleted: LeadDeleted = LeadDeleted.ARCHIVE_CARD
     on_card_deleted: CardDeleted = CardDeleted.DETACH
     match_on: list[str] = Field(default_factory=list)
+    required_fields: list[str] | None = None  # default: ["name"] when a "name" field is mapped
     full_sweep_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
 
     @field_validator("fields")
@@ -151,6 +152,9 @@ class PairConfig(_Strict):
         for name in self.match_on:
             if name not in self.fields:
                 problems.append(f"match_on names {name!r}, which is not a mapped field")
+        for name in self.required_fields or []:
+            if name not in self.fields:
+                problems.append(f"required_fields names {name!r}, which is not a mapped field")
         status = self.fields.get(self.status_field or "")
         if status is not None and status.values is not None:
             unknown = [s for s in self.skip_statuses if s not in status.values]
@@ -208,6 +212,9 @@ class PairConfig(_Strict):
             on_lead_deleted=self.on_lead_deleted,
             on_card_deleted=self.on_card_deleted,
             match_on=tuple(self.match_on),
+            required=tuple(
+                self.required_fields if self.required_fields is not None else [n for n in ("name",) if n in self.fields]
+            ),
         )
 
 

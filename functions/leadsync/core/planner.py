@@ -45,6 +45,7 @@ class PlanConfig:
     on_lead_deleted: LeadDeleted = LeadDeleted.ARCHIVE_CARD
     on_card_deleted: CardDeleted = CardDeleted.DETACH
     match_on: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()  # fields that must have a value before a record is created for it
 
 
 def plan(
@@ -275,14 +276,28 @@ class _Planner:
 
     def _create_missing(self) -> None:
         for lead in self._free_leads():
-            if not lead.deleted and lead.link is None and self._wants_card(lead):
+            if not lead.deleted and lead.link is None and self._wants_card(lead) and self._complete(lead, Side.LEAD):
                 self.claimed_leads.add(lead.id)
                 self._add(self._create(Side.CARD, lead))
         if self.cfg.create_leads:
             for card in self._free_cards():
-                if not card.deleted and card.link is None and self._wants_card(card):
+                if (
+                    not card.deleted
+                    and card.link is None
+                    and self._wants_card(card)
+                    and self._complete(card, Side.CARD)
+                ):
                     self.claimed_cards.add(card.id)
                     self._add(self._create(Side.LEAD, card))
+
+    def _complete(self, record: Record, side: Side) -> bool:
+        """A record gets a counterpart only once its required fields have values (reported until then)."""
+        missing = [name for name in self.cfg.required if record.fields.get(name) is None]
+        if missing:
+            self.plan.problems.append(
+                f"{side.value} {record.id} has no {', '.join(missing)}: nothing is created for it until it has"
+            )
+        return not missing
 
     def _wants_card(self, record: Record) -> bool:
         for name, values in self.cfg.skip.items():
