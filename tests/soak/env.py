@@ -1,0 +1,144 @@
+"""The soak environment: sandbox + moto DynamoDB + the real handler, set up without pytest.
+
+Same wiring as ``tests/e2e/conftest.py`` (so the soak drives exactly what the e2e tests drive),
+plus what makes thousands of cycles affordable and reproducible:
+
+* waits are virtual: the transport's backoff and the rate limiters' sleeps return at once
+  (the sandbox's own rate limiting is off, so nothing real is being waited for);
+* the transport's per-attempt timeout is short and the emulators' ``timeout`` fault sleeps a
+  little longer, so a "timeout" fault really times the client out;
+* the engine's clock is the sandbox clock, which scenarios advance (leases, sweeps, Notion minutes).
+
+Used by ``tests/soak/test_soak.py`` and ``infra/soak.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+
+from sandbox import Sandbox
+from tests.e2e.conftest import LEAD_TRACKERS
+from tests.support.crash import virtual_waits
+from tests.support.e2e import Board, Harness, environment
+from tests.support.lambda_context import FakeLambdaContext
+
+CLIENT_TIMEOUT = 0.25  # seconds per HTTP attempt in the soak
+SERVER_TIMEOUT_SLEEP = 0.4  # how long a "timeout" fault holds the request (> CLIENT_TIMEOUT)
+SETTLE_SECONDS = SERVER_TIMEOUT_SLEEP + 0.1  # let a timed-out request finish before people edit again
+TABLE_PREFIX = "leadsync-soak"
+
+__all__ = ["LEAD_TRACKERS", "SoakEnvironment"]
+
+
+class ConflictLog(logging.Handler):
+    """Collects the engine's ``conflict resolved`` records (field, values, winner, lead, card)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "conflict resolved":
+            self.records.append(
+                {k: getattr(record, k, None) for k in ("field", "lead_value", "card_value", "winner", "lead", "card")}
+            )
+
+
+@dataclass
+class SoakEnvironment:
+    """One sandbox and one in-process DynamoDB for many scenarios; a fresh table and world per scenario."""
+
+    sandbox: Sandbox
+    dynamodb: Any
+    workdir: Path
+    conflicts: ConflictLog = field(default_factory=ConflictLog)
+
+    @classmethod
+    @contextlib.contextmanager
+    def start(cls, *, quiet: bool = False) -> Iterator[SoakEnvironment]:
+        """Start everything; ``quiet`` sends the handler's own log lines and metrics to /dev/null."""
+        patches = [
+            mock.patch.dict(os.environ),  # every variable set below is restored on exit
+            virtual_waits(request_timeout=CLIENT_TIMEOUT),
+        ]
+        with contextlib.ExitStack() as stack:
+            for patch in patches:
+                stack.enter_context(patch)
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+            os.environ.update(
+                {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
+            )
+            sb = stack.enter_context(Sandbox.start())
+            stack.enter_context(mock_aws())
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadsync-soak-")))
+            env = cls(sb, boto3.client("dynamodb", region_name="eu-west-1"), workdir)
+            engine_module = importlib.import_module("leadsync.engine")
+            stack.enter_context(mock.patch.object(engine_module, "utcnow", sb.clock.now))
+            app_logger = logging.getLogger("leadsync")
+            app_logger.addHandler(env.conflicts)
+            stack.callback(app_logger.removeHandler, env.conflicts)
+            if quiet:
+                stack.enter_context(_silenced(app_logger))
+            yield env
+
+    def harness(self, tracker: str, **config: Any) -> Harness:
+        """A fresh lead tracker + board + state table, the handler wired to them (as the e2e fixture does)."""
+        from leadsync.connectors import notion, ratelimit, trello
+        from leadsync.state.table import create_table
+
+        for name in ("airtable", "sheets"):
+            if name in LEAD_TRACKERS:
+                module = importlib.import_module(f"leadsync.connectors.{name}")
+                if hasattr(module, "clear_caches"):
+                    module.clear_caches()
+        self.sandbox.reset()
+        notion.clear_caches()
+        trello.clear_caches()
+        ratelimit.reset_shared_limiters()
+        self.conflicts.records.clear()
+        table = f"{TABLE_PREFIX}-{uuid.uuid4().hex[:8]}"
+        create_table(self.dynamodb, table)
+        config_path = self.workdir / f"{table}.json"
+        os.environ.update(environment(config_path, self.sandbox.env(), table))
+        from handlers.scheduled_sync import handler
+
+        leads = LEAD_TRACKERS[tracker](self.sandbox)
+        board = Board(self.sandbox)
+        h = Harness(self.sandbox, leads, board, config_path, handler, FakeLambdaContext)
+        h.configure(**config)
+        return h
+
+    def drop_table(self, harness: Harness) -> None:
+        """Delete a scenario's table (moto keeps every table in memory otherwise)."""
+        table = os.environ.get("LEADSYNC_TABLE", "")
+        if table.startswith(TABLE_PREFIX):
+            self.dynamodb.delete_table(TableName=table)
+        _ = harness
+
+
+@contextlib.contextmanager
+def _silenced(app_logger: logging.Logger) -> Iterator[None]:
+    """Route the Powertools stdout handler and the EMF metric prints to /dev/null."""
+    with open(os.devnull, "w") as devnull:
+        saved = [(h, h.stream) for h in app_logger.handlers if isinstance(h, logging.StreamHandler)]
+        for h, _ in saved:
+            h.setStream(devnull)
+        try:
+            with contextlib.redirect_stdout(devnull):
+                yield
+        finally:
+            for h, stream in saved:
+                h.setStream(stream)

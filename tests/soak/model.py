@@ -1,0 +1,471 @@
+"""Model-based randomized scenarios: people edit both sides while cycles fail, crash and overlap.
+
+One scenario is a seeded sequence of steps against a fresh lead tracker, board and state table:
+people create, edit, trash and delete leads and cards; cycles run clean, under random faults
+(every kind the sandbox injects), crashed at a random call (``tests.support.crash``), or with a
+second invocation started in the middle of the first; the clock jumps. The model remembers the
+newest edit each person made to each field. Then faults stop, the clock passes the lease TTL and
+the sweep period, and at most two clean cycles run. The invariants (docs/reliability.md) must hold:
+
+- **converged**: every live linked pair holds the same value on both sides for every field
+  (status through the status <-> list map, one-way fields as the lead says), and the stored base
+  equals it;
+- **no duplicates**: no lead has two live cards, no card two leads, markers agree with the links,
+  every live lead that should have a card has exactly one, a trashed lead has no live card;
+- **no lost edit**: each side's newest edit of a field survived, or was overtaken by a later edit
+  on the other side, or lost a conflict that the engine logged with that value;
+- **clean**: the clean cycles report no errors, a third one writes nothing, no intent is left.
+
+``run_scenario(env, tracker, seed)`` returns a :class:`Outcome`; a failing seed replays the same
+steps (values, faults, crash points) with ``infra/soak.py --trackers T --seed S --scenarios 1``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadsync.core.models import Link
+from leadsync.state.dynamodb import DynamoStateStore
+from tests.soak.env import SETTLE_SECONDS, SoakEnvironment
+from tests.support.crash import SimulatedCrash, instrument
+from tests.support.e2e import LISTS, SCHEDULED_EVENT, STATUS_TO_LIST, STATUSES, Harness
+from tests.support.lambda_context import FakeLambdaContext
+
+PAIR = "e2e"
+LIST_TO_STATUS = {v: k for k, v in STATUS_TO_LIST.items()}
+TWO_WAY = ("name", "email", "status")
+FIELDS = ("name", "email", "status", "source")
+FAULT_KINDS = ("429", "500", "502", "503", "timeout", "drop", "malformed", "truncated", "lost_response")
+LEASE_EXPIRED = 200.0  # seconds: past the lease TTL (remaining time + 60 s) of a crashed run
+SWEEP_MINUTES = 5
+DEFAULT_STEPS = 24
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A person's newest edit of one field of one record: the canonical value and when (step)."""
+
+    value: str | None
+    step: int
+
+
+@dataclass
+class Outcome:
+    """What one scenario did and which invariants it broke."""
+
+    tracker: str
+    seed: int
+    steps: int = 0
+    cycles: int = 0
+    crashes: int = 0
+    overlaps: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Scenario:
+    """The model of one pair plus the random driver."""
+
+    def __init__(self, env: SoakEnvironment, tracker: str, seed: int, steps: int = DEFAULT_STEPS) -> None:
+        self.env = env
+        self.rng = random.Random(seed)
+        self.steps = steps
+        self.out = Outcome(tracker, seed)
+        self.config = {
+            "conflict_policy": self.rng.choice(["newest", "lead", "card"]),
+            "tie_breaker": self.rng.choice(["lead", "card"]),
+            "create_leads_from_cards": self.rng.random() < 0.3,
+            "full_sweep_minutes": SWEEP_MINUTES,
+        }
+        self.h: Harness = env.harness(tracker, **self.config)
+        self.store = DynamoStateStore(_table(), env.dynamodb)
+        self.edits: dict[tuple[str, str, str], Edit] = {}
+        self.detached_leads: set[str] = set()  # their card was archived/deleted by a person
+        self.trashed: set[str] = set()
+        self.step = 0
+        self.counter = 0
+        self.last_calls = 12
+        self.timeouts_pending = False
+
+    # -- driver -------------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        started = time.monotonic()
+        self.note(f"config {self.config}")
+        actions: list[tuple[float, Callable[[], None]]] = [
+            (3, self.add_lead),
+            (4, self.edit_lead),
+            (0.4, self.trash_lead),
+            (2, self.move_card),
+            (1.5, self.rename_card),
+            (1, self.edit_card_email),
+            (0.4, self.archive_card),
+            (0.3, self.delete_card),
+            (0.8, self.hand_made_card),
+            (2.5, self.clean_cycle),
+            (3, self.faulty_cycle),
+            (2, self.crashed_cycle),
+            (1, self.overlapping_cycle),
+            (0.8, self.advance_clock),
+        ]
+        weights = [w for w, _ in actions]
+        for step in range(1, self.steps + 1):
+            self.step = step
+            action = self.rng.choices([a for _, a in actions], weights)[0]
+            action()
+        self.out.steps = self.steps
+        self.converge_and_check()
+        self.out.seconds = time.monotonic() - started
+        return self.out
+
+    def note(self, line: str) -> None:
+        self.out.log.append(f"[{self.step}] {line}")
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    # -- people -------------------------------------------------------------------------------
+
+    def live_leads(self) -> list[dict[str, Any]]:
+        return [lead for lead in self.h.leads.all() if not lead["deleted"]]
+
+    def live_cards(self) -> list[dict[str, Any]]:
+        return [c for c in self.h.board.cards()]
+
+    def base_of_lead(self, lead_id: str) -> dict[str, Any]:
+        link = self.store.links_by_lead(PAIR, [lead_id]).get(lead_id)
+        return dict(link.base) if link else {}
+
+    def base_of_card(self, card_id: str) -> dict[str, Any]:
+        link = self.store.links_by_card(PAIR, [card_id]).get(card_id)
+        return dict(link.base) if link else {}
+
+    def pick_status(self, *avoid: str | None) -> str | None:
+        """A status that differs from the current value and the base (no silent revert)."""
+        options = [s for s in STATUSES if s not in avoid]
+        return self.rng.choice(options) if options else None
+
+    def remember(self, side: str, record_id: str, values: dict[str, str | None]) -> None:
+        for name, value in values.items():
+            self.edits[(side, record_id, name)] = Edit(value, self.step)
+
+    def add_lead(self) -> None:
+        status = self.rng.choices(STATUSES, [4, 2, 2, 1])[0]
+        values = {
+            "name": self.fresh("Lead "),
+            "email": f"{self.fresh('p')}@example.com",
+            "status": status,
+            "source": self.fresh("src-"),
+        }
+        lead_id = self.h.leads.add(**values)
+        self.remember("lead", lead_id, values)
+        self.note(f"add lead {lead_id} {values}")
+
+    def edit_lead(self) -> None:
+        leads = self.live_leads()
+        if not leads:
+            return self.add_lead()
+        lead = self.rng.choice(leads)
+        changes: dict[str, str | None] = {}
+        for name in self.rng.sample(FIELDS, self.rng.randint(1, 2)):
+            if name == "status":
+                status = self.pick_status(lead["status"], self.base_of_lead(lead["id"]).get("status"))
+                if status is not None:
+                    changes["status"] = status
+            elif name == "email":
+                changes["email"] = f"{self.fresh('e')}@example.com"
+            else:
+                changes[name] = self.fresh(f"{name}-")
+        if changes:
+            self.h.leads.edit(lead["id"], **changes)
+            self.remember("lead", lead["id"], changes)
+            self.note(f"edit lead {lead['id']} {changes}")
+
+    def trash_lead(self) -> None:
+        leads = self.live_leads()
+        if leads:
+            lead = self.rng.choice(leads)
+            self.h.leads.delete(lead["id"])
+            self.trashed.add(lead["id"])
+            self.note(f"trash lead {lead['id']}")
+
+    def _card(self) -> dict[str, Any] | None:
+        cards = self.live_cards()
+        return self.rng.choice(cards) if cards else None
+
+    def move_card(self) -> None:
+        card = self._card()
+        if card is None:
+            return
+        status = self.pick_status(LIST_TO_STATUS.get(card["list"]), self.base_of_card(card["id"]).get("status"))
+        if status is not None:
+            self.h.board.move(card["id"], STATUS_TO_LIST[status])
+            self.remember("card", card["id"], {"status": status})
+            self.note(f"move card {card['id']} to {STATUS_TO_LIST[status]}")
+
+    def rename_card(self) -> None:
+        card = self._card()
+        if card is not None:
+            name = self.fresh("Card ")
+            self.h.board.rename(card["id"], name)
+            self.remember("card", card["id"], {"name": name})
+            self.note(f"rename card {card['id']} to {name}")
+
+    def edit_card_email(self) -> None:
+        card = self._card()
+        if card is not None and card["email"]:
+            email = f"{self.fresh('c')}@example.com"
+            self.h.board.set_line(card["id"], "Email", email)
+            self.remember("card", card["id"], {"email": email})
+            self.note(f"card {card['id']} email {email}")
+
+    def archive_card(self) -> None:
+        self._close_card(self.h.board.archive, "archive")
+
+    def delete_card(self) -> None:
+        self._close_card(self.h.board.delete, "delete")
+
+    def _close_card(self, action: Callable[[str], None], verb: str) -> None:
+        card = self._card()
+        if card is None:
+            return
+        action(card["id"])
+        if card["lead"]:
+            self.detached_leads.add(card["lead"])
+        link = self.store.links_by_card(PAIR, [card["id"]]).get(card["id"])
+        if link is not None:
+            self.detached_leads.add(link.lead_id)
+        self.note(f"{verb} card {card['id']} (lead {card['lead']})")
+
+    def hand_made_card(self) -> None:
+        name, status = self.fresh("Hand "), self.rng.choice(STATUSES[:3])
+        card_id = self.h.board.add_card(name, STATUS_TO_LIST[status], desc=self.rng.choice(["", "notes"]))
+        self.remember("card", card_id, {"name": name, "status": status})
+        self.note(f"hand-made card {card_id} {name!r} in {STATUS_TO_LIST[status]}")
+
+    def advance_clock(self) -> None:
+        seconds = self.rng.choice([20, 45, 90, 250, 400])
+        self.h.sb.clock.advance(seconds)
+        self.note(f"clock +{seconds}s")
+
+    # -- cycles -------------------------------------------------------------------------------
+
+    def _faults_on(self) -> None:
+        rate = self.rng.choice([0.05, 0.1, 0.2, 0.35])
+        kinds = self.rng.sample(FAULT_KINDS, self.rng.randint(1, len(FAULT_KINDS)))
+        for name, emulator in self.h.sb.emulators.items():
+            emulator.faults.set(
+                rate=rate, kinds=kinds, seed=self.rng.randrange(2**31), retry_after=1, timeout_sleep=0.4
+            )
+            _ = name
+        self.note(f"faults rate={rate} kinds={sorted(kinds)}")
+
+    def _faults_off(self) -> None:
+        for emulator in self.h.sb.emulators.values():
+            self.out.faults.update(emulator.faults.counts)
+            if emulator.faults.counts.get("timeout"):
+                self.timeouts_pending = True
+            emulator.faults.clear()
+        if self.timeouts_pending:  # a timed-out request may still land: let it, before anyone edits
+            time.sleep(SETTLE_SECONDS)
+            self.timeouts_pending = False
+
+    def _invoke(self, *, crash_at: int | None = None, after: bool = False, hook_at: int | None = None) -> None:
+        nested: list[dict[str, Any]] = []
+
+        def overlap(index: int, label: str) -> None:
+            result = self.h.handler(SCHEDULED_EVENT, FakeLambdaContext())["pairs"][PAIR]
+            nested.append({"index": index, "label": label, "status": result["status"]})
+
+        outcome = "?"
+        with instrument(crash_at, after=after, hook_at=hook_at, hook=overlap if hook_at else None) as probe:
+            try:
+                outcome = self.h.handler(SCHEDULED_EVENT, FakeLambdaContext())["pairs"][PAIR]["status"]
+            except SimulatedCrash as crash:
+                outcome = str(crash)
+                self.out.crashes += 1
+        self.out.cycles += 1
+        if probe.crashed is None:
+            self.last_calls = len(probe.calls)
+        self.note(f"cycle -> {outcome}")
+        for run in nested:
+            self.out.overlaps += 1
+            self.note(f"  overlapping invocation at call {run['index']} ({run['label']}) -> {run['status']}")
+            held = "state.acquire" in probe.calls[: run["index"] - 1] and not outcome.startswith("skipped")
+            if held and run["status"] != "skipped":
+                self.out.violations.append(
+                    f"overlap: a second invocation ran ({run['status']}) while the first held the lease"
+                )
+        self.h.sb.clock.advance(61)
+
+    def clean_cycle(self) -> None:
+        self._invoke()
+
+    def faulty_cycle(self) -> None:
+        self._faults_on()
+        try:
+            self._invoke()
+        finally:
+            self._faults_off()
+
+    def crashed_cycle(self) -> None:
+        at = self.rng.randint(1, self.last_calls + 2)
+        after = self.rng.random() < 0.5
+        faulty = self.rng.random() < 0.4
+        self.note(f"crash {'after' if after else 'before'} call {at}")
+        if faulty:
+            self._faults_on()
+        try:
+            self._invoke(crash_at=at, after=after)
+        finally:
+            if faulty:
+                self._faults_off()
+        if self.rng.random() < 0.6:
+            self.h.sb.clock.advance(LEASE_EXPIRED)
+            self.note(f"clock +{LEASE_EXPIRED:.0f}s (lease expires)")
+
+    def overlapping_cycle(self) -> None:
+        at = self.rng.randint(1, self.last_calls)
+        self._invoke(hook_at=at)
+
+    # -- convergence and invariants -----------------------------------------------------------
+
+    def converge_and_check(self) -> None:
+        self._faults_off()
+        self.h.sb.clock.advance(LEASE_EXPIRED + SWEEP_MINUTES * 60)
+        self.step += 1
+        reports = []
+        for _ in range(2):
+            self.note("clean cycle")
+            reports.append(self.h.cycle())
+        self.check(reports)
+
+    def check(self, reports: list[dict[str, Any]]) -> None:
+        v = self.out.violations
+        for i, report in enumerate(reports, 1):
+            if report["status"] != "synced" or report["errors"]:
+                v.append(f"clean cycle {i} ended {report['status']} with {report['errors']} error(s)")
+        leads = {lead["id"]: lead for lead in self.h.leads.all()}
+        cards = {c["id"]: c for c in self.h.board.cards(include_closed=True)}
+        links = self.store.all_links(PAIR)
+        self._check_duplicates(leads, cards, links)
+        for link in links:
+            lead, card = leads.get(link.lead_id), cards.get(link.card_id)
+            if link.detached or lead is None or lead["deleted"] or card is None or card["closed"]:
+                continue
+            self._check_pair(link, lead, card)
+        if self.store.intents(PAIR):
+            v.append(f"intents left after convergence: {self.store.intents(PAIR)}")
+        quiet = self.h.cycle()
+        if quiet["applied"]:
+            v.append(f"not idempotent: a third clean cycle applied {quiet['applied']}")
+
+    def _check_duplicates(self, leads: dict[str, Any], cards: dict[str, Any], links: list[Link]) -> None:
+        v = self.out.violations
+        live_cards = [c for c in cards.values() if not c["closed"]]
+        by_lead: dict[str, list[str]] = {}
+        for card in live_cards:
+            if card["lead"]:
+                by_lead.setdefault(card["lead"], []).append(card["id"])
+        for lead_id, card_ids in by_lead.items():
+            if len(card_ids) > 1:
+                v.append(f"duplicate: lead {lead_id} has {len(card_ids)} live cards {sorted(card_ids)}")
+            if lead_id in self.trashed and lead_id not in leads:
+                v.append(f"lead {lead_id} was trashed but its card {card_ids} is still open")
+        lead_of_card: dict[str, list[str]] = {}
+        for lead in leads.values():
+            if lead["card"] and not lead["deleted"]:
+                lead_of_card.setdefault(lead["card"], []).append(lead["id"])
+        for card_id, lead_ids in lead_of_card.items():
+            if len(lead_ids) > 1 and card_id in cards and not cards[card_id]["closed"]:
+                v.append(f"duplicate: card {card_id} is named by {len(lead_ids)} leads {sorted(lead_ids)}")
+        seen_cards = Counter(link.card_id for link in links)
+        for card_id, n in seen_cards.items():
+            if n > 1:
+                v.append(f"duplicate: card {card_id} is in {n} links")
+        linked = {link.lead_id: link for link in links}
+        for lead in leads.values():
+            wants = lead["status"] != "Lost" and lead["id"] not in self.detached_leads
+            if lead["deleted"] or not wants:
+                continue
+            mine = by_lead.get(lead["id"], [])
+            link = linked.get(lead["id"])
+            if len(mine) != 1 or link is None or link.detached or link.card_id != mine[0]:
+                v.append(f"lead {lead['id']} should have one linked live card: cards {mine}, link {link}")
+            elif lead["card"] != mine[0]:
+                v.append(f"lead {lead['id']} names card {lead['card']}, but its card is {mine[0]}")
+
+    def _check_pair(self, link: Link, lead: dict[str, Any], card: dict[str, Any]) -> None:
+        v = self.out.violations
+        card_values = {
+            "name": card["name"],
+            "email": card["email"],
+            "status": LIST_TO_STATUS.get(card["list"], card["list"]),
+            "source": card["source"],
+        }
+        if card["lead"] != link.lead_id:
+            v.append(f"card {card['id']} carries marker {card['lead']!r}, linked to lead {link.lead_id}")
+        for name in FIELDS:
+            values = (_norm(lead[name]), _norm(card_values[name]), _norm(link.base.get(name)))
+            if len(set(values)) != 1:
+                v.append(
+                    f"not converged: lead {link.lead_id} / card {link.card_id} {name}: lead, card, base = {values}"
+                )
+                continue
+            self._check_edits(link, name, values[0])
+
+    def _check_edits(self, link: Link, name: str, final: str | None) -> None:
+        ids = {"lead": link.lead_id, "card": link.card_id}
+        edits = {side: self.edits.get((side, ids[side], name)) for side in ids}
+        if name not in TWO_WAY:
+            edits["card"] = None  # a one-way field takes nothing from the card
+        for side, edit in edits.items():
+            other = edits["card" if side == "lead" else "lead"]
+            if edit is None or _norm(edit.value) == final or (other is not None and other.step > edit.step):
+                continue
+            logged = [
+                c
+                for c in self.env.conflicts.records
+                if c["field"] == name
+                and c["lead"] == link.lead_id
+                and c["winner"] != side
+                and _norm(c[f"{side}_value"]) == _norm(edit.value)
+            ]
+            if not logged:
+                self.out.violations.append(
+                    f"lost edit: {side} {ids[side]} {name}={edit.value!r} (step {edit.step}) became {final!r} "
+                    "with no conflict logged"
+                )
+
+
+def _norm(value: str | None) -> str | None:
+    return value or None
+
+
+def _table() -> str:
+    import os
+
+    return os.environ["LEADSYNC_TABLE"]
+
+
+def run_scenario(env: SoakEnvironment, tracker: str, seed: int, steps: int = DEFAULT_STEPS) -> Outcome:
+    """Run one seeded scenario and check the invariants (never raises for a violation)."""
+    scenario = Scenario(env, tracker, seed, steps)
+    try:
+        return scenario.run()
+    except Exception as exc:  # an unexpected error is a finding too, with the steps that led to it
+        scenario.out.violations.append(f"exception at step {scenario.step}: {type(exc).__name__}: {exc}")
+        return scenario.out
+    finally:
+        env.drop_table(scenario.h)
+
+
+__all__ = ["LISTS", "Outcome", "Scenario", "run_scenario"]

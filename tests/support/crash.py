@@ -1,0 +1,193 @@
+"""Crash injection: stop a sync cycle between any two API or state-store calls, as a kill would.
+
+A Lambda can die at any line (timeout, throttle, redeploy, OOM). Inside a test, :func:`instrument`
+wraps every HTTP call of the shared transport and every public ``StateStore`` method, numbers them
+1, 2, 3, ... in the order the cycle makes them, and can:
+
+* raise :class:`SimulatedCrash` *before* call ``k`` (the call never happened), or *after* it
+  (the write happened, the process died before it saw the answer);
+* run a hook before call ``k`` (an overlapping invocation, a clock jump, a user edit);
+* just record the calls, to learn how many a cycle makes (``probe.calls``).
+
+``SimulatedCrash`` derives from ``BaseException`` so nothing in the engine (``except Exception``,
+``except LeadsyncError``) catches it: the lease is not released, intents are not cleared, META is
+not committed, exactly as after a real kill. Tests simulate the lease running out by advancing the
+clock past its TTL.
+
+Usage::
+
+    with instrument(crash_at=7, after=True) as probe:
+        with pytest.raises(SimulatedCrash):
+            harness.cycle()
+    print(probe.calls[6])            # e.g. "state.put_links" or "trello POST /cards"
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from leadsync.connectors import ratelimit
+from leadsync.connectors.http import Transport
+from leadsync.connectors.ratelimit import Limit
+from leadsync.state.dynamodb import DynamoStateStore
+from leadsync.state.sqlite import SqliteStateStore
+
+STORE_METHODS = (
+    "acquire",
+    "commit",
+    "release",
+    "links_by_lead",
+    "links_by_card",
+    "all_links",
+    "put_links",
+    "delete_links",
+    "put_intent",
+    "intents",
+    "delete_intent",
+)
+
+
+class SimulatedCrash(BaseException):
+    """The process was killed at this point (not an error the code under test may handle)."""
+
+    def __init__(self, index: int, label: str, after: bool) -> None:
+        when = "after" if after else "before"
+        super().__init__(f"simulated crash {when} call {index} ({label})")
+        self.index = index
+        self.label = label
+        self.after = after
+
+
+@dataclass
+class Probe:
+    """What the instrumented calls did: their labels in order, and whether the crash fired."""
+
+    crash_at: int | None = None
+    after: bool = False
+    hook_at: int | None = None
+    hook: Callable[[int, str], None] | None = None
+    calls: list[str] = field(default_factory=list)
+    crashed: SimulatedCrash | None = None
+    hooked: bool = False
+    _local: threading.local = field(default_factory=threading.local)
+    _thread: int = field(default_factory=threading.get_ident)
+
+    def _active(self) -> bool:
+        """Count only the outermost call of the instrumented thread, and not while the hook runs."""
+        return threading.get_ident() == self._thread and not getattr(self._local, "busy", False)
+
+    def call(self, label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._active():
+            return fn(*args, **kwargs)
+        self.calls.append(label)
+        index = len(self.calls)
+        if self.hook is not None and index == self.hook_at:
+            self._local.busy = True
+            try:
+                self.hooked = True
+                self.hook(index, label)
+            finally:
+                self._local.busy = False
+        if index == self.crash_at and not self.after:
+            self.crashed = SimulatedCrash(index, label, after=False)
+            raise self.crashed
+        self._local.busy = True
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            self._local.busy = False
+            if index == self.crash_at and self.after:
+                self.crashed = SimulatedCrash(index, label, after=True)
+                raise self.crashed
+        return result
+
+
+def _transport_label(self: Transport, method: str, path: str) -> str:
+    return f"{self.system} {method.upper()} {path.split('?', 1)[0]}"
+
+
+@contextmanager
+def instrument(
+    crash_at: int | None = None,
+    *,
+    after: bool = False,
+    hook_at: int | None = None,
+    hook: Callable[[int, str], None] | None = None,
+    store_classes: tuple[type, ...] = (DynamoStateStore, SqliteStateStore),
+) -> Iterator[Probe]:
+    """Number every transport request and state-store call made in this thread; crash or hook at one.
+
+    ``crash_at``: 1-based index of the call to crash at (``None``: never); ``after``: let that call
+    run first. ``hook_at``/``hook``: call ``hook(index, label)`` just before call ``hook_at``; calls
+    made by the hook itself (an overlapping invocation) are not counted and never crash.
+    """
+    probe = Probe(crash_at=crash_at, after=after, hook_at=hook_at, hook=hook)
+    originals: list[tuple[type, str, Any]] = []
+
+    def wrap_request(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def request(self: Transport, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+            return probe.call(_transport_label(self, method, path), original, self, method, path, *args, **kwargs)
+
+        return request
+
+    def wrap_store(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return probe.call(f"state.{name}", original, self, *args, **kwargs)
+
+        return method
+
+    try:
+        originals.append((Transport, "request", Transport.__dict__["request"]))
+        Transport.request = wrap_request(Transport.request)  # type: ignore[method-assign]
+        for cls in store_classes:
+            for name in STORE_METHODS:
+                original = cls.__dict__.get(name)
+                if original is None:
+                    continue
+                originals.append((cls, name, original))
+                setattr(cls, name, wrap_store(name, original))
+        yield probe
+    finally:
+        for cls, name, original in reversed(originals):
+            setattr(cls, name, original)
+
+
+UNLIMITED = Limit(1e6, 1e6)
+
+
+def _no_sleep(_seconds: float) -> None:
+    """A virtual wait: backoff and rate-limit sleeps cost no wall-clock time."""
+
+
+@contextmanager
+def virtual_waits(*, request_timeout: float | None = None) -> Iterator[None]:
+    """Make retries and rate limiting free, so tests can run many faulty cycles quickly.
+
+    The transport's backoff sleeps and the shared rate limiters' sleeps return at once, and the
+    client-side budgets are lifted (with virtual waits they would only pile up debt and hit the
+    deadline). ``request_timeout`` shortens each HTTP attempt (so a "timeout" fault times out).
+    Shared limiters created before entering keep their old settings: call
+    ``ratelimit.reset_shared_limiters()`` after entering.
+    """
+    defaults: dict[str, Any] = {"sleep": _no_sleep}
+    if request_timeout is not None:
+        defaults["timeout"] = request_timeout
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(Transport.__init__.__kwdefaults__, defaults))
+        stack.enter_context(mock.patch.dict(ratelimit.shared_limiter.__kwdefaults__, {"sleep": _no_sleep}))
+        stack.enter_context(
+            mock.patch.dict(ratelimit.DEFAULT_LIMITS, dict.fromkeys(ratelimit.DEFAULT_LIMITS, UNLIMITED))
+        )
+        ratelimit.reset_shared_limiters()
+        try:
+            yield
+        finally:
+            ratelimit.reset_shared_limiters()
