@@ -87,7 +87,7 @@ def make_links(n: int) -> list[Link]:
 def test_first_acquire_returns_empty_meta_at_version_zero(store: StateStore) -> None:
     meta = store.acquire(PAIR, "a", T0, TTL)
 
-    assert meta == PairMeta(version=0, cursors={}, last_full_sweep=None, last_run={}, seen={}, pending={})
+    assert meta == PairMeta(version=0, cursors={}, last_full_sweep=None, last_run={}, seen={}, pending={}, backlog=[])
 
 
 def test_owner_can_reacquire_its_own_unexpired_lease(store: StateStore) -> None:
@@ -177,6 +177,28 @@ def test_commit_persists_echo_fingerprints_and_the_refetch_set(store: StateStore
     again = store.acquire(PAIR, "b", T0, TTL)
     assert again.seen == seen
     assert again.pending == pending
+
+
+def test_backlog_chunks_round_trip_replace_and_delete(store: StateStore) -> None:
+    entries = [
+        {"side": "lead", "id": f"page-{n}", "fields": {"name": f"Léad {n} 🚀", "email": None}} for n in range(300)
+    ]
+    store.put_backlog(PAIR, 0, entries[:150])
+    store.put_backlog(PAIR, 1, entries[150:])
+    assert store.backlog(PAIR, 0) == entries[:150]
+    assert store.backlog(PAIR, 1) == entries[150:]
+    store.put_backlog(PAIR, 0, entries[140:150])
+    assert store.backlog(PAIR, 0) == entries[140:150]
+    store.delete_backlog(PAIR, [0, 1])
+    assert store.backlog(PAIR, 0) == []
+    assert store.backlog(PAIR, 1) == []
+    assert store.all_links(PAIR) == [], "backlog chunks are not links"
+
+
+def test_meta_keeps_the_backlog_queue(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+    store.commit(PAIR, "a", replace(meta, backlog=[3, 4, 7]))
+    assert store.acquire(PAIR, "b", T0, TTL).backlog == [3, 4, 7]
 
 
 def test_detached_links_round_trip_through_every_lookup(store: StateStore) -> None:

@@ -80,6 +80,8 @@ class PairMeta:
     # side -> record ids whose operations failed; fetched directly next cycle so a cursor can
     # advance past them without losing their changes.
     pending: dict[str, list[str]] = field(default_factory=dict)
+    # sequence numbers of the backlog chunks still to process, oldest first (see StateStore.put_backlog)
+    backlog: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from leadsync.core.models import Intent, Link, PairMeta
 
@@ -56,3 +56,17 @@ class StateStore(Protocol):
 
     def delete_intent(self, pair_id: str, token: str) -> None:
         """Forget an intent once its link is committed (or it is resolved)."""
+
+    def put_backlog(self, pair_id: str, seq: int, entries: list[dict[str, Any]]) -> None:
+        """Store (or replace) backlog chunk ``seq``: records read but not yet processed.
+
+        A large first sync lists every record once, then works through this queue over as many
+        invocations as the rate limits need, instead of listing everything again. A chunk must
+        stay under ~300 KB of JSON (DynamoDB's item limit is 400 KB).
+        """
+
+    def backlog(self, pair_id: str, seq: int) -> list[dict[str, Any]]:
+        """The entries of backlog chunk ``seq`` ([] if it does not exist)."""
+
+    def delete_backlog(self, pair_id: str, seqs: Iterable[int]) -> None:
+        """Remove backlog chunks."""

@@ -6,6 +6,7 @@ Every request made is counted in ``calls`` (for the cost benchmark).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from leadsync.core.models import Fields, Intent, Link, PairMeta, Side
 from leadsync.errors import LeadsyncError, LeaseHeld, RetryableError, StaleState
 from leadsync.state.table import (
+    BACKLOG_PREFIX,
     CARD_PREFIX,
     INTENT_PREFIX,
     LEAD_PREFIX,
@@ -251,7 +253,7 @@ class DynamoStateStore:
         """Write META in one UpdateItem conditioned on the version and our lease."""
         update = (
             "SET version = version + :one, cursors = :cursors, last_full_sweep = :sweep, last_run = :run,"
-            " seen = :seen, pending = :pending"
+            " seen = :seen, pending = :pending, backlog = :backlog"
         )
         if release:
             update += " REMOVE lease_owner, lease_expires"
@@ -270,6 +272,7 @@ class DynamoStateStore:
                     ":run": encode(dict(meta.last_run)),
                     ":seen": encode({side: dict(v) for side, v in meta.seen.items()}),
                     ":pending": encode({side: list(v) for side, v in meta.pending.items()}),
+                    ":backlog": encode(list(meta.backlog)),
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -368,6 +371,21 @@ class DynamoStateStore:
     def delete_intent(self, pair_id: str, token: str) -> None:
         self._call("delete_item", Key=self._key(pair_id, INTENT_PREFIX + token))
 
+    # --- backlog --------------------------------------------------------------------------------
+
+    def put_backlog(self, pair_id: str, seq: int, entries: list[dict[str, Any]]) -> None:
+        body = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+        self._call("put_item", Item={**self._key(pair_id, f"{BACKLOG_PREFIX}{seq:08d}"), "entries": {"S": body}})
+
+    def backlog(self, pair_id: str, seq: int) -> list[dict[str, Any]]:
+        out = self._call("get_item", Key=self._key(pair_id, f"{BACKLOG_PREFIX}{seq:08d}"), ConsistentRead=True)
+        item = out.get("Item")
+        return list(json.loads(item["entries"]["S"])) if item else []
+
+    def delete_backlog(self, pair_id: str, seqs: Iterable[int]) -> None:
+        keys = [self._key(pair_id, f"{BACKLOG_PREFIX}{seq:08d}") for seq in dict.fromkeys(seqs)]
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+
 
 def _meta_from_item(item: Item) -> PairMeta:
     sweep = decode(item["last_full_sweep"]) if "last_full_sweep" in item else None
@@ -378,6 +396,7 @@ def _meta_from_item(item: Item) -> PairMeta:
         last_run=decode(item.get("last_run", {"M": {}})),
         seen=decode(item.get("seen", {"M": {}})),
         pending=decode(item.get("pending", {"M": {}})),
+        backlog=[int(x) for x in decode(item.get("backlog", {"L": []}))],
     )
 
 

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS meta (
     last_run TEXT NOT NULL DEFAULT '{}',
     seen TEXT NOT NULL DEFAULT '{}',
     pending TEXT NOT NULL DEFAULT '{}',
+    backlog TEXT NOT NULL DEFAULT '[]',
     lease_owner TEXT,
     lease_expires REAL
 );
@@ -42,6 +43,10 @@ CREATE TABLE IF NOT EXISTS cards (
     pair_id TEXT NOT NULL, card_id TEXT NOT NULL, lead_id TEXT NOT NULL,
     PRIMARY KEY (pair_id, card_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS backlog (
+    pair_id TEXT NOT NULL, seq INTEGER NOT NULL, entries TEXT NOT NULL,
+    PRIMARY KEY (pair_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS intents (
     pair_id TEXT NOT NULL, token TEXT NOT NULL, side TEXT NOT NULL, source_id TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -49,12 +54,12 @@ CREATE TABLE IF NOT EXISTS intents (
 ) WITHOUT ROWID;
 """
 _COMMIT = (
-    "UPDATE meta SET version = version + 1, cursors = ?, last_full_sweep = ?, last_run = ?, seen = ?, pending = ?"
-    " WHERE pair_id = ?"
+    "UPDATE meta SET version = version + 1, cursors = ?, last_full_sweep = ?, last_run = ?, seen = ?, pending = ?,"
+    " backlog = ? WHERE pair_id = ?"
 )
 _COMMIT_AND_RELEASE = (
     "UPDATE meta SET version = version + 1, cursors = ?, last_full_sweep = ?, last_run = ?, seen = ?, pending = ?,"
-    " lease_owner = NULL, lease_expires = NULL WHERE pair_id = ?"
+    " backlog = ?, lease_owner = NULL, lease_expires = NULL WHERE pair_id = ?"
 )
 _LINKS_BY_LEAD = "SELECT lead_id, card_id, base, detached FROM links WHERE pair_id = ? AND lead_id IN ({marks})"
 _LINKS_BY_CARD = (
@@ -152,6 +157,7 @@ class SqliteStateStore:
                     json.dumps(meta.last_run),
                     json.dumps(meta.seen),
                     json.dumps(meta.pending),
+                    json.dumps(meta.backlog),
                     pair_id,
                 ),
             )
@@ -166,8 +172,8 @@ class SqliteStateStore:
 
     @staticmethod
     def _meta(db: sqlite3.Connection, pair_id: str) -> PairMeta:
-        version, cursors, sweep, last_run, seen, pending = db.execute(
-            "SELECT version, cursors, last_full_sweep, last_run, seen, pending FROM meta WHERE pair_id = ?",
+        version, cursors, sweep, last_run, seen, pending, backlog = db.execute(
+            "SELECT version, cursors, last_full_sweep, last_run, seen, pending, backlog FROM meta WHERE pair_id = ?",
             (pair_id,),
         ).fetchone()
         return PairMeta(
@@ -177,6 +183,7 @@ class SqliteStateStore:
             last_run=json.loads(last_run),
             seen=json.loads(seen),
             pending=json.loads(pending),
+            backlog=json.loads(backlog),
         )
 
     # --- links ----------------------------------------------------------------------------------
@@ -241,6 +248,24 @@ class SqliteStateStore:
     def delete_intent(self, pair_id: str, token: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM intents WHERE pair_id = ? AND token = ?", (pair_id, token))
+
+    # --- backlog --------------------------------------------------------------------------------
+
+    def put_backlog(self, pair_id: str, seq: int, entries: list[dict[str, Any]]) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO backlog (pair_id, seq, entries) VALUES (?, ?, ?)",
+                (pair_id, seq, json.dumps(entries, ensure_ascii=False)),
+            )
+
+    def backlog(self, pair_id: str, seq: int) -> list[dict[str, Any]]:
+        rows = self._read("SELECT entries FROM backlog WHERE pair_id = ? AND seq = ?", (pair_id, seq))
+        return list(json.loads(rows[0][0])) if rows else []
+
+    def delete_backlog(self, pair_id: str, seqs: Iterable[int]) -> None:
+        with self._tx() as db:
+            for seq in seqs:
+                db.execute("DELETE FROM backlog WHERE pair_id = ? AND seq = ?", (pair_id, seq))
 
 
 def _marks(chunk: Sequence[str]) -> str:

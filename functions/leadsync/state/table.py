@@ -32,6 +32,7 @@ META_SK = "META"
 LEAD_PREFIX = "LEAD#"
 CARD_PREFIX = "CARD#"
 INTENT_PREFIX = "INTENT#"
+BACKLOG_PREFIX = "BACKLOG#"
 
 
 def pair_pk(pair_id: str) -> str:
