@@ -3,7 +3,8 @@
 Values are single-quoted with ``\\`` and ``'`` escaped (Airtable's string escapes), so a lead named
 ``O'Brien "x" {y}`` stays one string literal: it cannot end the literal early, add a condition or
 widen a query. Field references are ``{Name}``; Airtable offers no reliable escape for ``}`` inside a
-reference, so a name containing one is refused (``ValueError``) instead of being guessed at.
+reference, so a name containing one (or ending with ``\\``, which would escape the closing brace) is
+refused (``ValueError``) instead of being guessed at.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ def field_problem(name: str) -> str | None:
         return "a field name cannot be empty"
     if "}" in name:
         return f"field name {name!r} contains '}}', which an Airtable formula cannot reference"
+    if name.endswith("\\"):
+        return f"field name {name!r} ends with a backslash, which would escape the closing brace in a formula"
     return None
 
 
