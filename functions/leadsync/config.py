@@ -47,13 +47,18 @@ class TrelloSide(_Strict):
 
 
 class AirtableSide(_Strict):
-    """An Airtable table, with a "Last modified time" field for incremental reads."""
+    """An Airtable table, with a "Last modified time" field for incremental reads.
+
+    ``archived_field``: a checkbox ticked to archive a record; without one, archiving a record
+    deletes it for good (Airtable has no archive).
+    """
 
     system: Literal["airtable"]
     base_id: str = Field(pattern=r"^app[A-Za-z0-9]{14}$")
     table: str = Field(min_length=1)
     link_field: str = "Trello Card"
     last_modified_field: str = "Last Modified"
+    archived_field: str | None = Field(default=None, min_length=1)
 
 
 class SheetsSide(_Strict):
