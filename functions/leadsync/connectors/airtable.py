@@ -322,9 +322,6 @@ class AirtableConnector:
             )
         return schema[name]
 
-    def _ftype(self, name: str) -> str:
-        return str(self._schema().get(name, {}).get("type", ""))
-
     @property
     def _path(self) -> str:
         return f"/v0/{self.base_id}/{self._table()['id']}"
@@ -398,10 +395,11 @@ class AirtableConnector:
 
     def _record(self, raw: Mapping[str, Any]) -> Record:
         cells = raw.get("fields") or {}
+        schema = self._schema()
         stamp = _parse_time(cells.get(self.last_modified_field)) or _parse_time(raw.get("createdTime"))
         return Record(
             id=str(raw["id"]),
-            fields={name: read_value(self._ftype(name), cells.get(name)) for name in self.fields},
+            fields={name: read_value(str(schema.get(name, {}).get("type")), cells.get(name)) for name in self.fields},
             updated_at=stamp,
             deleted=bool(self.archived_field and cells.get(self.archived_field)),
             link=_plain(cells.get(self.link_field)),
@@ -423,14 +421,15 @@ class AirtableConnector:
         }
         if condition is not None:
             options["filterByFormula"] = condition
-        for attempt in range(LISTING_RESTARTS + 1):
+        restarts = 0
+        while True:
             try:
                 return self._pages(options)
             except ApiError as exc:
-                if ITERATOR_EXPIRED not in str(exc) or attempt == LISTING_RESTARTS:
+                if ITERATOR_EXPIRED not in str(exc) or restarts >= LISTING_RESTARTS:
                     raise
+                restarts += 1
                 log.warning("Airtable listing of %s: pagination iterator expired; restarting", self.table)
-        raise AssertionError("unreachable")
 
     def _pages(self, options: Mapping[str, Any]) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
