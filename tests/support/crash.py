@@ -20,6 +20,9 @@ Usage::
         with pytest.raises(SimulatedCrash):
             harness.cycle()
     print(probe.calls[6])            # e.g. "state.put_links" or "trello POST /cards"
+
+    with instrument(crash_on="trello POST /cards", after=True):   # the first card creation
+        ...
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class Probe:
 
     crash_at: int | None = None
     after: bool = False
+    crash_on: str | None = None
     hook_at: int | None = None
     hook: Callable[[int, str], None] | None = None
     calls: list[str] = field(default_factory=list)
@@ -87,6 +91,8 @@ class Probe:
             return fn(*args, **kwargs)
         self.calls.append(label)
         index = len(self.calls)
+        if self.crash_on is not None and self.crash_at is None and label.startswith(self.crash_on):
+            self.crash_at = index
         if self.hook is not None and index == self.hook_at:
             self._local.busy = True
             try:
@@ -117,6 +123,7 @@ def instrument(
     crash_at: int | None = None,
     *,
     after: bool = False,
+    crash_on: str | None = None,
     hook_at: int | None = None,
     hook: Callable[[int, str], None] | None = None,
     store_classes: tuple[type, ...] = (DynamoStateStore, SqliteStateStore),
@@ -124,10 +131,12 @@ def instrument(
     """Number every transport request and state-store call made in this thread; crash or hook at one.
 
     ``crash_at``: 1-based index of the call to crash at (``None``: never); ``after``: let that call
-    run first. ``hook_at``/``hook``: call ``hook(index, label)`` just before call ``hook_at``; calls
+    run first. ``crash_on``: crash at the first call whose label starts with it instead (labels are
+    ``"<system> <METHOD> <path>"`` and ``"state.<method>"``).
+    ``hook_at``/``hook``: call ``hook(index, label)`` just before call ``hook_at``; calls
     made by the hook itself (an overlapping invocation) are not counted and never crash.
     """
-    probe = Probe(crash_at=crash_at, after=after, hook_at=hook_at, hook=hook)
+    probe = Probe(crash_at=crash_at, after=after, crash_on=crash_on, hook_at=hook_at, hook=hook)
     originals: list[tuple[type, str, Any]] = []
 
     def wrap_request(original: Callable[..., Any]) -> Callable[..., Any]:
