@@ -1,0 +1,518 @@
+"""leadsync benchmark: what a cycle costs, and how long the first sync of N leads takes.
+
+    make bench                                   (N = 100, 1,000, 10,000; about 15 minutes)
+    .venv/bin/python infra/bench.py --sizes 100,1000 [--scale auto|S] [--max-invocations K]
+
+For each lead tracker and size N, against the sandbox (in this process) and a moto DynamoDB
+server, with the real handler running in a separate "Lambda container" process
+(``bench_worker.py``):
+
+1. seed N leads directly through the emulator's user helpers, and an empty Trello board;
+2. first sync, rate limits ON (sandbox enforces the documented limits, the product's client
+   limiters run with its documented limits), time sped up ``S`` times on both sides: one
+   scheduled invocation per tick until every lead has its card (or K invocations);
+3. one settling cycle, then no-change cycles: requests per system and DynamoDB calls;
+4. rate limits OFF, a fresh worker: a cold then warm no-change cycles for CPU and memory, then a
+   no-change full sweep (the hourly re-read).
+
+Then the handler's import time and the deployment package size. See docs/benchmark.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "infra"), str(ROOT)]
+
+from bench_world import TICK_SECONDS, Stack, Worker, World, lead_trackers  # noqa: E402
+
+# Documented sustained rates used for the bound (requests per second per credential).
+DOCUMENTED_RATES = {"notion": 3.0, "trello": 10.0, "airtable": 5.0, "sheets": 1.0}
+RATE_NOTES = {
+    "notion": "3 req/s per integration",
+    "trello": "100 req/10 s per token",
+    "airtable": "5 req/s per base",
+    "sheets": "60 reads/min and 60 writes/min per user",
+}
+LAMBDA_TIMEOUT = 55.0  # template.yaml SyncFunction Timeout
+PAIR = "e2e"
+MB = 1024 * 1024
+
+
+@dataclass
+class Cycle:
+    """One scheduled invocation as measured from both sides."""
+
+    requests: dict[str, int]
+    throttled: dict[str, int]
+    reads: dict[str, int]
+    dynamodb: dict[str, int]
+    wall: float
+    simulated: float
+    cpu: float
+    maxrss_kb: int
+    traced_peak: int | None
+    summary: dict[str, Any]
+    error: str | None
+    clock_ok: bool = True
+
+    @property
+    def dynamodb_calls(self) -> int:
+        return sum(self.dynamodb.values())
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.summary.get("applied"))
+
+
+@dataclass
+class FirstSync:
+    clock: str
+    scale: float = 1.0
+    cycles: list[Cycle] = field(default_factory=list)
+    progress: list[tuple[int, int]] = field(default_factory=list)  # (leads linked, open cards) after each
+    done: bool = False
+    real_seconds: float = 0.0
+    finished_unlimited: int = 0  # invocations run with limits off to finish it (when it did not finish)
+
+    @property
+    def linked(self) -> tuple[int, int]:
+        return self.progress[-1] if self.progress else (0, 0)
+
+    def total(self, attr: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for cycle in self.cycles:
+            for system, n in getattr(cycle, attr).items():
+                out[system] = out.get(system, 0) + n
+        return out
+
+    @property
+    def active_seconds(self) -> float:
+        """Simulated seconds spent inside invocations."""
+        return sum(c.simulated for c in self.cycles)
+
+    @property
+    def span_seconds(self) -> float:
+        """Simulated seconds from the first tick to the end of the last invocation."""
+        if not self.cycles:
+            return 0.0
+        return (len(self.cycles) - 1) * TICK_SECONDS + self.cycles[-1].simulated
+
+    def bound(self) -> tuple[float, str]:
+        """max over systems of requests / documented rate; and which system sets it."""
+        requests, reads = self.total("requests"), self.total("reads")
+        best, which = 0.0, "-"
+        for system, n in requests.items():
+            if system == "sheets":  # reads and writes have separate per-minute quotas
+                seconds = max(reads.get(system, 0), n - reads.get(system, 0)) / DOCUMENTED_RATES[system]
+            else:
+                seconds = n / DOCUMENTED_RATES.get(system, math.inf)
+            if seconds > best:
+                best, which = seconds, system
+        return best, which
+
+
+@dataclass
+class Result:
+    system: str
+    n: int
+    first: FirstSync
+    steady: list[Cycle] = field(default_factory=list)
+    cold: Cycle | None = None
+    warm: list[Cycle] = field(default_factory=list)
+    traced: Cycle | None = None
+    sweep: Cycle | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+def run_cycle(world: World, worker: Worker, *, trace: bool = False) -> Cycle:
+    """One scheduled invocation; afterwards the sandbox clock moves on to the next minute's tick."""
+    sb = world.stack.sb
+    world.clear_requests()
+    answer = worker.invoke(sb.clock.offset, timeout=LAMBDA_TIMEOUT, trace=trace)
+    counts = world.requests()
+    simulated = float(answer.get("simulated", answer["wall"]))
+    # Virtual clock: the sandbox clock already moved by the skipped waits (and the real time);
+    # scaled clock: its windows ran S times faster while its timestamps kept real time.
+    elapsed = float(answer["wall"]) + float(answer.get("skipped", 0.0))
+    sb.clock.advance(max(0.0, TICK_SECONDS - elapsed))
+    summary = (answer.get("result") or {}).get("pairs", {}).get(PAIR, {})
+    return Cycle(
+        requests={k: v["requests"] for k, v in counts.items() if v["requests"]},
+        throttled={k: v["throttled"] for k, v in counts.items() if v["throttled"]},
+        reads={k: v["reads"] for k, v in counts.items() if v["reads"]},
+        dynamodb=answer.get("dynamodb", {}),
+        wall=float(answer["wall"]),
+        simulated=simulated,
+        cpu=float(answer["cpu"]),
+        maxrss_kb=int(answer["maxrss_kb"]),
+        traced_peak=answer.get("traced_peak"),
+        summary=summary,
+        error=answer.get("error"),
+        clock_ok=bool(answer.get("clock_ok", True)),
+    )
+
+
+def _synced(world: World, cycle: Cycle, linked: tuple[int, int]) -> bool:
+    status, deferred = cycle.summary.get("status"), cycle.summary.get("deferred")
+    return linked == (world.n, world.n) and status == "synced" and not deferred
+
+
+def first_sync(
+    world: World, worker: Worker, clock: str, scale: float, max_invocations: int, budget: float
+) -> FirstSync:
+    """Invocations, one per tick, until every lead is linked to a card (or a cap is reached)."""
+    result = FirstSync(clock, scale)
+    started = time.perf_counter()
+    while len(result.cycles) < max_invocations and time.perf_counter() - started < budget:
+        cycle = run_cycle(world, worker)
+        result.cycles.append(cycle)
+        result.progress.append(world.linked())
+        _progress(
+            f"  invocation {len(result.cycles)}: {cycle.summary.get('status')}, requests "
+            f"{_per_system(cycle.requests)}, cards {result.linked[1]}/{world.n}, {cycle.simulated:.0f} s simulated, "
+            f"{cycle.wall:.1f} s real"
+        )
+        if cycle.error:
+            _progress(f"  handler raised: {cycle.error}")
+            break
+        if _synced(world, cycle, result.linked):
+            result.done = True
+            break
+    result.real_seconds = time.perf_counter() - started
+    return result
+
+
+def finish_unlimited(world: World, worker: Worker, first: FirstSync, max_invocations: int, budget: float) -> bool:
+    """Carry an unfinished first sync to the end with every limit off (to reach the steady state)."""
+    started = time.perf_counter()
+    while first.finished_unlimited < max_invocations and time.perf_counter() - started < budget:
+        cycle = run_cycle(world, worker)
+        first.finished_unlimited += 1
+        linked = world.linked()
+        _progress(f"  unlimited invocation {first.finished_unlimited}: cards {linked[1]}/{world.n}")
+        if _synced(world, cycle, linked):
+            return True
+    return False
+
+
+def bench_world(stack: Stack, system: str, make: Any, n: int, args: argparse.Namespace) -> Result:
+    scale = (auto_scale(n) if args.scale == "auto" else float(args.scale)) if args.clock == "scaled" else 1.0
+    _progress(f"{system} N={n}: seeding")
+    world = World(stack, system, n).build(make)
+    log = stack.workdir / f"worker-{system}-{n}.log"
+    label = f"{system} N={n}"
+
+    def limits(worker: Worker, enabled: bool) -> None:
+        world.rate_limits(enabled, scale if enabled else 1.0)
+        worker.limits(args.clock, scale if enabled else 1.0, enabled)
+
+    worker = Worker(world.env, log)
+    try:
+        limits(worker, True)
+        _progress(f"{label}: first sync, rate limits on, {clock_words(args.clock, scale)}")
+        first = first_sync(world, worker, args.clock, scale, args.max_invocations, args.first_sync_budget)
+        result = Result(system, n, first)
+        steady_ok = first.done
+        if not first.done:
+            result.notes.append(
+                f"{label}: first sync NOT done after {len(first.cycles)} invocations "
+                f"({first.real_seconds:.0f} s real): {first.linked[1]:,}/{n:,} cards, "
+                f"{first.linked[0]:,}/{n:,} leads linked; " + describe_progress(first)
+            )
+            _progress(f"{label}: finishing the first sync with rate limits off")
+            limits(worker, False)
+            steady_ok = finish_unlimited(world, worker, first, args.max_invocations, args.first_sync_budget)
+            result.notes.append(
+                f"{label}: with rate limits off it "
+                + ("finished" if steady_ok else "still did not finish")
+                + f" after {first.finished_unlimited} more invocations"
+            )
+            limits(worker, True)
+        rss_first = max((c.maxrss_kb for c in first.cycles), default=0)
+        result.notes.append(f"{label}: handler process peak RSS over the first sync: {rss_first / 1024:.0f} MB")
+        if steady_ok:
+            _progress(f"{label}: no-change cycles, rate limits on")
+            result.steady = [run_cycle(world, worker) for _ in range(1 + args.cycles)][1:]  # the first one settles
+    finally:
+        worker.close()
+    if not steady_ok:
+        result.notes.append(f"{label}: no steady state reached; no-change figures not measured")
+        return result
+
+    _progress(f"{label}: CPU and memory, rate limits off, fresh handler process")
+    world.rate_limits(False, 1.0)
+    worker = Worker(world.env, log)
+    try:
+        worker.limits(args.clock, 1.0, False)
+        result.cold = run_cycle(world, worker)
+        result.warm = [run_cycle(world, worker) for _ in range(args.cycles)]
+        result.traced = run_cycle(world, worker, trace=True)
+        stack.sb.clock.advance(61 * 60)  # past the default full_sweep_minutes (60)
+        result.sweep = run_cycle(world, worker)
+    finally:
+        worker.close()
+    for cycle in [*result.steady, result.cold, *result.warm, result.traced]:
+        if cycle is not None and cycle.changed:
+            result.notes.append(f"{label}: a cycle meant to be no-change applied {cycle.summary['applied']}")
+            break
+    if not all(c.clock_ok for c in first.cycles):
+        result.notes.append(f"{label}: some rate-limit buckets did not run on the bench's clock")
+    return result
+
+
+def describe_progress(first: FirstSync) -> str:
+    """Cards per invocation and requests per invocation, to show where an unfinished sync stands."""
+    if not first.cycles:
+        return "no invocation ran"
+    cards = [b - a for (_, a), (_, b) in zip([(0, 0), *first.progress[:-1]], first.progress, strict=True)]
+    last = first.cycles[-1]
+    return (
+        f"cards created per invocation: first {cards[0]}, last {cards[-1]}, mean {statistics.mean(cards):.0f}; "
+        f"last invocation: requests {_per_system(last.requests)}, {last.simulated:.0f} s simulated, "
+        f"status {last.summary.get('status')}, deferred {last.summary.get('deferred')}"
+    )
+
+
+def clock_words(clock: str, scale: float) -> str:
+    if clock == "virtual":
+        return "virtual clock (waits skipped, simulated time = compute + waits)"
+    return f"time x{scale:g} (sandbox time_scale and the product's clocks)"
+
+
+def auto_scale(n: int) -> float:
+    """Time scale for the rate-limited first sync: 1 up to 100 leads, then N / 100 capped at 50."""
+    return float(min(50, max(1, round(n / 100))))
+
+
+# -- reporting -----------------------------------------------------------------------------------
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _per_system(values: dict[str, int]) -> str:
+    return " ".join(f"{k} {v:,}" for k, v in sorted(values.items())) or "0"
+
+
+def _spread(cycles: list[Cycle], key: Any) -> str:
+    values = sorted({key(c) for c in cycles})
+    if not values:
+        return "-"
+    return str(values[0]) if len(values) == 1 else f"{values[0]}..{values[-1]}"
+
+
+def _req_spread(cycles: list[Cycle], system: str) -> str:
+    systems = sorted({s for c in cycles for s in c.requests} | {system, "trello"})
+    parts = []
+    for system in systems:
+        parts.append(f"{system} {_spread(cycles, lambda c, s=system: c.requests.get(s, 0))}")
+    return ", ".join(parts)
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "-+-".join("-" * w for w in widths)]
+    out += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def report(results: list[Result], args: argparse.Namespace) -> str:
+    lines = ["", "## No-change cycle (first sync complete + one settling cycle)", ""]
+    rows = []
+    for r in results:
+        warm_cpu = statistics.median(c.cpu for c in r.warm) if r.warm else math.nan
+        rows.append(
+            [
+                r.system,
+                f"{r.n:,}",
+                _req_spread(r.steady, r.system),
+                _spread(r.steady, lambda c: c.dynamodb_calls),
+                " ".join(f"{k}:{v}" for k, v in sorted(r.steady[-1].dynamodb.items())) if r.steady else "-",
+                f"{warm_cpu:.3f}",
+                f"{r.cold.cpu:.3f}" if r.cold else "-",
+                f"{r.warm[-1].maxrss_kb / 1024:.0f}" if r.warm else "-",
+                f"{r.traced.traced_peak / MB:.1f}" if r.traced and r.traced.traced_peak else "-",
+            ]
+        )
+    lines.append(
+        table(
+            [
+                "tracker",
+                "N",
+                "requests/cycle",
+                "DDB calls",
+                "DDB calls by operation",
+                "CPU s warm",
+                "CPU s cold",
+                "peak RSS MB",
+                "heap peak MB",
+            ],
+            rows,
+        )
+    )
+    lines += ["", "## First sync (rate limits on)", ""]
+    rows = []
+    for r in results:
+        f = r.first
+        bound, which = f.bound()
+        state = "done" if f.done else f"NOT done ({f.linked[1]:,}/{r.n:,} cards)"
+        wall = sum(c.wall for c in f.cycles)
+        cpu = sum(c.cpu for c in f.cycles)
+        rows.append(
+            [
+                r.system,
+                f"{r.n:,}",
+                "virtual" if f.clock == "virtual" else f"x{f.scale:g}",
+                f"{len(f.cycles)} {state}",
+                _per_system(f.total("requests")),
+                _per_system(f.total("throttled")),
+                f"{f.active_seconds:,.0f}",
+                f"{f.span_seconds:,.0f}",
+                f"{bound:,.0f} ({which})",
+                f"{f.active_seconds / bound:.2f}" if bound else "-",
+                f"{sum(c.dynamodb_calls for c in f.cycles):,}",
+                f"{cpu:.1f} ({cpu / max(1e-9, wall):.0%})",
+                f"{f.real_seconds:.0f}",
+            ]
+        )
+    lines.append(
+        table(
+            [
+                "tracker",
+                "N",
+                "clock",
+                "invocations",
+                "requests",
+                "429s",
+                "active s",
+                "span s",
+                "bound s",
+                "active/bound",
+                "DDB calls",
+                "CPU s (busy)",
+                "real s",
+            ],
+            rows,
+        )
+    )
+    lines += ["", "## Hourly full sweep with no changes (rate limits off)", ""]
+    rows = [
+        [
+            r.system,
+            f"{r.n:,}",
+            _per_system(r.sweep.requests),
+            str(r.sweep.dynamodb_calls),
+            f"{r.sweep.cpu:.3f}",
+            f"{r.sweep.wall:.2f}",
+            f"{r.sweep.maxrss_kb / 1024:.0f}",
+            "yes" if r.sweep.summary.get("full_sweep") else "NO",
+        ]
+        for r in results
+        if r.sweep is not None
+    ]
+    lines.append(table(["tracker", "N", "requests", "DDB calls", "CPU s", "wall s", "peak RSS MB", "swept"], rows))
+    lines += ["", "Notes:"]
+    lines += [f"- {note}" for r in results for note in r.notes]
+    lines += [f"- {line}" for line in legend(args.clock)]
+    return "\n".join(lines)
+
+
+def legend(clock: str) -> list[str]:
+    if clock == "virtual":
+        time_line = (
+            "clock virtual: the product's waits (rate-limit buckets, Retry-After, backoff) are skipped and the"
+            " sandbox's shared clock is moved forward by each skipped wait, so its rate-limit windows see that time"
+            " pass; simulated time = real compute and I/O + skipped waits. 'active s' and 'span s' are simulated."
+        )
+    else:
+        time_line = (
+            "clock xS: the sandbox's rate-limit windows (its time_scale) and the product's clocks (rate-limit"
+            " buckets, Lambda context, deadline) run S times faster than real time; simulated = real x S, compute"
+            " included (so a CPU-bound run looks S times slower than it is)."
+        )
+    return [
+        "requests/cycle: HTTP requests each emulator served in one no-change cycle (min..max over the cycles).",
+        "DDB calls: DynamoDB API calls the handler process made in the cycle (botocore calls counted in it).",
+        "CPU s: time.process_time() of the handler process for one cycle (the emulators and moto run in the bench"
+        " process); cold = first invocation of a fresh process (after its imports), warm = median of the next ones.",
+        "peak RSS MB: ru_maxrss of that fresh handler process after its cold and warm cycles;"
+        " heap peak MB: tracemalloc peak during one warm cycle (Python allocations only).",
+        time_line,
+        "active s: sum over the first sync's invocations of their simulated duration (time inside invocations);"
+        " span s: (invocations - 1) x 60 s + the last invocation (EventBridge ticks every minute).",
+        "bound s: max over systems of (requests the product sent to that system during the first sync / its"
+        " documented rate: "
+        + ", ".join(f"{k} {v:g}/s" for k, v in DOCUMENTED_RATES.items())
+        + " for reads and for writes separately); active/bound: how close the first sync runs to that limit.",
+        "CPU s (busy): handler CPU over the whole first sync, and its share of the handler's real wall time.",
+        f"Lambda timeout {LAMBDA_TIMEOUT:g} s (simulated), the engine's own safety margin inside it.",
+    ]
+
+
+def static_section(args: argparse.Namespace) -> str:
+    from bench_static import import_seconds, package_size
+
+    seconds, top = import_seconds()
+    lines = ["", "## Handler", "", f"import handlers.scheduled_sync (fresh interpreter, median of 3): {seconds:.3f} s"]
+    slowest = ", ".join(f"{name} {t:.3f} s" for name, t in top)
+    lines.append(f"  slowest third-party packages (cumulative, nested ones also inside their importer): {slowest}")
+    if args.no_package:
+        lines.append("package size: skipped (--no-package)")
+    else:
+        lines.append(f"package size: {package_size().describe()}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000,10000", help="comma-separated N (default 100,1000,10000)")
+    parser.add_argument("--trackers", default="", help="lead trackers to run (default: every one available)")
+    parser.add_argument("--clock", choices=("virtual", "scaled"), default="virtual", help="how waits pass (see docs)")
+    parser.add_argument("--scale", default="auto", help="--clock scaled: time scale, or 'auto' (N/100, 1..50)")
+    parser.add_argument("--all-trackers-up-to", type=int, default=1000, help="larger N run Notion only (default 1000)")
+    parser.add_argument("--max-invocations", type=int, default=120, help="cap on first-sync invocations")
+    parser.add_argument("--first-sync-budget", type=float, default=300.0, help="cap on real seconds per first sync")
+    parser.add_argument("--cycles", type=int, default=3, help="no-change cycles measured per mode (default 3)")
+    parser.add_argument("--no-package", action="store_true", help="skip the package size (pip install can be slow)")
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    available = lead_trackers()
+    wanted = [t for t in args.trackers.split(",") if t] or list(available)
+    missing = [t for t in wanted if t not in available]
+    if missing:
+        parser.error(f"lead trackers not available (connector or e2e world missing): {missing}")
+
+    print(f"leadsync benchmark: sizes {sizes}, lead trackers {wanted} <-> trello")
+    print("rate limits enforced by the sandbox: " + "; ".join(f"{k} {RATE_NOTES[k]}" for k in [*wanted, "trello"]))
+    stack = Stack()
+    results: list[Result] = []
+    try:
+        for n in sizes:
+            for system in wanted:
+                if n > args.all_trackers_up_to and system != "notion" and len(wanted) > 1:
+                    continue
+                results.append(bench_world(stack, system, available[system], n, args))
+    finally:
+        stack.stop()
+    print(report(results, args))
+    print(static_section(args))
+    print(f"\nworker logs: {stack.workdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
