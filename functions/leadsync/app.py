@@ -31,6 +31,7 @@ def run_scheduled(
     for pair in config.pairs:
         if deadline.remaining() < MIN_SECONDS_FOR_A_PAIR:
             logger.warning("no time left for this pair; it runs next invocation", extra={"pair": pair.id})
+            reports.append(CycleReport(pair.id, status="no_time"))
             continue
         logger.append_keys(pair=pair.id)
         logger.set_correlation_id(f"{pair.id}:{owner}")

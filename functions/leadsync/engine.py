@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from leadsync import backlog
 from leadsync.config import PairConfig
 from leadsync.connectors.base import Connector
 from leadsync.connectors.deadline import Deadline
@@ -22,7 +23,7 @@ from leadsync.core.mapping import Normalizer
 from leadsync.core.models import FetchResult, Intent, Link, PairMeta, Record, Side
 from leadsync.core.operations import Archive, Create, Plan, SetMarker, Unit, Update
 from leadsync.core.planner import PlanConfig, plan
-from leadsync.errors import DeadlineExceeded, LeadsyncError, LeaseHeld, StaleState
+from leadsync.errors import ApiError, DeadlineExceeded, LeadsyncError, LeaseHeld, RetryableError, StaleState
 from leadsync.observability import COUNT, MILLISECONDS, SECONDS, logger, metrics, tracer
 from leadsync.state.base import StateStore
 
@@ -30,6 +31,7 @@ MAX_PENDING = 1000  # ids kept for a direct re-fetch; past this the cursor is he
 MAX_SEEN = 3000  # fingerprints kept for overlap/echo dedupe
 SEEN_WINDOW = timedelta(minutes=15)
 UNIT_RESERVE_SECONDS = 2.0  # do not start a unit with less time than this left
+DIRECT_READ_SHARE = 0.5  # direct (one-by-one) reads may use at most this share of the remaining time
 
 
 def utcnow() -> datetime:
@@ -133,6 +135,13 @@ class _Cycle:
         default_factory=lambda: {Side.LEAD: {}, Side.CARD: {}}
     )
     intents: list[Intent] = field(default_factory=list)
+    resolved_intents: list[Intent] = field(default_factory=list)
+    unconfirmed: bool = False  # some absence could not be confirmed: the sweep is not complete
+    blocked: dict[Side, set[str]] = field(default_factory=lambda: {Side.LEAD: set(), Side.CARD: set()})
+    backlog_head: list[dict[str, object]] = field(default_factory=list)  # entries of the head chunk
+    backlog_taken: int = 0  # how many head entries this cycle took
+    from_backlog: set[tuple[Side, str]] = field(default_factory=set)
+    deferred_creates: dict[tuple[Side, str], Record] = field(default_factory=dict)
 
 
 class Engine:
@@ -180,7 +189,12 @@ class Engine:
             for side in (Side.LEAD, Side.CARD):
                 self._fetch(cycle, side, full)
             self._recover_intents(cycle)
+            self._take_backlog(cycle)
         links = self._load_links(cycle, full)
+        for side, ids in cycle.blocked.items():  # an unresolved intent: plan nothing for its source yet
+            for record_id in ids:
+                cycle.records[side].pop(record_id, None)
+                cycle.failed[side].add(record_id)
         with tracer.provider.in_subsegment("plan"):
             the_plan = plan(pair.plan_config, links, cycle.records[Side.LEAD], cycle.records[Side.CARD])
         cycle.report.problems.extend(the_plan.problems)
@@ -198,7 +212,7 @@ class Engine:
                 self.store.delete_links(pair.id, drops)
             if puts:
                 self.store.put_links(pair.id, puts)
-            for intent in cycle.intents:
+            for intent in cycle.resolved_intents:
                 self.store.delete_intent(pair.id, intent.token)
             self._commit(cycle, owner, full)
 
@@ -216,10 +230,29 @@ class Engine:
         cycle.fetched[side] = result
         for record in result.records:
             self._take(cycle, side, record)
-        for record_id in cycle.meta.pending.get(side.value, []):
-            if record_id not in cycle.records[side]:
-                self._take(cycle, side, self._get(connector, record_id), force=True)
+        pending = [i for i in cycle.meta.pending.get(side.value, []) if i not in cycle.records[side]]
+        for record_id in self._read_directly(cycle, side, pending):
+            cycle.failed[side].add(record_id)  # not read this time: stays pending
         cycle.report.read[side.value] = len(result.records)
+
+    def _read_directly(self, cycle: _Cycle, side: Side, ids: list[str]) -> list[str]:
+        """Read records one by one while time allows (they are rate limited); return the ids left unread.
+
+        Direct reads never take more than ``DIRECT_READ_SHARE`` of the remaining time, so a long
+        list of them can never keep a cycle from applying and committing anything.
+        """
+        connector = cycle.pair.connector(side)
+        stop_below = cycle.deadline.remaining() * (1 - DIRECT_READ_SHARE)
+        for index, record_id in enumerate(ids):
+            if cycle.deadline.remaining() <= stop_below:
+                return ids[index:]
+            try:
+                record = self._get(connector, record_id)
+            except (DeadlineExceeded, RetryableError) as exc:
+                logger.warning("direct reads stopped; the rest wait for the next cycle", extra={"error": str(exc)})
+                return ids[index:]
+            self._take(cycle, side, record, force=True)
+        return []
 
     def _get(self, connector: Connector, record_id: str) -> Record:
         """A direct read; a record that is gone comes back as ``deleted``."""
@@ -239,28 +272,49 @@ class Engine:
         cycle.records[side][canonical.id] = canonical
 
     def _recover_intents(self, cycle: _Cycle) -> None:
-        """A creation interrupted by a crash: find what it created (by marker) before planning."""
+        """Creations that may have been interrupted: find what they created (by marker) before planning.
+
+        An intent resolved here is deleted at commit. One that cannot be resolved this cycle (no time,
+        API down) keeps its source record out of planning, so it can never be created twice.
+        """
+        by_side: dict[Side, list[Intent]] = {}
         for intent in cycle.intents:
-            source_side = intent.side.other
-            target = cycle.pair.connector(intent.side)
-            found = target.find_by_link(intent.source_id)
-            logger.info(
-                "recovering an interrupted creation",
-                extra={
-                    "intent": intent.token,
-                    "source": intent.source_id,
-                    "found": found.id if found else None,
-                },
-            )
-            if found is not None and found.id not in cycle.records[intent.side]:
-                self._take(cycle, intent.side, found, force=True)
-            if intent.source_id not in cycle.records[source_side]:
-                self._take(
-                    cycle,
-                    source_side,
-                    self._get(cycle.pair.connector(source_side), intent.source_id),
-                    force=True,
-                )
+            by_side.setdefault(intent.side, []).append(intent)
+        for side, intents in by_side.items():
+            source_side = side.other
+            try:
+                found = self._find_created(cycle, side, intents)
+                for intent in intents:
+                    record = found.get(intent.source_id)
+                    logger.info(
+                        "recovering an interrupted creation",
+                        extra={
+                            "intent": intent.token,
+                            "source": intent.source_id,
+                            "found": record.id if record else None,
+                        },
+                    )
+                    if record is not None and record.id not in cycle.records[side]:
+                        self._take(cycle, side, record, force=True)
+                    if intent.source_id not in cycle.records[source_side]:
+                        source = self._get(cycle.pair.connector(source_side), intent.source_id)
+                        self._take(cycle, source_side, source, force=True)
+                    cycle.resolved_intents.append(intent)
+            except (DeadlineExceeded, RetryableError) as exc:
+                logger.warning("interrupted creations not resolved this cycle", extra={"error": str(exc)})
+            done = {i.token for i in cycle.resolved_intents}
+            for intent in intents:
+                if intent.token not in done:
+                    cycle.blocked[source_side].add(intent.source_id)
+
+    def _find_created(self, cycle: _Cycle, side: Side, intents: list[Intent]) -> dict[str, Record]:
+        """Records on ``side`` carrying the markers of these intents' sources (one listing for many)."""
+        connector = cycle.pair.connector(side)
+        if len(intents) == 1:
+            record = connector.find_by_link(intents[0].source_id)
+            return {intents[0].source_id: record} if record is not None else {}
+        wanted = {i.source_id for i in intents}
+        return {r.link: r for r in connector.fetch_all().records if r.link in wanted}
 
     def _load_links(self, cycle: _Cycle, full: bool) -> list[Link]:
         pair_id = cycle.pair.id
@@ -273,6 +327,9 @@ class Engine:
             merged = {link.lead_id: link for link in found.values()}
             merged.update({link.lead_id: link for link in by_card.values()})
             links = list(merged.values())
+        linked = {(Side.LEAD, link.lead_id) for link in links} | {(Side.CARD, link.card_id) for link in links}
+        for side, record_id in cycle.from_backlog & linked:  # processed since it was saved: drop the snapshot
+            cycle.records[side].pop(record_id, None)
         self._confirm(cycle, links, full)
         return links
 
@@ -292,16 +349,22 @@ class Engine:
                     complete = cycle.fetched[side].complete
                     if complete and record_id not in cycle.records[side] and record_id not in cycle.seen[side]:
                         wanted[side].add(record_id)
+        referrers: dict[tuple[Side, str], set[str]] = {}
         for lead in list(leads.values()):
             if lead.id not in linked_leads and lead.link and lead.link not in cards:
                 wanted[Side.CARD].add(lead.link)
+                referrers.setdefault((Side.CARD, lead.link), set()).add(lead.id)
         for card in list(cards.values()):
             if card.id not in linked_cards and card.link and card.link not in leads:
                 wanted[Side.LEAD].add(card.link)
+                referrers.setdefault((Side.LEAD, card.link), set()).add(card.id)
         for side, ids in wanted.items():
-            connector = cycle.pair.connector(side)
-            for record_id in sorted(ids):
-                self._take(cycle, side, self._get(connector, record_id), force=True)
+            for record_id in self._read_directly(cycle, side, sorted(ids)):
+                # not confirmed this cycle: nothing is concluded about it, and what named it is retried
+                cycle.unconfirmed = True
+                for referrer in referrers.get((side, record_id), ()):
+                    cycle.records[side.other].pop(referrer, None)
+                    cycle.failed[side.other].add(referrer)
 
     def _apply(self, cycle: _Cycle, the_plan: Plan) -> tuple[list[Link], list[Link]]:
         puts: list[Link] = []
@@ -362,13 +425,23 @@ class Engine:
         self.store.put_intent(pair.id, Intent(token, op.side, op.source_id, self.clock()))
         native, problems = pair.plan_config.mapping.to_native(op.side, op.fields, op.source_id)
         cycle.report.problems.extend(problems)
-        created = pair.connector(op.side).create(native, op.source_id)
+        try:
+            created = pair.connector(op.side).create(native, op.source_id)
+        except ApiError:  # a definite refusal: nothing was created, nothing to recover
+            self.store.delete_intent(pair.id, token)
+            raise
+        # (on a deadline or transient error the create may or may not have happened: the intent stays)
         self._remember(cycle, op.side, created)
-        pair.connector(op.side.other).set_link(op.source_id, created.id)
-        self._remember_marker(cycle, op.side.other, op.source_id, created.id)
         new_link = replace(link, card_id=created.id) if op.side is Side.CARD else replace(link, lead_id=created.id)
         self.store.put_links(pair.id, [new_link])
         self.store.delete_intent(pair.id, token)
+        try:
+            pair.connector(op.side.other).set_link(op.source_id, created.id)
+            self._remember_marker(cycle, op.side.other, op.source_id, created.id)
+        except (DeadlineExceeded, RetryableError) as exc:  # the link is stored; the marker is rewritten later
+            logger.warning("link marker not written yet", extra={"record": op.source_id, "error": str(exc)})
+            cycle.records[op.side.other].pop(op.source_id, None)
+            cycle.seen[op.side.other].pop(op.source_id, None)
         return new_link
 
     def _remember(self, cycle: _Cycle, side: Side, native: Record) -> None:
@@ -386,7 +459,16 @@ class Engine:
             cycle.seen[side].pop(record_id, None)
 
     def _defer(self, cycle: _Cycle, unit: Unit) -> None:
+        """No time left for this unit: a creation goes to the backlog, anything else is re-read next cycle."""
         cycle.report.deferred += 1
+        first = unit.ops[0] if unit.ops else None
+        if isinstance(first, Create):
+            source_side = first.side.other
+            record = cycle.records[source_side].get(first.source_id)
+            if record is not None:
+                cycle.deferred_creates[(source_side, first.source_id)] = record
+                cycle.seen[source_side].pop(first.source_id, None)
+                return
         self._mark_failed(cycle, unit)
 
     def _mark_failed(self, cycle: _Cycle, unit: Unit) -> None:
@@ -428,6 +510,52 @@ class Engine:
             cycle.report.activity.append(note)
             logger.info(note, extra={"lead": unit.lead_id, "card": unit.card_id})
 
+    def _take_backlog(self, cycle: _Cycle) -> None:
+        """Take a batch of saved records from the head of the backlog (a fresher read wins)."""
+        if not cycle.meta.backlog:
+            return
+        cycle.backlog_head = list(self.store.backlog(cycle.pair.id, cycle.meta.backlog[0]))
+        batch = cycle.backlog_head[: backlog.BATCH]
+        cycle.backlog_taken = len(batch)
+        for entry in batch:
+            side, record = backlog.decode(entry)
+            if record.id not in cycle.records[side]:
+                cycle.records[side][record.id] = record
+                cycle.from_backlog.add((side, record.id))
+        cycle.report.read["backlog"] = cycle.backlog_taken
+
+    def _save_backlog(self, cycle: _Cycle) -> list[int]:
+        """Write the new backlog queue into fresh chunks; META's commit switches to it.
+
+        Returns the chunks to delete once META is committed. A crash before the commit leaves
+        the old queue intact (records already linked are then skipped, never created twice).
+        """
+        meta = cycle.meta
+        if not cycle.deferred_creates and not cycle.backlog_taken:
+            return []
+        rest = cycle.backlog_head[cycle.backlog_taken :]
+        deferred = [backlog.encode(side, record) for (side, _), record in sorted(cycle.deferred_creates.items())]
+        rest_chunks, too_large = backlog.chunks(rest)
+        deferred_chunks, too_large_deferred = backlog.chunks(deferred)
+        for entry in [*too_large, *too_large_deferred]:  # cannot be saved whole: re-read it directly instead
+            cycle.failed[Side(str(entry["side"]))].add(str(entry["id"]))
+        retired = meta.backlog[:1] if cycle.backlog_taken else []
+        tail = meta.backlog[1:] if cycle.backlog_taken else list(meta.backlog)
+        seq = max([*meta.backlog, -1]) + 1
+
+        def write(chunks: list[list[dict[str, object]]]) -> list[int]:
+            nonlocal seq
+            written = []
+            for chunk in chunks:
+                self.store.put_backlog(cycle.pair.id, seq, chunk)
+                written.append(seq)
+                seq += 1
+            return written
+
+        # what was left of the head stays first, then the older chunks, then this cycle's deferrals
+        meta.backlog = [*write(rest_chunks), *tail, *write(deferred_chunks)]
+        return retired
+
     def _commit(self, cycle: _Cycle, owner: str, full: bool) -> None:
         meta = cycle.meta
         held_back = False
@@ -442,8 +570,9 @@ class Engine:
                 if result.cursor is not None:
                     meta.cursors[side.value] = result.cursor
             meta.seen[side.value] = self._seen_to_keep(cycle, side)
+        retired = self._save_backlog(cycle)
         complete = all(cycle.fetched[s].complete for s in (Side.LEAD, Side.CARD))
-        if full and complete and not held_back:
+        if full and complete and not held_back and not cycle.unconfirmed:
             meta.last_full_sweep = cycle.started.isoformat()
         if cycle.report.errors or cycle.report.deferred:
             cycle.report.status = "partial"
@@ -459,6 +588,8 @@ class Engine:
                 extra={"error": str(exc)},
             )
             return
+        if retired:
+            self.store.delete_backlog(cycle.pair.id, retired)
         self._acknowledge(cycle)
 
     def _acknowledge(self, cycle: _Cycle) -> None:

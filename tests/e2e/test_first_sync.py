@@ -1,0 +1,44 @@
+"""A first sync too big for one invocation finishes over several, from a backlog, with no duplicates."""
+
+from __future__ import annotations
+
+import pytest
+
+import leadsync.app
+import leadsync.engine
+from leadsync.connectors import ratelimit
+from tests.support.e2e import Harness
+from tests.support.lambda_context import FakeLambdaContext
+
+LEADS = 80
+
+
+def test_first_sync_resumes_from_the_backlog_across_invocations(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(LEADS):
+        harness.leads.add(name=f"Lead {n:03d}", email=f"l{n}@example.com", status="New", source="Import")
+    # Invocations with ~1 s of working time, client rate limits lifted so the proportions are those of a real
+    # 55 s invocation against the real limits: each one can apply only part of the first sync.
+    for system in ("notion", "trello", "airtable", "sheets"):
+        monkeypatch.setitem(ratelimit.DEFAULT_LIMITS, system, ratelimit.Limit(1000.0, 1000.0))
+    monkeypatch.setenv("LEADSYNC_SAFETY_MARGIN_SECONDS", "1")
+    monkeypatch.setattr(leadsync.engine, "UNIT_RESERVE_SECONDS", 0.02)
+    monkeypatch.setattr(leadsync.app, "MIN_SECONDS_FOR_A_PAIR", 0.05)
+    harness.context_factory = lambda: FakeLambdaContext(timeout_seconds=2.0)
+
+    summaries = []
+    for _ in range(40):
+        summaries.append(harness.cycle())
+        if len({c["lead"] for c in harness.board.cards()}) == LEADS and summaries[-1]["deferred"] == 0:
+            break
+
+    cards = harness.board.cards(include_closed=True)
+    assert len(cards) == LEADS, "every lead got a card"
+    assert len({c["lead"] for c in cards}) == LEADS, "no lead got two cards"
+    assert summaries[0]["deferred"] > 0, "the first invocation could not do it all (the test is not vacuous)"
+    assert any(s["read"].get("backlog", 0) > 0 for s in summaries[1:]), "later invocations worked from the backlog"
+    assert not any(s["full_sweep"] for s in summaries[1:]), "later invocations read incrementally, no relisting"
+    for lead in harness.leads.all():
+        assert lead["card"] in {c["id"] for c in cards}
+    assert harness.cycle()["applied"] == {}
