@@ -29,6 +29,9 @@ from unittest import mock
 import boto3
 from moto import mock_aws
 
+from leadsync.state.base import StateStore
+from leadsync.state.dynamodb import DynamoStateStore
+from leadsync.state.sqlite import SqliteStateStore
 from sandbox import Sandbox
 from tests.e2e.conftest import LEAD_TRACKERS
 from tests.support.crash import virtual_waits
@@ -64,11 +67,12 @@ class SoakEnvironment:
     sandbox: Sandbox
     dynamodb: Any
     workdir: Path
+    store: str = "sqlite"  # "sqlite" (fast, the same StateStore contract) or "dynamodb" (moto, in-process)
     conflicts: ConflictLog = field(default_factory=ConflictLog)
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, *, quiet: bool = False) -> Iterator[SoakEnvironment]:
+    def start(cls, *, quiet: bool = False, store: str = "sqlite") -> Iterator[SoakEnvironment]:
         """Start everything; ``quiet`` sends the handler's own log lines and metrics to /dev/null."""
         patches = [
             mock.patch.dict(os.environ),  # every variable set below is restored on exit
@@ -84,7 +88,7 @@ class SoakEnvironment:
             sb = stack.enter_context(Sandbox.start())
             stack.enter_context(mock_aws())
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadsync-soak-")))
-            env = cls(sb, boto3.client("dynamodb", region_name="eu-west-1"), workdir)
+            env = cls(sb, boto3.client("dynamodb", region_name="eu-west-1"), workdir, store)
             engine_module = importlib.import_module("leadsync.engine")
             stack.enter_context(mock.patch.object(engine_module, "utcnow", sb.clock.now))
             app_logger = logging.getLogger("leadsync")
@@ -110,9 +114,14 @@ class SoakEnvironment:
         ratelimit.reset_shared_limiters()
         self.conflicts.records.clear()
         table = f"{TABLE_PREFIX}-{uuid.uuid4().hex[:8]}"
-        create_table(self.dynamodb, table)
         config_path = self.workdir / f"{table}.json"
+        os.environ.pop("GOOGLE_SERVICE_ACCOUNT_FILE", None)  # a Sheets world sets its own
         os.environ.update(environment(config_path, self.sandbox.env(), table))
+        if self.store == "dynamodb":
+            create_table(self.dynamodb, table)
+        else:
+            del os.environ["LEADSYNC_TABLE"]
+            os.environ["LEADSYNC_STATE_PATH"] = str(self.workdir / f"{table}.db")
         from handlers.scheduled_sync import handler
 
         leads = LEAD_TRACKERS[tracker](self.sandbox)
@@ -121,12 +130,21 @@ class SoakEnvironment:
         h.configure(**config)
         return h
 
-    def drop_table(self, harness: Harness) -> None:
-        """Delete a scenario's table (moto keeps every table in memory otherwise)."""
+    def state_store(self) -> StateStore:
+        """The store the handler of the current scenario uses (for the invariants)."""
+        if os.environ.get("LEADSYNC_TABLE"):
+            return DynamoStateStore(os.environ["LEADSYNC_TABLE"], self.dynamodb)
+        return SqliteStateStore(os.environ["LEADSYNC_STATE_PATH"])
+
+    def cleanup(self) -> None:
+        """Delete a scenario's table or state file (moto keeps every table in memory otherwise)."""
         table = os.environ.get("LEADSYNC_TABLE", "")
         if table.startswith(TABLE_PREFIX):
             self.dynamodb.delete_table(TableName=table)
-        _ = harness
+        path = os.environ.get("LEADSYNC_STATE_PATH", "")
+        if path.startswith(str(self.workdir)):
+            for suffix in ("", "-wal", "-shm"):
+                Path(path + suffix).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

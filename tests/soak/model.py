@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadsync.core.models import Link
-from leadsync.state.dynamodb import DynamoStateStore
-from tests.soak.env import SETTLE_SECONDS, SoakEnvironment
+from tests.soak.env import SERVER_TIMEOUT_SLEEP, SETTLE_SECONDS, SoakEnvironment
 from tests.support.crash import SimulatedCrash, instrument
 from tests.support.e2e import LISTS, SCHEDULED_EVENT, STATUS_TO_LIST, STATUSES, Harness
 from tests.support.lambda_context import FakeLambdaContext
@@ -41,6 +40,9 @@ LIST_TO_STATUS = {v: k for k, v in STATUS_TO_LIST.items()}
 TWO_WAY = ("name", "email", "status")
 FIELDS = ("name", "email", "status", "source")
 FAULT_KINDS = ("429", "500", "502", "503", "timeout", "drop", "malformed", "truncated", "lost_response")
+# Kinds after which the server may have applied the request although the client saw no answer.
+AMBIGUOUS = frozenset({"timeout", "malformed", "truncated", "lost_response"})
+NOT_POST = ("GET", "PUT", "PATCH", "DELETE")
 LEASE_EXPIRED = 200.0  # seconds: past the lease TTL (remaining time + 60 s) of a crashed run
 SWEEP_MINUTES = 5
 DEFAULT_STEPS = 24
@@ -73,8 +75,11 @@ class Outcome:
 class Scenario:
     """The model of one pair plus the random driver."""
 
-    def __init__(self, env: SoakEnvironment, tracker: str, seed: int, steps: int = DEFAULT_STEPS) -> None:
+    def __init__(
+        self, env: SoakEnvironment, tracker: str, seed: int, steps: int = DEFAULT_STEPS, *, spare_creates: bool = False
+    ) -> None:
         self.env = env
+        self.spare_creates = spare_creates
         self.rng = random.Random(seed)
         self.steps = steps
         self.out = Outcome(tracker, seed)
@@ -85,7 +90,7 @@ class Scenario:
             "full_sweep_minutes": SWEEP_MINUTES,
         }
         self.h: Harness = env.harness(tracker, **self.config)
-        self.store = DynamoStateStore(_table(), env.dynamodb)
+        self.store = env.state_store()
         self.edits: dict[tuple[str, str, str], Edit] = {}
         self.detached_leads: set[str] = set()  # their card was archived/deleted by a person
         self.trashed: set[str] = set()
@@ -261,12 +266,14 @@ class Scenario:
     def _faults_on(self) -> None:
         rate = self.rng.choice([0.05, 0.1, 0.2, 0.35])
         kinds = self.rng.sample(FAULT_KINDS, self.rng.randint(1, len(FAULT_KINDS)))
-        for name, emulator in self.h.sb.emulators.items():
+        # known bug (docs/reliability.md): a POST answered ambiguously is retried and may create twice
+        methods = NOT_POST if self.spare_creates and AMBIGUOUS.intersection(kinds) else None
+        for emulator in self.h.sb.emulators.values():
+            seed = self.rng.randrange(2**31)
             emulator.faults.set(
-                rate=rate, kinds=kinds, seed=self.rng.randrange(2**31), retry_after=1, timeout_sleep=0.4
+                rate=rate, kinds=kinds, seed=seed, retry_after=1, timeout_sleep=SERVER_TIMEOUT_SLEEP, methods=methods
             )
-            _ = name
-        self.note(f"faults rate={rate} kinds={sorted(kinds)}")
+        self.note(f"faults rate={rate} kinds={sorted(kinds)}" + (" (no POST)" if methods else ""))
 
     def _faults_off(self) -> None:
         for emulator in self.h.sb.emulators.values():
@@ -450,22 +457,22 @@ def _norm(value: str | None) -> str | None:
     return value or None
 
 
-def _table() -> str:
-    import os
+def run_scenario(
+    env: SoakEnvironment, tracker: str, seed: int, steps: int = DEFAULT_STEPS, *, spare_creates: bool = False
+) -> Outcome:
+    """Run one seeded scenario and check the invariants (never raises for a violation).
 
-    return os.environ["LEADSYNC_TABLE"]
-
-
-def run_scenario(env: SoakEnvironment, tracker: str, seed: int, steps: int = DEFAULT_STEPS) -> Outcome:
-    """Run one seeded scenario and check the invariants (never raises for a violation)."""
-    scenario = Scenario(env, tracker, seed, steps)
+    ``spare_creates``: no ambiguous fault (lost answer, timeout, truncated, malformed) on POST
+    requests, which sidesteps the known duplicate-on-retried-create bug to look for others.
+    """
+    scenario = Scenario(env, tracker, seed, steps, spare_creates=spare_creates)
     try:
         return scenario.run()
     except Exception as exc:  # an unexpected error is a finding too, with the steps that led to it
         scenario.out.violations.append(f"exception at step {scenario.step}: {type(exc).__name__}: {exc}")
         return scenario.out
     finally:
-        env.drop_table(scenario.h)
+        env.cleanup()
 
 
 __all__ = ["LISTS", "Outcome", "Scenario", "run_scenario"]

@@ -1,0 +1,42 @@
+"""A small budget of the randomized soak in the normal suite (``make soak`` runs the large one).
+
+Every lead tracker of tests/e2e/conftest.py's LEAD_TRACKERS gets the same seeded scenarios: people
+edit both sides while cycles fail, crash and overlap, then two clean cycles must converge with no
+duplicate and no lost edit (tests/soak/model.py). A failure prints the seed and the steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.soak.env import LEAD_TRACKERS, SoakEnvironment
+from tests.soak.model import run_scenario
+
+SCENARIOS_PER_TRACKER = 8
+FIRST_SEED = 1000
+
+
+@pytest.fixture(scope="module")
+def soak_env() -> Iterator[SoakEnvironment]:
+    with SoakEnvironment.start() as env:
+        yield env
+
+
+@pytest.mark.parametrize("tracker", sorted(LEAD_TRACKERS))
+def test_random_edits_faults_crashes_and_overlaps_converge_with_no_duplicate_and_no_lost_edit(
+    soak_env: SoakEnvironment, tracker: str
+) -> None:
+    failures = []
+    crashes = overlaps = 0
+    for seed in range(FIRST_SEED, FIRST_SEED + SCENARIOS_PER_TRACKER):
+        outcome = run_scenario(soak_env, tracker, seed, spare_creates=True)
+        crashes += outcome.crashes
+        overlaps += outcome.overlaps
+        if outcome.violations:
+            steps = "\n".join(outcome.log)
+            failures.append(f"seed {seed}: {outcome.violations}\n{steps}")
+
+    assert not failures, "\n\n".join(failures) + f"\nreplay: python infra/soak.py --trackers {tracker} --seed <seed>"
+    assert crashes > 0, "the budget exercised crashes"
