@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Final, cast
 
 from leadsync.core.mapping import Direction
 from leadsync.core.models import Side, Value
@@ -97,9 +97,10 @@ def merge_field(direction: Direction, base: Maybe, lead: Maybe, card: Maybe, win
         return FieldOutcome(card_now, to_lead=card_now)
     if base is not MISSING and card_now == base:
         return FieldOutcome(lead_now, to_card=lead_now)
+    values = (cast(Value, lead_now), cast(Value, card_now))  # both known here (MISSING handled above)
     if winner is Side.LEAD:
-        return FieldOutcome(lead_now, to_card=lead_now, conflict=(lead_now, card_now, Side.LEAD))
-    return FieldOutcome(card_now, to_lead=card_now, conflict=(lead_now, card_now, Side.CARD))
+        return FieldOutcome(lead_now, to_card=lead_now, conflict=(*values, Side.LEAD))
+    return FieldOutcome(card_now, to_lead=card_now, conflict=(*values, Side.CARD))
 
 
 def _one_way(source: Maybe, target: Maybe, *, to_card: bool) -> FieldOutcome:

@@ -216,14 +216,18 @@ class _Planner:
             if lead.deleted:
                 continue
             if lead.link:
-                card = self.cards.get(lead.link)
-                if card is None:
+                named = self.cards.get(lead.link)
+                if named is None:
                     self.plan.problems.append(
                         f"lead {lead.id} names card {lead.link}, which could not be read; skipped this cycle"
                     )
                     self.claimed_leads.add(lead.id)
-                elif card.id not in self.by_card and card.id not in self.claimed_cards and card.link in (None, lead.id):
-                    self._adopt(lead, card, "link marker")
+                elif (
+                    named.id not in self.by_card
+                    and named.id not in self.claimed_cards
+                    and named.link in (None, lead.id)
+                ):
+                    self._adopt(lead, named, "link marker")
                 continue
             claimants = [c for c in claims.get(lead.id, []) if c.id not in self.claimed_cards]
             if claimants:
@@ -235,24 +239,24 @@ class _Planner:
                     self.claimed_cards.add(dup.id)
         for card in self._free_cards():
             if card.link and not card.deleted:
-                lead = self.leads.get(card.link)
-                if card.link in self.by_lead and (lead is None or not lead.deleted):
+                claimed = self.leads.get(card.link)
+                if card.link in self.by_lead and (claimed is None or not claimed.deleted):
                     self.plan.problems.append(
                         f"card {card.id} claims lead {card.link}, which is linked to card "
                         f"{self.by_lead[card.link].card_id}; left alone"
                     )
                     self.claimed_cards.add(card.id)
                     continue
-                if lead is None:
+                if claimed is None:
                     continue
-                if lead.deleted and self.cfg.on_lead_deleted is LeadDeleted.ARCHIVE_CARD:
+                if claimed.deleted and self.cfg.on_lead_deleted is LeadDeleted.ARCHIVE_CARD:
                     self.claimed_cards.add(card.id)
                     self._add(
                         Unit(
-                            lead.id,
+                            claimed.id,
                             card.id,
                             (Archive(Side.CARD, card.id, "its lead was deleted"),),
-                            notes=(f"card {card.id} belongs to deleted lead {lead.id}: archived",),
+                            notes=(f"card {card.id} belongs to deleted lead {claimed.id}: archived",),
                         )
                     )
 
