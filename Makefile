@@ -24,9 +24,10 @@ demo: $(STAMP)  ## run the real handler against the sandbox for a few cycles, pr
 sandbox: $(STAMP)  ## start the API emulators in the foreground and print their URLs
 	$(BIN)/python -m sandbox
 
-test: $(STAMP)  ## lint, then every test (unit, contract, sandbox, e2e, infrastructure)
+test: $(STAMP)  ## lint + types, then every test (unit, contract, sandbox, e2e, infrastructure, soak)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP)  ## unit tests only
