@@ -1,0 +1,140 @@
+"""`make soak`: randomized fault/crash/overlap scenarios per lead tracker, with a summary table.
+
+    python infra/soak.py --scenarios 200 [--trackers notion,airtable,sheets] [--seed S]
+                         [--steps 24] [--store sqlite|dynamodb] [--spare-creates] [--workers 2]
+
+Each scenario (tests/soak/model.py) drives the real handler against the sandbox: people edit both
+sides, cycles run under random faults, get killed at a random call, or overlap with a second
+invocation; then faults stop and two clean cycles must converge with no duplicate and no lost edit.
+Scenario i of a tracker uses seed S + i, so any failure replays with ``--seed <its seed>
+--scenarios 1 --trackers <tracker> --verbose``. Exits 1 on any violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for entry in (ROOT, ROOT / "functions", ROOT / "infra"):
+    if str(entry) not in sys.path:
+        sys.path.insert(0, str(entry))
+
+KINDS = ("429", "500", "502", "503", "timeout", "drop", "malformed", "truncated", "lost_response")
+
+
+def _run_chunk(tracker: str, seeds: list[int], steps: int, store: str, spare: bool) -> list[object]:
+    """Run some scenarios in this process, on one sandbox (a worker of the pool)."""
+    warnings.simplefilter("ignore")
+    from tests.soak.env import SoakEnvironment
+    from tests.soak.model import run_scenario
+
+    with SoakEnvironment.start(quiet=True, store=store) as env:
+        return [run_scenario(env, tracker, seed, steps, spare_creates=spare) for seed in seeds]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenarios", type=int, default=200, help="scenarios per lead tracker")
+    parser.add_argument("--trackers", default=None, help="comma list (default: every available one)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the first scenario")
+    parser.add_argument("--steps", type=int, default=24, help="random steps per scenario")
+    parser.add_argument("--store", choices=("sqlite", "dynamodb"), default="sqlite", help="state store")
+    parser.add_argument("--spare-creates", action="store_true", help="no ambiguous faults on POST (known bug)")
+    parser.add_argument("--workers", type=int, default=2, help="processes (each with its own sandbox)")
+    parser.add_argument("--verbose", action="store_true", help="print the steps of every failing scenario")
+    args = parser.parse_args(argv)
+
+    from tests.soak.env import LEAD_TRACKERS
+
+    trackers = args.trackers.split(",") if args.trackers else sorted(LEAD_TRACKERS)
+    unknown = [t for t in trackers if t not in LEAD_TRACKERS]
+    if unknown:
+        parser.error(f"unknown or unavailable lead trackers {unknown}; available: {sorted(LEAD_TRACKERS)}")
+    print(
+        f"soak: {args.scenarios} scenario(s) x {len(trackers)} tracker(s), {args.steps} steps, seeds from "
+        f"{args.seed}, state in {args.store}{', no ambiguous faults on POST' if args.spare_creates else ''}",
+        flush=True,
+    )
+    rows, failures = [], []
+    for tracker in trackers:
+        seeds = list(range(args.seed, args.seed + args.scenarios))
+        chunks = [seeds[i :: args.workers] for i in range(args.workers) if seeds[i :: args.workers]]
+        started = time.monotonic()
+        with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
+            futures = [
+                pool.submit(_run_chunk, tracker, chunk, args.steps, args.store, args.spare_creates) for chunk in chunks
+            ]
+            outcomes = [o for f in futures for o in f.result()]
+        elapsed = time.monotonic() - started
+        faults: Counter[str] = Counter()
+        for o in outcomes:
+            faults.update(o.faults)  # type: ignore[attr-defined]
+        bad = [o for o in outcomes if o.violations]  # type: ignore[attr-defined]
+        failures += bad
+        rows.append(
+            {
+                "tracker": tracker,
+                "scenarios": len(outcomes),
+                "steps": sum(o.steps for o in outcomes),  # type: ignore[attr-defined]
+                "cycles": sum(o.cycles for o in outcomes),  # type: ignore[attr-defined]
+                "faults": faults,
+                "crashes": sum(o.crashes for o in outcomes),  # type: ignore[attr-defined]
+                "overlaps": sum(o.overlaps for o in outcomes),  # type: ignore[attr-defined]
+                "violations": sum(len(o.violations) for o in bad),  # type: ignore[attr-defined]
+                "failed": len(bad),
+                "time": elapsed,
+            }
+        )
+        print(f"  {tracker}: {len(outcomes)} scenarios in {elapsed:.0f}s, {len(bad)} failing", flush=True)
+    _print_table(rows)
+    if failures:
+        _print_failures(failures, args)
+        return 1
+    print("no violations")
+    return 0
+
+
+def _print_table(rows: list[dict[str, object]]) -> None:
+    header = ["tracker", "scenarios", "steps", "cycles", "crashes", "overlaps", "violations", "failed", "time"]
+    header += [f"f:{k}" for k in KINDS] + ["faults"]
+    lines = [header]
+    for row in rows:
+        faults: Counter[str] = row["faults"]  # type: ignore[assignment]
+        cells = [str(row[k]) if k != "time" else f"{row[k]:.0f}s" for k in header[:9]]
+        cells += [str(faults.get(k, 0)) for k in KINDS] + [str(sum(faults.values()))]
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    print()
+    for line in lines:
+        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)))
+    print()
+
+
+def _print_failures(failures: list[object], args: argparse.Namespace) -> None:
+    print(f"{len(failures)} failing scenario(s):")
+    kinds: Counter[str] = Counter()
+    for o in failures:
+        for v in o.violations:  # type: ignore[attr-defined]
+            kinds[v.split(":")[0]] += 1
+    print("  by invariant: " + ", ".join(f"{k}={n}" for k, n in kinds.most_common()))
+    for o in failures[:20]:
+        print(f"\n- {o.tracker} seed {o.seed}:")  # type: ignore[attr-defined]
+        for v in o.violations[:5]:  # type: ignore[attr-defined]
+            print(f"    {v}")
+        print(
+            f"    replay: python infra/soak.py --trackers {o.tracker} --seed {o.seed} --scenarios 1 "  # type: ignore[attr-defined]
+            f"--steps {args.steps} --store {args.store}{' --spare-creates' if args.spare_creates else ''} --verbose"
+        )
+        if args.verbose:
+            for line in o.log:  # type: ignore[attr-defined]
+                print(f"      {line}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
