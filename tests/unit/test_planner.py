@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.support.world import T0, World
 
 from leadsync.config import PairConfig
 from leadsync.core.models import Link, Record, Side
 from leadsync.core.operations import Archive, Create, SetMarker, Update
 from leadsync.core.planner import PlanConfig, plan
+from tests.support.world import T0, World
 
 STATUS_LISTS = {"New": "To Do", "Contacted": "In Progress", "Qualified": "Done", "Lost": "Lost"}
 PAIR: dict[str, Any] = {

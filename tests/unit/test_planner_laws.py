@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.support.world import T0, World
 
 from leadsync.config import PairConfig
 from leadsync.core.mapping import Direction, FieldSpec
@@ -23,6 +22,7 @@ from leadsync.core.merge import ConflictPolicy
 from leadsync.core.models import Record, Side, Value
 from leadsync.core.operations import Plan, Update
 from leadsync.core.planner import PlanConfig, plan
+from tests.support.world import T0, World
 
 LEAD_STATUSES = ["New", "Contacted", "Qualified", "Won", "Lost"]
 LISTS = ["To Do", "Doing", "Done"]
