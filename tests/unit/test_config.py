@@ -178,6 +178,17 @@ def test_match_on_an_unmapped_field_is_rejected() -> None:
     rejected(example(match_on=["phone"]), "match_on", "'phone'")
 
 
+def test_required_field_that_is_not_mapped_is_rejected() -> None:
+    rejected(example(required_fields=["phone"]), "required_fields", "'phone'")
+
+
+def test_name_is_required_by_default_when_mapped() -> None:
+    assert PairConfig.model_validate(FULL_EXAMPLE).plan_config().required == ("name",)
+    assert PairConfig.model_validate(example(required_fields=[])).plan_config().required == ()
+    fields = {"title": {"lead": "Name", "card": "name"}, "status": FULL_EXAMPLE["fields"]["status"]}
+    assert PairConfig.model_validate(example(fields=fields, match_on=[])).plan_config().required == ()
+
+
 def test_skip_status_that_is_not_a_status_is_rejected() -> None:
     rejected(example(skip_statuses=["Lost", "Dead"]), "skip_statuses", "Dead")
 

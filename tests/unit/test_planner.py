@@ -492,3 +492,15 @@ def test_new_lead_from_a_card_keeps_the_card_value_of_a_lead_to_card_field() -> 
     assert w.records[Side.LEAD][lead].fields["Email"] == "w@example.com"
     assert_quiet(w)
     assert w.records[Side.CARD][card].fields["desc:Email"] == "w@example.com"
+
+
+def test_nameless_lead_waits_for_a_name_before_getting_a_card() -> None:
+    w = world()
+    lead = w.add(Side.LEAD, {**ADA, "Name": None})
+    result = w.sync()
+    assert result.operations == []
+    assert any(lead in p and "name" in p for p in result.problems)
+    w.edit(Side.LEAD, lead, {"Name": "Ada"})
+    w.sync()
+    assert w.records[Side.CARD][card_of(w, lead)].fields["name"] == "Ada"
+    assert_quiet(w)
