@@ -596,7 +596,7 @@ class Engine:
         """Tell connectors that keep change markers in the system itself (Sheets) what is now in sync."""
         for side in (Side.LEAD, Side.CARD):
             method = getattr(cycle.pair.connector(side), "acknowledge", None)
-            done = [i for i in cycle.records[side] if i not in cycle.failed[side]]
+            done = [i for i in cycle.seen[side] if i not in cycle.failed[side]]  # read or written, in sync
             if callable(method) and done:
                 try:
                     method(sorted(done))

@@ -118,6 +118,7 @@ def build_connector(
             fields=fields,
             link_field=side.link_field,
             last_modified_field=side.last_modified_field,
+            archived_field=side.archived_field,
         )
     from leadsync.connectors.sheets import SheetsConnector
 
@@ -129,6 +130,7 @@ def build_connector(
         fields=fields,
         id_column=side.id_column,
         link_field=side.link_field,
+        state_column=side.state_column,
         base_url=settings.sheets_base_url,
         token_uri=settings.google_token_uri,
         deadline=deadline,

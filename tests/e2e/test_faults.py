@@ -54,6 +54,10 @@ def test_faults_that_apply_nothing_are_retried_within_the_cycle(harness: Harness
     summary = harness.cycle()
 
     assert _clear(harness) > 0
+    if summary["status"] != "synced":
+        # A create answered by a 5xx or a dropped connection is not retried blind (on a real API it may
+        # have been applied): its intent makes the next cycle look for the card before creating one.
+        summary = harness.cycle()
     assert summary["status"] == "synced", summary
     _one_card_each(harness, leads)
 
@@ -63,7 +67,7 @@ def test_under_every_fault_kind_cycles_converge_once_the_faults_stop(harness: Ha
     harness.cycle()
     harness.leads.edit(leads[0], name="Renamed", status="Qualified")
     harness.board.move(harness.board.card_for(leads[1])["id"], "In Progress")
-    # every kind, on every request but card creation (see the xfail below)
+    # every kind, on every request but card creation (covered by the test below)
     _faults(harness, rate=0.3, seed=3, paths=("/1/cards/*", "/1/boards*", "/1/lists*", "/v1/*", "/v0/*", "/v4/*"))
     for _ in range(3):
         harness.cycle()
@@ -107,13 +111,6 @@ def test_a_lost_answer_to_an_update_is_retried_and_converges(harness: Harness) -
     assert harness.cycle()["applied"] == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug: connectors/http.py retries a POST whose answer was lost after the server applied it, "
-        "so Trello gets two cards carrying the same lead marker (found by the soak; see docs/reliability.md)"
-    ),
-)
 @pytest.mark.parametrize("kind", ["lost_response", "truncated", "timeout"])
 def test_an_answer_lost_after_card_creation_does_not_duplicate_the_card(harness: Harness, kind: str) -> None:
     lead = harness.leads.add(name="Ada", email="ada@example.com", status="New", source="Web")

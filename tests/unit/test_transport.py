@@ -197,6 +197,30 @@ def test_non_idempotent_post_is_retried_on_503(srv: ScriptedServer, fake: FakeTi
     assert [s.method for s in srv.seen] == ["POST", "POST"]
 
 
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_create_answered_with_an_ambiguous_5xx_is_not_retried(
+    srv: ScriptedServer, fake: FakeTime, status: int
+) -> None:
+    srv.script = [Reply(status, "proxy error", {"Content-Type": "text/plain"}), Reply(body='{"id": "dup"}')]
+    with pytest.raises(RetryableError, match="may have been applied"):
+        make(srv, fake).request("POST", "/1/cards", json={"name": "Ada"})
+    assert len(srv.seen) == 1, "a second POST could create a second card"
+
+
+@pytest.mark.parametrize("action", ["drop", "sleep:0.6"])
+def test_a_create_whose_answer_is_lost_is_not_retried(srv: ScriptedServer, fake: FakeTime, action: str) -> None:
+    srv.script = [Reply(action=action), Reply(body='{"id": "dup"}')]
+    with pytest.raises(RetryableError, match="may have been applied"):
+        make(srv, fake, timeout=0.2).request("POST", "/1/cards", json={"name": "Ada"})
+    assert len(srv.seen) == 1
+
+
+def test_a_throttled_create_is_retried_because_it_was_refused(srv: ScriptedServer, fake: FakeTime) -> None:
+    srv.script = [Reply(429, '{"error":"API_TOKEN_LIMIT_EXCEEDED"}', {"Retry-After": "1"}), Reply(body='{"id": "c1"}')]
+    assert make(srv, fake).request("POST", "/1/cards", json={"name": "Ada"}) == {"id": "c1"}
+    assert len(srv.seen) == 2
+
+
 def test_backoff_is_full_jitter_below_an_exponential_ceiling(srv: ScriptedServer, fake: FakeTime) -> None:
     srv.script = [Reply(500, "x")] * 5 + [Reply()]
     t = make(srv, fake, max_attempts=6, backoff_base=0.5, backoff_cap=3.0)

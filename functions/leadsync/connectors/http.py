@@ -6,11 +6,12 @@ body is retried only for idempotent requests. No wait ever sleeps past the deadl
 transport raises ``RateLimited`` (still throttled), ``RetryableError`` (still failing) or
 ``DeadlineExceeded`` (no time left to even try) instead.
 
-Non-idempotent writes (``POST`` creating a record) are retried too. If the first attempt was
-applied but its response was lost (connection dropped, timeout, 5xx from a proxy after the
-write), the retry creates a **second record**. The engine tolerates this: it records an intent
-before a create and looks the record up by its link marker (``find_by_link``) before creating
-again, so at worst a duplicate carrying the same marker is left for the sweep to report.
+Non-idempotent writes (``POST`` creating a record) are retried only when the server certainly
+did not act on them: 429, 503 and 529 answers, and a connection that could not even be opened.
+Any other failure (a dropped connection, a read timeout, a truncated or malformed answer, a 500,
+502 or 504) may come after the write was applied, so a retry could create a **second record**:
+the transport raises ``RetryableError`` instead, and the engine's intent for that creation makes
+the next cycle look the record up by its link marker before creating anything again.
 
 Secrets: credentials travel only in headers (``auth_headers``); URLs and logs never hold them.
 Logs (``leadsync.http``, DEBUG) give system, method, path without query, status and duration.
@@ -40,8 +41,12 @@ log = logging.getLogger("leadsync.http")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+# Answers that mean the request was refused before it was acted on: safe to retry even a POST.
+NOT_APPLIED_STATUSES = frozenset({429, 503, 529})
 # Below this many seconds left, a request is not worth starting.
 MIN_REQUEST_SECONDS = 0.05
+# The connection was never made, so the request was not sent: safe to retry even a POST.
+_NOT_SENT_ERRORS = (requests.exceptions.ConnectTimeout,)
 _NETWORK_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -273,12 +278,16 @@ class Transport:
         except _NETWORK_ERRORS as exc:
             elapsed_ms = (time.monotonic() - started) * 1000
             log.debug("%s %s %s -> %s %.0fms", self.system, method, log_path, type(exc).__name__, elapsed_ms)
+            if not idempotent and not isinstance(exc, _NOT_SENT_ERRORS):
+                raise self._maybe_applied(method, log_path, type(exc).__name__) from None
             state.last = _Transient(f"{type(exc).__name__}")
             raise state.last from None
         elapsed_ms = (time.monotonic() - started) * 1000
         status = response.status_code
         log.debug("%s %s %s -> %s %.0fms", self.system, method, log_path, status, elapsed_ms)
         self._read_quota_headers(response.headers)
+        if status in RETRY_STATUSES and not idempotent and status not in NOT_APPLIED_STATUSES:
+            raise self._maybe_applied(method, log_path, f"{status} {api_error_message(response.text)}")
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if status == 429:
@@ -294,6 +303,14 @@ class Transport:
         if status >= 400:
             raise ApiError(self.system, status, api_error_message(response.text), method=method, path=log_path)
         return self._parse_body(response, method, log_path, idempotent, state)
+
+    def _maybe_applied(self, method: str, log_path: str, reason: str) -> RetryableError:
+        """A non-idempotent request failed in a way that may come after the server applied it."""
+        self.stats.errors += 1
+        return RetryableError(
+            f"{self.system} {method} {log_path}: {reason} (not retried: the write may have been applied; "
+            "the next cycle checks before writing again)"
+        )
 
     def _before_send(self, method: str, log_path: str, state: _CallState) -> None:
         if self.deadline.remaining() < MIN_REQUEST_SECONDS:

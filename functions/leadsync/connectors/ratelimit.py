@@ -47,7 +47,7 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "notion": Limit(3.0, 3.0),
     "trello": Limit(9.0, 10.0),
     "airtable": Limit(4.5, 1.0),
-    "sheets": Limit(55.0 / 60.0, 5.0),
+    "sheets": Limit(40.0 / 60.0, 20.0),  # per-minute quota; a cycle is a short burst of requests
 }
 
 
