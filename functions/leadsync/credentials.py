@@ -32,9 +32,16 @@ class Credentials:
     trello_token: str | None = field(default=None, repr=False)
     airtable_token: str | None = field(default=None, repr=False)
     google_service_account: Mapping[str, Any] | None = field(default=None, repr=False)
+    google_service_account_file: str | None = None  # read when a pair needs it (local runs)
 
     def require(self, name: str, needed_by: str) -> Any:
         """The credential ``name``, or a ConfigError saying where to put it."""
+        if (
+            name == "google_service_account"
+            and self.google_service_account is None
+            and self.google_service_account_file
+        ):
+            return _read_key_file(self.google_service_account_file)
         value = getattr(self, name)
         if not value:
             env = {v: k for k, v in ENV_NAMES.items()}.get(name, "GOOGLE_SERVICE_ACCOUNT_FILE")
@@ -65,13 +72,17 @@ class Credentials:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {attr: env[name] for name, attr in ENV_NAMES.items() if env.get(name)}
-        path = env.get("GOOGLE_SERVICE_ACCOUNT_FILE")
-        if path:
-            try:
-                values["google_service_account"] = json.loads(Path(path).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ConfigError([f"GOOGLE_SERVICE_ACCOUNT_FILE={path}: cannot read a JSON key: {exc}"]) from exc
-        return cls(**values)
+        return cls(**values, google_service_account_file=env.get("GOOGLE_SERVICE_ACCOUNT_FILE") or None)
+
+
+def _read_key_file(path: str) -> Mapping[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError([f"GOOGLE_SERVICE_ACCOUNT_FILE={path}: cannot read a JSON key: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([f"GOOGLE_SERVICE_ACCOUNT_FILE={path}: not a JSON object"])
+    return data
 
 
 def load_credentials(secret_arn: str | None) -> Credentials:

@@ -73,6 +73,7 @@ def harness(
     config_path = tmp_path / "config.json"
     for name, value in environment(config_path, sandbox.env(), table).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GOOGLE_SERVICE_ACCOUNT_FILE", "")  # a world may set it; restored after the test
     monkeypatch.setattr(leadsync.engine, "utcnow", sandbox.clock.now)
     from handlers.scheduled_sync import handler
 
