@@ -1,0 +1,79 @@
+"""Smoke test of `make bench`: a tiny run goes through every phase and prints every column.
+
+Not a timed test: it checks the benchmark still runs against the current engine and sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+NO_CHANGE_COLUMNS = ["requests/cycle", "DDB calls", "DDB calls by operation", "CPU s warm", "CPU s cold"]
+MEMORY_COLUMNS = ["peak RSS MB", "heap peak MB"]
+FIRST_SYNC_COLUMNS = ["clock", "invocations", "requests", "429s", "active s", "span s", "bound s", "active/bound"]
+MORE_FIRST_SYNC_COLUMNS = ["DDB calls", "CPU s (busy)", "real s"]
+SWEEP_COLUMNS = ["requests", "DDB calls", "CPU s", "wall s", "swept"]
+
+
+def _row(output: str, after: str, system: str, n: str) -> list[str]:
+    section = output.split(after, 1)[1]
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if cells[:2] == [system, n]:
+            return cells
+    raise AssertionError(f"no {system} N={n} row after {after!r} in:\n{output}")
+
+
+def _counts(cell: str) -> dict[str, int]:
+    """ "notion 1,023 trello 21" or "notion 1, trello 1..2" -> {"notion": 1023, "trello": 21} (lowest value)."""
+    words = cell.split()
+    return {words[i]: int(words[i + 1].rstrip(",").split("..")[0].replace(",", "")) for i in range(0, len(words), 2)}
+
+
+def test_bench_runs_twenty_leads_and_prints_every_column() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["functions", "infra", "."])}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "infra/bench.py",
+            "--sizes",
+            "20",
+            "--trackers",
+            "notion",
+            "--cycles",
+            "1",
+            "--import-runs",
+            "1",
+            "--no-package",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout
+    for column in NO_CHANGE_COLUMNS + MEMORY_COLUMNS + FIRST_SYNC_COLUMNS + MORE_FIRST_SYNC_COLUMNS + SWEEP_COLUMNS:
+        assert column in text, f"column {column!r} missing from:\n{text}"
+
+    steady = _row(text, "## No-change cycle", "notion", "20")
+    assert set(_counts(steady[2])) == {"notion", "trello"}
+    assert all(cell not in ("", "-") for cell in steady), steady
+
+    first = _row(text, "## First sync", "notion", "20")
+    assert first[2] == "virtual"
+    assert first[3].endswith(" done"), first
+    requests = _counts(first[4])
+    assert requests["trello"] >= 20  # one card created per lead
+    assert requests["notion"] >= 20  # the card's id written back to each lead
+    assert float(first[8].split()[0]) > 0
+
+    sweep = _row(text, "## Hourly full sweep", "notion", "20")
+    assert sweep[-1] == "yes"
+    assert "import handlers.scheduled_sync" in text
+    assert "package size: skipped" in text
