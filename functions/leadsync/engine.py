@@ -373,6 +373,9 @@ class Engine:
             if unit.writes and cycle.deadline.remaining() < UNIT_RESERVE_SECONDS:
                 self._defer(cycle, unit)
                 continue
+            # Logged before the writes: once the winner's value reaches the losing side, the next
+            # cycle sees both sides agree, so a unit cut short (error, crash) would never log it.
+            self._record_conflicts(cycle, unit)
             try:
                 link = self._apply_unit(cycle, unit)
             except DeadlineExceeded:
@@ -488,6 +491,12 @@ class Engine:
             line = op.describe()
             cycle.report.activity.append(line)
             logger.info("applied", extra={"activity": line, "lead": unit.lead_id, "card": unit.card_id})
+        for note in unit.notes:
+            cycle.report.activity.append(note)
+            logger.info(note, extra={"lead": unit.lead_id, "card": unit.card_id})
+
+    def _record_conflicts(self, cycle: _Cycle, unit: Unit) -> None:
+        """Log each conflict of a unit about to be applied (again if the unit is retried next cycle)."""
         for conflict in unit.conflicts:
             cycle.report.conflicts += 1
             line = (
@@ -506,9 +515,6 @@ class Engine:
                     "card": unit.card_id,
                 },
             )
-        for note in unit.notes:
-            cycle.report.activity.append(note)
-            logger.info(note, extra={"lead": unit.lead_id, "card": unit.card_id})
 
     def _take_backlog(self, cycle: _Cycle) -> None:
         """Take a batch of saved records from the head of the backlog (a fresher read wins)."""
