@@ -31,7 +31,7 @@ def test_random_edits_faults_crashes_and_overlaps_converge_with_no_duplicate_and
     failures = []
     crashes = overlaps = 0
     for seed in range(FIRST_SEED, FIRST_SEED + SCENARIOS_PER_TRACKER):
-        outcome = run_scenario(soak_env, tracker, seed, spare_creates=True)
+        outcome = run_scenario(soak_env, tracker, seed)
         crashes += outcome.crashes
         overlaps += outcome.overlaps
         if outcome.violations:
