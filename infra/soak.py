@@ -1,7 +1,8 @@
 """`make soak`: randomized fault/crash/overlap scenarios per lead tracker, with a summary table.
 
     python infra/soak.py --scenarios 200 [--trackers notion,airtable,sheets] [--seed S]
-                         [--steps 24] [--store sqlite|dynamodb] [--spare-creates] [--workers 2]
+                         [--steps 24] [--store sqlite|dynamodb] [--spare-creates]
+                         [--fault-token-endpoint] [--workers 2]
 
 Each scenario (tests/soak/model.py) drives the real handler against the sandbox: people edit both
 sides, cycles run under random faults, get killed at a random call, or overlap with a second
@@ -28,14 +29,16 @@ for entry in (ROOT, ROOT / "functions", ROOT / "infra"):
 KINDS = ("429", "500", "502", "503", "timeout", "drop", "malformed", "truncated", "lost_response")
 
 
-def _run_chunk(tracker: str, seeds: list[int], steps: int, store: str, spare: bool) -> list[object]:
+def _run_chunk(tracker: str, seeds: list[int], steps: int, store: str, spare: bool, token: bool) -> list[object]:
     """Run some scenarios in this process, on one sandbox (a worker of the pool)."""
     warnings.simplefilter("ignore")
     from tests.soak.env import SoakEnvironment
     from tests.soak.model import run_scenario
 
     with SoakEnvironment.start(quiet=True, store=store) as env:
-        return [run_scenario(env, tracker, seed, steps, spare_creates=spare) for seed in seeds]
+        return [
+            run_scenario(env, tracker, seed, steps, spare_creates=spare, fault_token_endpoint=token) for seed in seeds
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the first scenario")
     parser.add_argument("--steps", type=int, default=24, help="random steps per scenario")
     parser.add_argument("--store", choices=("sqlite", "dynamodb"), default="sqlite", help="state store")
-    parser.add_argument("--spare-creates", action="store_true", help="no ambiguous faults on POST (known bug)")
+    parser.add_argument("--spare-creates", action="store_true", help="no ambiguous faults on POST requests")
+    parser.add_argument(
+        "--fault-token-endpoint", action="store_true", help="also fault Google's token endpoint (known bug)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes (each with its own sandbox)")
     parser.add_argument("--verbose", action="store_true", help="print the steps of every failing scenario")
     args = parser.parse_args(argv)
@@ -68,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
             futures = [
-                pool.submit(_run_chunk, tracker, chunk, args.steps, args.store, args.spare_creates) for chunk in chunks
+                pool.submit(
+                    _run_chunk, tracker, chunk, args.steps, args.store, args.spare_creates, args.fault_token_endpoint
+                )
+                for chunk in chunks
             ]
             outcomes = [o for f in futures for o in f.result()]
         elapsed = time.monotonic() - started
@@ -129,7 +138,8 @@ def _print_failures(failures: list[object], args: argparse.Namespace) -> None:
             print(f"    {v}")
         print(
             f"    replay: python infra/soak.py --trackers {o.tracker} --seed {o.seed} --scenarios 1 "  # type: ignore[attr-defined]
-            f"--steps {args.steps} --store {args.store}{' --spare-creates' if args.spare_creates else ''} --verbose"
+            f"--steps {args.steps} --store {args.store}{' --spare-creates' if args.spare_creates else ''}"
+            f"{' --fault-token-endpoint' if args.fault_token_endpoint else ''} --verbose"
         )
         if args.verbose:
             for line in o.log:  # type: ignore[attr-defined]
