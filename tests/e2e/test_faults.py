@@ -124,13 +124,6 @@ def test_an_answer_lost_after_card_creation_does_not_duplicate_the_card(harness:
     _one_card_each(harness, [lead])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug (found by the soak): connectors/sheets_auth.py lets google-auth's TypeError on a "
-        "non-JSON token answer escape, so the whole invocation fails instead of the pair being retried"
-    ),
-)
 def test_a_malformed_google_token_answer_fails_the_cycle_cleanly(harness: Harness) -> None:
     if harness.leads.system != "sheets":
         pytest.skip("Google Sheets only")

@@ -105,6 +105,10 @@ class ServiceAccountAuth:
             raise RetryableError(
                 f"cannot reach the Google token endpoint for {self.client_email}: {type(exc).__name__}"
             ) from None
+        except (TypeError, ValueError, KeyError) as exc:  # google-auth parsing a malformed or truncated answer
+            raise RetryableError(
+                f"the Google token endpoint gave {self.client_email} an unreadable answer ({type(exc).__name__})"
+            ) from None
         self.refreshes += 1
 
 
