@@ -2,7 +2,7 @@
 
     python infra/soak.py --scenarios 200 [--trackers notion,airtable,sheets] [--seed S]
                          [--steps 24] [--store sqlite|dynamodb] [--spare-creates]
-                         [--fault-token-endpoint] [--workers 2]
+                         [--spare-token-endpoint] [--workers 2]
 
 Each scenario (tests/soak/model.py) drives the real handler against the sandbox: people edit both
 sides, cycles run under random faults, get killed at a random call, or overlap with a second
@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("sqlite", "dynamodb"), default="sqlite", help="state store")
     parser.add_argument("--spare-creates", action="store_true", help="no ambiguous faults on POST requests")
     parser.add_argument(
-        "--fault-token-endpoint", action="store_true", help="also fault Google's token endpoint (known bug)"
+        "--spare-token-endpoint",
+        dest="fault_token_endpoint",
+        action="store_false",
+        help="no faults on Google's token endpoint (they are on by default)",
     )
     parser.add_argument("--workers", type=int, default=2, help="processes (each with its own sandbox)")
     parser.add_argument("--verbose", action="store_true", help="print the steps of every failing scenario")
@@ -139,7 +142,7 @@ def _print_failures(failures: list[object], args: argparse.Namespace) -> None:
         print(
             f"    replay: python infra/soak.py --trackers {o.tracker} --seed {o.seed} --scenarios 1 "  # type: ignore[attr-defined]
             f"--steps {args.steps} --store {args.store}{' --spare-creates' if args.spare_creates else ''}"
-            f"{' --fault-token-endpoint' if args.fault_token_endpoint else ''} --verbose"
+            f"{'' if args.fault_token_endpoint else ' --spare-token-endpoint'} --verbose"
         )
         if args.verbose:
             for line in o.log:  # type: ignore[attr-defined]

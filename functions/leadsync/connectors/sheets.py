@@ -440,6 +440,9 @@ class SheetsConnector:
                 self._values_path(tab_range(self.sheet), ":append"),
                 params={"valueInputOption": "RAW", "insertDataOption": "INSERT_ROWS"},
                 json={"majorDimension": "ROWS", "values": [cells]},
+                # safe to retry although it is a POST: the row carries an id made here, and a copy that
+                # landed twice is found by that id and blanked just below
+                idempotent=True,
             )
         self._where[record_id] = first_row_of(str(((answer or {}).get("updates") or {}).get("updatedRange", "")))
         self._known[record_id] = _Known(dict(values), link, state)
