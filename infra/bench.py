@@ -63,6 +63,7 @@ class Cycle:
     summary: dict[str, Any]
     error: str | None
     clock_ok: bool = True
+    rss_per_cycle: bool = True
 
     @property
     def dynamodb_calls(self) -> int:
@@ -161,6 +162,7 @@ def run_cycle(world: World, worker: Worker, *, trace: bool = False) -> Cycle:
         summary=summary,
         error=answer.get("error"),
         clock_ok=bool(answer.get("clock_ok", True)),
+        rss_per_cycle=bool(answer.get("rss_per_cycle", False)),
     )
 
 
@@ -172,24 +174,34 @@ def _synced(world: World, cycle: Cycle, linked: tuple[int, int]) -> bool:
 def first_sync(
     world: World, worker: Worker, clock: str, scale: float, max_invocations: int, budget: float
 ) -> FirstSync:
-    """Invocations, one per tick, until every lead is linked to a card (or a cap is reached)."""
+    """Invocations, one per tick, until every lead is linked to a card (or a cap is reached).
+
+    Progress is counted from the cycles' own ``create_card`` counts; the world itself (every
+    lead's link, every card: O(N)) is checked when that count says the sync may be done.
+    """
     result = FirstSync(clock, scale)
     started = time.perf_counter()
+    created = 0
     while len(result.cycles) < max_invocations and time.perf_counter() - started < budget:
         cycle = run_cycle(world, worker)
         result.cycles.append(cycle)
-        result.progress.append(world.linked())
+        created += int(cycle.summary.get("applied", {}).get("create_card", 0))
+        quiet = cycle.summary.get("status") == "synced" and not cycle.summary.get("deferred")
+        linked = world.linked() if created >= world.n and quiet else (created, created)
+        result.progress.append(linked)
         _progress(
             f"  invocation {len(result.cycles)}: {cycle.summary.get('status')}, requests "
-            f"{_per_system(cycle.requests)}, cards {result.linked[1]}/{world.n}, {cycle.simulated:.0f} s simulated, "
+            f"{_per_system(cycle.requests)}, cards {linked[1]}/{world.n}, {cycle.simulated:.0f} s simulated, "
             f"{cycle.wall:.1f} s real"
         )
         if cycle.error:
             _progress(f"  handler raised: {cycle.error}")
             break
-        if _synced(world, cycle, result.linked):
+        if _synced(world, cycle, linked):
             result.done = True
             break
+    if not result.done and result.cycles:
+        result.progress[-1] = world.linked()
     result.real_seconds = time.perf_counter() - started
     return result
 
@@ -242,6 +254,8 @@ def bench_world(stack: Stack, system: str, make: Any, n: int, args: argparse.Nam
             limits(worker, True)
         rss_first = max((c.maxrss_kb for c in first.cycles), default=0)
         result.notes.append(f"{label}: handler process peak RSS over the first sync: {rss_first / 1024:.0f} MB")
+        if first.cycles and not first.cycles[-1].rss_per_cycle:
+            result.notes.append(f"{label}: RSS peaks could not be reset per cycle: they are process-lifetime peaks")
         if steady_ok:
             _progress(f"{label}: no-change cycles, rate limits on")
             result.steady = [run_cycle(world, worker) for _ in range(1 + args.cycles)][1:]  # the first one settles
@@ -344,7 +358,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
                 " ".join(f"{k}:{v}" for k, v in sorted(r.steady[-1].dynamodb.items())) if r.steady else "-",
                 f"{warm_cpu:.3f}",
                 f"{r.cold.cpu:.3f}" if r.cold else "-",
-                f"{r.warm[-1].maxrss_kb / 1024:.0f}" if r.warm else "-",
+                f"{max(c.maxrss_kb for c in [r.cold, *r.warm] if c) / 1024:.0f}" if r.warm else "-",
                 f"{r.traced.traced_peak / MB:.1f}" if r.traced and r.traced.traced_peak else "-",
             ]
         )
@@ -449,7 +463,8 @@ def legend(clock: str) -> list[str]:
         "DDB calls: DynamoDB API calls the handler process made in the cycle (botocore calls counted in it).",
         "CPU s: time.process_time() of the handler process for one cycle (the emulators and moto run in the bench"
         " process); cold = first invocation of a fresh process (after its imports), warm = median of the next ones.",
-        "peak RSS MB: ru_maxrss of that fresh handler process after its cold and warm cycles;"
+        "peak RSS MB: the handler process's resident-set peak (VmHWM, reset before each cycle through"
+        " /proc/self/clear_refs) over its cold and warm cycles: imports and pools included, as Lambda memory;"
         " heap peak MB: tracemalloc peak during one warm cycle (Python allocations only).",
         time_line,
         "active s: sum over the first sync's invocations of their simulated duration (time inside invocations);"
