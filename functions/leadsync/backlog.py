@@ -18,7 +18,8 @@ from leadsync.core.models import Record, Side
 
 CHUNK_BYTES = 300_000  # DynamoDB items are limited to 400 KB
 CHUNK_ENTRIES = 1000
-BATCH = 200  # entries taken into one cycle (enough for ~60 s at Notion's 3 requests/s)
+BATCH = 400  # records taken into one cycle: more than an invocation can create at the APIs' rates
+MAX_CHUNKS_PER_CYCLE = 20  # chunks read in one cycle while looking for records not yet linked
 
 
 def encode(side: Side, record: Record) -> dict[str, Any]:

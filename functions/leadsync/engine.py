@@ -138,8 +138,8 @@ class _Cycle:
     resolved_intents: list[Intent] = field(default_factory=list)
     unconfirmed: bool = False  # some absence could not be confirmed: the sweep is not complete
     blocked: dict[Side, set[str]] = field(default_factory=lambda: {Side.LEAD: set(), Side.CARD: set()})
-    backlog_head: list[dict[str, object]] = field(default_factory=list)  # entries of the head chunk
-    backlog_taken: int = 0  # how many head entries this cycle took
+    backlog_consumed: list[int] = field(default_factory=list)  # chunks read from the head this cycle
+    backlog_rest: list[dict[str, object]] = field(default_factory=list)  # read but not taken: saved again
     from_backlog: set[tuple[Side, str]] = field(default_factory=set)
     deferred_creates: dict[tuple[Side, str], Record] = field(default_factory=dict)
 
@@ -517,18 +517,44 @@ class Engine:
             )
 
     def _take_backlog(self, cycle: _Cycle) -> None:
-        """Take a batch of saved records from the head of the backlog (a fresher read wins)."""
-        if not cycle.meta.backlog:
-            return
-        cycle.backlog_head = list(self.store.backlog(cycle.pair.id, cycle.meta.backlog[0]))
-        batch = cycle.backlog_head[: backlog.BATCH]
-        cycle.backlog_taken = len(batch)
+        """Take a batch of saved records from the head of the backlog (a fresher read wins).
+
+        Entries whose record got linked since they were saved are dropped on the way; chunks are
+        read until a full batch of still-unlinked records is found (bounded), so a backlog full of
+        stale entries drains in one cycle and every invocation of a first sync has a full batch.
+        """
+        live: list[dict[str, object]] = []
+        for seq in cycle.meta.backlog[: backlog.MAX_CHUNKS_PER_CYCLE]:
+            chunk = self.store.backlog(cycle.pair.id, seq)
+            cycle.backlog_consumed.append(seq)
+            live.extend(self._unlinked(cycle.pair.id, chunk))
+            if len(live) >= backlog.BATCH or cycle.deadline.remaining() < UNIT_RESERVE_SECONDS * 4:
+                break
+        batch, cycle.backlog_rest = live[: backlog.BATCH], live[backlog.BATCH :]
         for entry in batch:
             side, record = backlog.decode(entry)
             if record.id not in cycle.records[side]:
                 cycle.records[side][record.id] = record
                 cycle.from_backlog.add((side, record.id))
-        cycle.report.read["backlog"] = cycle.backlog_taken
+        cycle.report.read["backlog"] = len(batch)
+
+    def _unlinked(self, pair_id: str, entries: list[dict[str, object]]) -> list[dict[str, object]]:
+        """The entries whose record has no link yet (one batched lookup per side)."""
+        ids: dict[Side, list[str]] = {Side.LEAD: [], Side.CARD: []}
+        for entry in entries:
+            ids[Side(str(entry["side"]))].append(str(entry["id"]))
+        linked = {
+            Side.LEAD: set(self.store.links_by_lead(pair_id, ids[Side.LEAD])) if ids[Side.LEAD] else set(),
+            Side.CARD: set(self.store.links_by_card(pair_id, ids[Side.CARD])) if ids[Side.CARD] else set(),
+        }
+        seen: set[tuple[Side, str]] = set()
+        out = []
+        for entry in entries:
+            key = (Side(str(entry["side"])), str(entry["id"]))
+            if key[1] not in linked[key[0]] and key not in seen:
+                seen.add(key)
+                out.append(entry)
+        return out
 
     def _save_backlog(self, cycle: _Cycle) -> list[int]:
         """Write the new backlog queue into fresh chunks; META's commit switches to it.
@@ -537,16 +563,16 @@ class Engine:
         the old queue intact (records already linked are then skipped, never created twice).
         """
         meta = cycle.meta
-        if not cycle.deferred_creates and not cycle.backlog_taken:
+        if not cycle.deferred_creates and not cycle.backlog_consumed:
             return []
-        rest = cycle.backlog_head[cycle.backlog_taken :]
+        rest = cycle.backlog_rest
         deferred = [backlog.encode(side, record) for (side, _), record in sorted(cycle.deferred_creates.items())]
         rest_chunks, too_large = backlog.chunks(rest)
         deferred_chunks, too_large_deferred = backlog.chunks(deferred)
         for entry in [*too_large, *too_large_deferred]:  # cannot be saved whole: re-read it directly instead
             cycle.failed[Side(str(entry["side"]))].add(str(entry["id"]))
-        retired = meta.backlog[:1] if cycle.backlog_taken else []
-        tail = meta.backlog[1:] if cycle.backlog_taken else list(meta.backlog)
+        retired = list(cycle.backlog_consumed)
+        tail = meta.backlog[len(retired) :]
         seq = max([*meta.backlog, -1]) + 1
 
         def write(chunks: list[list[dict[str, object]]]) -> list[int]:
