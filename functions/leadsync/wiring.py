@@ -10,14 +10,10 @@ from functools import lru_cache
 from leadsync.config import PairConfig, Settings, SideConfig, SyncConfig, load_config_file, parse_config
 from leadsync.connectors.base import Connector
 from leadsync.connectors.deadline import Deadline
-from leadsync.connectors.http import Transport
-from leadsync.connectors.ratelimit import shared_limiter
 from leadsync.credentials import Credentials
 from leadsync.engine import PairRuntime
 from leadsync.errors import ConfigError
 from leadsync.state.base import StateStore
-
-NOTION_VERSION = "2025-09-03"
 
 
 def load_sync_config(settings: Settings) -> SyncConfig:
@@ -70,16 +66,10 @@ def build_connector(
 ) -> Connector:
     """The connector for one side's system."""
     if side.system == "notion":
-        from leadsync.connectors.notion import NotionConnector
+        from leadsync.connectors.notion import NotionConnector, notion_transport
 
         token = creds.require("notion_token", where)
-        transport = Transport(
-            "notion",
-            settings.notion_base_url,
-            auth_headers={"Authorization": f"Bearer {token}", "Notion-Version": NOTION_VERSION},
-            rate_limiter=shared_limiter("notion", token),
-            deadline=deadline,
-        )
+        transport = notion_transport(token, base_url=settings.notion_base_url, deadline=deadline)
         return NotionConnector(
             transport,
             database_id=side.database_id,
@@ -88,29 +78,18 @@ def build_connector(
             link_field=side.link_field,
         )
     if side.system == "trello":
-        from leadsync.connectors.trello import TrelloConnector
+        from leadsync.connectors.trello import TrelloConnector, trello_transport
 
         key = creds.require("trello_key", where)
         token = creds.require("trello_token", where)
-        transport = Transport(
-            "trello",
-            settings.trello_base_url,
-            auth_headers={"Authorization": f'OAuth oauth_consumer_key="{key}", oauth_token="{token}"'},
-            rate_limiter=shared_limiter("trello", token),
-            deadline=deadline,
-        )
+        transport = trello_transport(key, token, base_url=settings.trello_base_url, deadline=deadline)
         return TrelloConnector(transport, board_id=side.board_id, fields=fields, link_label=side.link_label)
     if side.system == "airtable":
-        from leadsync.connectors.airtable import AirtableConnector
+        from leadsync.connectors.airtable import AirtableConnector, airtable_transport
 
         token = creds.require("airtable_token", where)
-        transport = Transport(
-            "airtable",
-            settings.airtable_base_url,
-            auth_headers={"Authorization": f"Bearer {token}"},
-            rate_limiter=shared_limiter("airtable", side.base_id),
-            deadline=deadline,
-        )
+        # airtable_transport also makes the transport wait out Airtable's 30 s lockout after a 429
+        transport = airtable_transport(token, side.base_id, base_url=settings.airtable_base_url, deadline=deadline)
         return AirtableConnector(
             transport,
             base_id=side.base_id,

@@ -29,7 +29,6 @@ Cost: an incremental read with no edits is one request; the base schema is read 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,6 +43,8 @@ from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
 from leadsync.connectors.http import Transport, with_record_context
 from leadsync.connectors.ratelimit import Limit, shared_limiter
+from leadsync.connectors.values import BadValue as _BadValue
+from leadsync.connectors.values import parse_number as _parse_number
 from leadsync.core.models import FetchResult, Fields, Record, Value
 from leadsync.errors import ApiError, ConfigError, NotFound, RecordError
 
@@ -128,10 +129,6 @@ def airtable_transport(
 # -- values ------------------------------------------------------------------------------------
 
 
-class _BadValue(ValueError):
-    """A value that cannot be written to its field."""
-
-
 def _number_text(number: float | int) -> str:
     if isinstance(number, float) and number.is_integer() and abs(number) < 1e15:
         return str(int(number))
@@ -185,22 +182,6 @@ def write_value(ftype: str, value: Value) -> Any:
     if ftype in ("date", "dateTime"):
         return text
     raise _BadValue(f"fields of type {ftype!r} cannot be written")
-
-
-def _parse_number(text: str | None) -> int | float | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        raise _BadValue(f"{text!r} is not a number") from None
-    if not math.isfinite(number):
-        raise _BadValue(f"{text!r} is not a finite number")
-    return number
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -25,7 +25,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -139,6 +140,17 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@contextmanager
+def about_record(label: str) -> Iterator[None]:
+    """Name the record in any API error raised inside (a 404 stays a plain NotFound)."""
+    try:
+        yield
+    except NotFound:
+        raise
+    except ApiError as exc:
+        raise with_record_context(exc, label) from exc
 
 
 def with_record_context(err: ApiError, context: str) -> ApiError:

@@ -12,19 +12,20 @@ are cached for the life of the process (refreshed when a property or option is n
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
-from leadsync.connectors.http import Transport, with_record_context
+from leadsync.connectors.http import Transport, about_record
 from leadsync.connectors.ratelimit import Limit, shared_limiter
+from leadsync.connectors.values import BadValue as _BadValue
+from leadsync.connectors.values import parse_number as _parse_number
 from leadsync.core.models import FetchResult, Fields, Record, Value
-from leadsync.errors import ApiError, ConfigError, NotFound, RecordError
+from leadsync.errors import ConfigError, NotFound, RecordError
 
 log = logging.getLogger("leadsync.connectors.notion")
 
@@ -148,10 +149,6 @@ def rich_text(text: str | None) -> list[dict[str, Any]]:
     return [{"type": "text", "text": {"content": chunk}} for chunk in split_text(text or "")]
 
 
-class _BadValue(ValueError):
-    """A value that cannot be written to its property."""
-
-
 def write_value(ptype: str, value: Value, options: Sequence[str] = ()) -> dict[str, Any]:
     """The property value object for writing ``value`` to a property of type ``ptype``.
 
@@ -193,22 +190,6 @@ def write_value(ptype: str, value: Value, options: Sequence[str] = ()) -> dict[s
     if ptype == "date":
         return {ptype: {"start": text} if text is not None else None}
     raise _BadValue(f"properties of type {ptype!r} cannot be written")
-
-
-def _parse_number(text: str | None) -> int | float | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        raise _BadValue(f"{text!r} is not a number") from None
-    if not math.isfinite(number):
-        raise _BadValue(f"{text!r} is not a finite number")
-    return number
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -460,14 +441,8 @@ class NotionConnector:
                 raise RecordError(record, f"property {name!r}: {exc}") from None
         return properties
 
-    @contextmanager
-    def _about(self, record: str) -> Iterator[None]:
-        try:
-            yield
-        except NotFound:
-            raise
-        except ApiError as exc:
-            raise with_record_context(exc, f"record {record}") from exc
+    def _about(self, record: str) -> AbstractContextManager[None]:
+        return about_record(f"record {record}")
 
     def create(self, fields: Fields, link: str | None) -> Record:
         """A new page with these values and ``link`` in the link property."""

@@ -36,15 +36,15 @@ exponential backoff by the transport.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
 from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
-from leadsync.connectors.http import Transport, with_record_context
+from leadsync.connectors.http import Transport, about_record
 from leadsync.connectors.ratelimit import Limit, shared_limiter
 from leadsync.connectors.sheets_auth import ServiceAccountAuth, clear_cache, service_account_auth
 from leadsync.connectors.sheets_rows import (
@@ -241,14 +241,8 @@ class SheetsConnector:
             "POST", self._path("values:batchUpdate"), json={"valueInputOption": "RAW", "data": data}, idempotent=True
         )
 
-    @contextmanager
-    def _about(self, record: str) -> Iterator[None]:
-        try:
-            yield
-        except NotFound:
-            raise
-        except ApiError as exc:
-            raise with_record_context(exc, f"record {record}") from exc
+    def _about(self, record: str) -> AbstractContextManager[None]:
+        return about_record(f"record {record}")
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 from leadsync.connectors import trello_desc
 from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
-from leadsync.connectors.http import Transport, with_record_context
+from leadsync.connectors.http import Transport, about_record
 from leadsync.connectors.ratelimit import Limit, shared_limiter
 from leadsync.core.models import FetchResult, Fields, Record, Value
-from leadsync.errors import ApiError, ConfigError, NotFound, RecordError
+from leadsync.errors import ConfigError, NotFound, RecordError
 
 log = logging.getLogger("leadsync.connectors.trello")
 
@@ -330,14 +330,8 @@ class TrelloConnector:
         if problems:
             raise RecordError(record, "; ".join(problems))
 
-    @contextmanager
-    def _about(self, record: str) -> Iterator[None]:
-        try:
-            yield
-        except NotFound:
-            raise
-        except ApiError as exc:
-            raise with_record_context(exc, f"card {record}") from exc
+    def _about(self, record: str) -> AbstractContextManager[None]:
+        return about_record(f"card {record}")
 
     def create(self, fields: Fields, link: str | None) -> Record:
         """A card in the list named by ``fields["list"]`` (required), carrying the link marker."""
