@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,33 +11,11 @@ import requests
 from sandbox.airtable import AirtableEmulator
 
 HEADERS = {"Authorization": "Bearer patSANDBOX.token"}
-FIELDS = {
-    "Name": "singleLineText",
-    "Email": "email",
-    "Status": "singleSelect",
-    "Score": "number",
-    "Last Modified": "lastModifiedTime",
-}
-
-
-@pytest.fixture(scope="module")
-def _server() -> Iterator[AirtableEmulator]:
-    emulator = AirtableEmulator().start()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture
-def airtable(_server: AirtableEmulator) -> AirtableEmulator:
-    _server.reset()
-    _server.clock.reset()
-    return _server
-
-
-@pytest.fixture
-def base(airtable: AirtableEmulator) -> str:
-    base_id, _ = airtable.create_base({"Leads": FIELDS}, select_options={"Leads": {"Status": ["New", "Won"]}})
-    return base_id
+def base(airtable_base: str) -> str:
+    return airtable_base
 
 
 def call(airtable: AirtableEmulator, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -219,12 +196,11 @@ def test_unknown_base_or_table_is_403_model_not_found(airtable: AirtableEmulator
         assert (response.status_code, error_type(response)) == (403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND")
 
 
-def test_table_addressed_by_id_and_schema_lists_field_ids(airtable: AirtableEmulator) -> None:
-    base_id, tables = airtable.create_base({"Leads": FIELDS})
-    airtable.user_create_record(base_id, "Leads", {"Name": "Ada"})
-    assert len(call(airtable, "GET", f"/v0/{base_id}/{tables['Leads']}").json()["records"]) == 1
-    table = call(airtable, "GET", f"/v0/meta/bases/{base_id}/tables").json()["tables"][0]
-    assert table["id"] == tables["Leads"]
+def test_table_addressed_by_id_and_schema_lists_field_ids(airtable: AirtableEmulator, base: str) -> None:
+    airtable.user_create_record(base, "Leads", {"Name": "Ada"})
+    table = call(airtable, "GET", f"/v0/meta/bases/{base}/tables").json()["tables"][0]
+    assert table["id"].startswith("tbl")
+    assert len(call(airtable, "GET", f"/v0/{base}/{table['id']}").json()["records"]) == 1
     assert table["primaryFieldId"] == table["fields"][0]["id"]
     last_modified = next(f for f in table["fields"] if f["type"] == "lastModifiedTime")
     assert len(last_modified["options"]["referencedFieldIds"]) == 4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -13,32 +12,10 @@ from requests import HTTPError
 
 from sandbox.airtable import AirtableEmulator
 
-FIELDS = {
-    "Name": "singleLineText",
-    "Email": "email",
-    "Status": "singleSelect",
-    "Last Modified": "lastModifiedTime",
-}
-
-
-@pytest.fixture(scope="module")
-def _server() -> Iterator[AirtableEmulator]:
-    emulator = AirtableEmulator().start()
-    yield emulator
-    emulator.stop()
-
 
 @pytest.fixture
-def airtable(_server: AirtableEmulator) -> AirtableEmulator:
-    _server.reset()
-    _server.clock.reset()
-    return _server
-
-
-@pytest.fixture
-def table(airtable: AirtableEmulator) -> Table:
-    base_id, _ = airtable.create_base({"Leads": FIELDS}, select_options={"Leads": {"Status": ["New", "Won"]}})
-    return Api("patSANDBOX", endpoint_url=airtable.url).table(base_id, "Leads")
+def table(airtable: AirtableEmulator, airtable_base: str) -> Table:
+    return Api("patSANDBOX", endpoint_url=airtable.url).table(airtable_base, "Leads")
 
 
 def test_batch_create_chunks_to_ten_and_all_reads_every_page(airtable: AirtableEmulator, table: Table) -> None:
