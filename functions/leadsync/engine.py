@@ -536,7 +536,8 @@ class Engine:
             if record.id not in cycle.records[side]:
                 cycle.records[side][record.id] = record
                 cycle.from_backlog.add((side, record.id))
-        cycle.report.read["backlog"] = len(batch)
+        if cycle.backlog_consumed:
+            cycle.report.read["backlog"] = len(batch)
 
     def _unlinked(self, pair_id: str, entries: list[dict[str, object]]) -> list[dict[str, object]]:
         """The entries whose record has no link yet (one batched lookup per side)."""

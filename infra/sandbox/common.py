@@ -40,6 +40,7 @@ from collections import Counter
 from typing import Any, ClassVar
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.http import http_date
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -241,6 +242,7 @@ class Emulator:
         return response(environ, start_response)
 
     def _pipeline(self, request: Request, environ: dict[str, Any]) -> Response:
+        received = self.clock.time()  # the answer's Date: before the handler reads any data
         fault = self.faults.pick(request.method, request.path)
         if self.faults.latency:
             time.sleep(self.faults.latency)
@@ -261,6 +263,7 @@ class Emulator:
             if fault == "timeout":
                 time.sleep(self.faults.timeout_sleep)
             response = self._handle(request)
+        response.headers.setdefault("Date", http_date(received))
         self.decorate(request, response)
         if fault == "lost_response":
             _abort(environ)

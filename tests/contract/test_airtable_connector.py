@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -218,10 +219,32 @@ def test_records_older_than_the_overlap_are_not_read_again(world: World) -> None
     recent = world.user_create({"Name": "Recent"})
     first = c.fetch_changed(None)
     assert [r.id for r in first.records] == [old, recent]
-    assert first.cursor == world.cells(recent)["Last Modified"]
+    assert first.cursor is not None
+    assert _at(first.cursor) >= _at(world.cells(recent)["Last Modified"]).replace(microsecond=0)
     again = c.fetch_changed(first.cursor)
     assert [r.id for r in again.records] == [recent]  # inside the overlap: repeated, harmless
-    assert again.cursor == first.cursor
+    assert again.cursor is not None
+    assert _at(again.cursor) >= _at(first.cursor)
+
+
+def test_a_quiet_table_is_not_read_again_once_the_overlap_has_passed(world: World) -> None:
+    c = world.connector(overlap_seconds=120)
+    record = world.user_create({"Name": "Ada"})
+    first = c.fetch_changed(None)
+    world.sb.clock.advance(300)
+    second = c.fetch_changed(first.cursor)
+    assert [r.id for r in second.records] == [record]  # modified inside the overlap of the first cursor
+    assert second.cursor is not None
+    assert _at(second.cursor) - _at(world.cells(record)["Last Modified"]) >= timedelta(seconds=299)
+    world.sb.clock.advance(60)
+    assert c.fetch_changed(second.cursor).records == []  # nothing modified since: nothing read
+    world.emulator.user_update_record(world.base_id, TABLE, record, {"Name": "Ada L."})
+    third = c.fetch_changed(second.cursor)
+    assert [(r.id, r.fields["Name"]) for r in third.records] == [(record, "Ada L.")]
+
+
+def _at(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def test_cells_airtable_omits_read_as_none_and_the_record_carries_its_last_modified_time(world: World) -> None:

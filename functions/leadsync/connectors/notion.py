@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
@@ -203,6 +203,26 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+class _Listing(NamedTuple):
+    pages: list[dict[str, Any]]
+    capped: bool  # Notion stopped at its result cap
+    as_of: datetime | None  # the server's ``Date`` of the first answer
+
+
+def _caught_up(newest: str | None, as_of: datetime | None) -> str | None:
+    """The cursor after a query that read everything: the newest edit seen, or the server's
+    time of the query when that is later.
+
+    Without this a quiet database would be queried from its last edit minus the overlap for
+    ever, re-reading every page edited in that window on every cycle. Any edit the query could
+    not see yet is at most a few seconds older than ``as_of``; the next query starts at
+    ``as_of`` minus the overlap (two minutes, minute rounding included), so it still finds it.
+    """
+    if as_of is None or (newest is not None and _sort_key(newest) >= as_of):
+        return newest
+    return _iso(as_of)
+
+
 # -- connector ---------------------------------------------------------------------------------
 
 
@@ -327,10 +347,12 @@ class NotionConnector:
             link=read_value(props.get(self.link_field)),
         )
 
-    def _query(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
-        """Every page the query returns, and whether Notion stopped at its result cap."""
+    def _query(self, body: dict[str, Any]) -> _Listing:
+        """Every page the query returns, whether Notion stopped at its result cap, and the
+        server's time of the first answer."""
         pages: list[dict[str, Any]] = []
         start: str | None = None
+        as_of: datetime | None = None
         while True:
             request = {**body, "page_size": self.page_size}
             if start:
@@ -338,17 +360,20 @@ class NotionConnector:
             answer = self.transport.request(
                 "POST", f"/v1/data_sources/{self.data_source_id}/query", json=request, idempotent=True
             )
+            if start is None:
+                as_of = self.transport.server_time
             pages.extend(r for r in answer.get("results", []) if r.get("object") == "page")
             if (answer.get("request_status") or {}).get("type") == "incomplete":
-                return pages, True
+                return _Listing(pages, True, as_of)
             start = answer.get("next_cursor")
             if not answer.get("has_more") or not start:
-                return pages, False
+                return _Listing(pages, False, as_of)
 
     def fetch_changed(self, cursor: str | None) -> FetchResult:
         """Pages edited since ``cursor`` minus the overlap, oldest edit first.
 
-        ``cursor`` is an ISO timestamp (the newest ``last_edited_time`` seen); ``None`` lists
+        ``cursor`` is an ISO timestamp (the newest ``last_edited_time`` seen, moved up to the
+        server's time of the query when the query read everything: ``_caught_up``); ``None`` lists
         everything (``complete`` unless Notion's 10,000-result cap was hit). When the cap is hit
         the records read so far come back with the cursor at the last timestamp seen, so the
         next cycle carries on. Trashed pages do not appear (Notion's queries exclude them): the
@@ -361,12 +386,14 @@ class NotionConnector:
                 "timestamp": "last_edited_time",
                 "last_edited_time": {"on_or_after": _iso(since - self.overlap)},
             }
-        pages, capped = self._query(body)
+        pages, capped, as_of = self._query(body)
         newest = cursor
         for page in pages:
             edited = page.get("last_edited_time")
             if edited and (newest is None or _sort_key(edited) > _sort_key(newest)):
                 newest = edited
+        if not capped:
+            newest = _caught_up(newest, as_of)
         if capped:
             log.warning(
                 "Notion query of %s stopped at the result cap after %d pages; continuing from %s next cycle",
@@ -383,17 +410,20 @@ class NotionConnector:
     def fetch_all(self) -> FetchResult:
         """Every live page, oldest first; windows by ``created_time`` past the result cap.
 
-        The cursor is the newest ``last_edited_time`` seen (usable as an incremental cursor).
+        The cursor is the newest ``last_edited_time`` seen or the server's time of the first
+        answer, whichever is later (see ``_caught_up``).
         ``complete`` is false only if more than the cap share one creation minute.
         """
         seen: dict[str, dict[str, Any]] = {}
         lower: str | None = None
         complete = True
+        started: datetime | None = None
         while True:
             body: dict[str, Any] = {"sorts": [{"timestamp": "created_time", "direction": "ascending"}]}
             if lower is not None:
                 body["filter"] = {"timestamp": "created_time", "created_time": {"on_or_after": lower}}
-            pages, capped = self._query(body)
+            pages, capped, as_of = self._query(body)
+            started = started or as_of
             fresh = [p for p in pages if p["id"] not in seen]
             seen.update((p["id"], p) for p in fresh)
             if not capped:
@@ -404,8 +434,10 @@ class NotionConnector:
                 complete = False
                 break
             lower = last
-        newest = max((p.get("last_edited_time") or "" for p in seen.values()), default="", key=_sort_key)
-        return FetchResult([self._record(p) for p in seen.values()], newest or None, complete)
+        newest = max((p.get("last_edited_time") or "" for p in seen.values()), default="", key=_sort_key) or None
+        if complete:
+            newest = _caught_up(newest, started)
+        return FetchResult([self._record(p) for p in seen.values()], newest, complete)
 
     def get(self, record_id: str) -> Record | None:
         """The page (``deleted`` when in the trash), or ``None`` when Notion says it is gone."""
@@ -419,8 +451,7 @@ class NotionConnector:
         """The live page whose link property equals ``link`` (one filtered query)."""
         ptype = self._property(self.link_field)["type"]
         body = {"filter": {"property": self.link_field, ptype: {"equals": link}}}
-        pages, _ = self._query(body)
-        records = [self._record(p) for p in pages]
+        records = [self._record(p) for p in self._query(body).pages]
         return records[0] if records else None
 
     # -- writing ---------------------------------------------------------------------------
