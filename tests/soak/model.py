@@ -257,6 +257,8 @@ class Scenario:
         link = self.store.links_by_card(PAIR, [card["id"]]).get(card["id"])
         if link is not None:
             self.detached_leads.add(link.lead_id)
+        # a lead made from this card whose link is not committed yet (a cycle cut short) names it too
+        self.detached_leads.update(lead["id"] for lead in self.h.leads.all() if lead["card"] == card["id"])
         self.note(f"{verb} card {card['id']} (lead {card['lead']})")
 
     def hand_made_card(self) -> None:
