@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from leadsync import backlog
 from leadsync.config import PairConfig
-from leadsync.connectors.base import Connector
+from leadsync.connectors.base import BatchLinking, Connector
 from leadsync.connectors.deadline import Deadline
 from leadsync.core.fingerprint import fingerprint
 from leadsync.core.mapping import Normalizer
@@ -142,6 +142,7 @@ class _Cycle:
     backlog_rest: list[dict[str, object]] = field(default_factory=list)  # read but not taken: saved again
     from_backlog: set[tuple[Side, str]] = field(default_factory=set)
     deferred_creates: dict[tuple[Side, str], Record] = field(default_factory=dict)
+    markers: dict[Side, list[tuple[str, str | None]]] = field(default_factory=lambda: {Side.LEAD: [], Side.CARD: []})
 
 
 class Engine:
@@ -393,6 +394,8 @@ class Engine:
             if unit.drop is not None and not created:
                 drops.append(unit.drop)
             self._record_activity(cycle, unit)
+        for side in (Side.LEAD, Side.CARD):
+            self._write_markers(cycle, side)
         return puts, drops
 
     def _apply_unit(self, cycle: _Cycle, unit: Unit) -> Link | None:
@@ -412,7 +415,7 @@ class Engine:
             elif isinstance(op, Archive):
                 connector.archive(op.record_id)
                 cycle.seen[op.side].pop(op.record_id, None)
-            elif isinstance(op, SetMarker):
+            elif isinstance(op, SetMarker) and not self._queue_marker(cycle, op.side, op.record_id, op.link):
                 connector.set_link(op.record_id, op.link)
                 self._remember_marker(cycle, op.side, op.record_id, op.link)
             self._count(cycle, op)
@@ -438,14 +441,52 @@ class Engine:
         new_link = replace(link, card_id=created.id) if op.side is Side.CARD else replace(link, lead_id=created.id)
         self.store.put_links(pair.id, [new_link])
         self.store.delete_intent(pair.id, token)
+        if self._queue_marker(cycle, op.side.other, op.source_id, created.id):
+            return new_link
         try:
             pair.connector(op.side.other).set_link(op.source_id, created.id)
             self._remember_marker(cycle, op.side.other, op.source_id, created.id)
         except (DeadlineExceeded, RetryableError) as exc:  # the link is stored; the marker is rewritten later
-            logger.warning("link marker not written yet", extra={"record": op.source_id, "error": str(exc)})
-            cycle.records[op.side.other].pop(op.source_id, None)
-            cycle.seen[op.side.other].pop(op.source_id, None)
+            self._marker_not_written(cycle, op.side.other, op.source_id, exc)
         return new_link
+
+    def _queue_marker(self, cycle: _Cycle, side: Side, record_id: str, link: str | None) -> bool:
+        """Queue a link marker for a connector that writes them in batches (``BatchLinking``);
+        a full batch is written at once, the rest at the end of ``_apply``. False: write it now."""
+        connector = cycle.pair.connector(side)
+        size = getattr(connector, "link_batch_size", 0)
+        if not size:
+            return False
+        queue = cycle.markers[side]
+        queue.append((record_id, link))
+        if len(queue) >= size:
+            self._write_markers(cycle, side)
+        return True
+
+    def _write_markers(self, cycle: _Cycle, side: Side) -> None:
+        """Write the queued markers of one side. A marker not written is harmless: the link is
+        stored, and the record, read again next cycle, gets its marker then."""
+        queued, cycle.markers[side] = cycle.markers[side], []
+        if not queued:
+            return
+        connector: BatchLinking = cycle.pair.connector(side)  # type: ignore[assignment]
+        try:
+            failed = connector.set_links(queued)
+        except LeadsyncError as exc:  # the whole batch (a deadline, a refusal, a header gone)
+            failed = dict.fromkeys((record_id for record_id, _ in queued), exc)
+        for record_id, link in queued:
+            error = failed.get(record_id)
+            if error is None:
+                self._remember_marker(cycle, side, record_id, link)
+            else:
+                self._marker_not_written(cycle, side, record_id, error)
+
+    def _marker_not_written(self, cycle: _Cycle, side: Side, record_id: str, error: LeadsyncError) -> None:
+        """Read the record again next cycle; its stored link then asks for the marker again."""
+        logger.warning("link marker not written yet", extra={"record": record_id, "error": str(error)})
+        cycle.records[side].pop(record_id, None)
+        cycle.seen[side].pop(record_id, None)
+        cycle.failed[side].add(record_id)
 
     def _remember(self, cycle: _Cycle, side: Side, native: Record) -> None:
         canonical, _ = cycle.pair.plan_config.mapping.to_canonical(side, native)

@@ -520,3 +520,21 @@ def test_the_lockout_after_a_429_is_waited_out_without_hammering(world: World) -
     assert c.transport.stats.throttled == throttled
     assert c.transport.stats.waited_seconds >= throttled * PENALTY, "every refusal is followed by the full lockout"
     assert time.monotonic() - started >= throttled * PENALTY
+
+
+def test_set_links_writes_ten_records_per_request_and_names_one_that_is_gone(world: World) -> None:
+    c = world.connector()
+    ids = [world.user_create({"Name": f"Lead {n}"}) for n in range(12)]
+    world.emulator.user_delete_record(world.base_id, TABLE, ids[3])
+    world.recorder.sent.clear()
+
+    failed = c.set_links([(record_id, f"card-{n}") for n, record_id in enumerate(ids)])
+
+    assert list(failed) == [ids[3]]
+    assert ids[3] in str(failed[ids[3]])
+    for n, record_id in enumerate(ids):
+        if n != 3:
+            assert world.cells(record_id)["Trello Card"] == f"card-{n}"
+    patches = [body for method, _, _, body in world.recorder.sent if method == "PATCH"]
+    # the first ten in one request, refused for the deleted record, then one by one; the last two in one
+    assert [len(body["records"]) if "records" in body else 1 for body in patches] == [10, *[1] * 10, 2]

@@ -596,3 +596,23 @@ def test_a_json_that_is_not_a_service_account_key_is_a_config_error() -> None:
         sheets.SheetsConnector.from_service_account(
             {"type": "authorized_user", "client_id": "x"}, spreadsheet_id="s" * 44, fields=["Name"]
         )
+
+
+def test_set_links_finds_the_rows_where_they_are_now_and_writes_them_in_one_request(world: World) -> None:
+    c = world.connector()
+    for name in ("Ada", "Bob", "Cy"):
+        world.type_row({"Lead ID": f"L-{name}", "Name": name})
+    c.fetch_changed(None)
+    world.type_row({"Lead ID": "L-New", "Name": "Someone typed above"}, at=2)  # every row moves down
+    world.emulator.user_delete_row(world.spreadsheet_id, TAB, world.row_of("L-Cy"))
+    world.recorder.sent.clear()
+
+    missing = c.set_links([("L-Ada", "card-a"), ("L-Bob", "card-b"), ("L-Cy", "card-c")])
+
+    assert list(missing) == ["L-Cy"]
+    assert "L-Cy" in str(missing["L-Cy"])
+    assert (world.cells("L-Ada")["Trello Card"], world.cells("L-Bob")["Trello Card"]) == ("card-a", "card-b")
+    assert world.cells("L-New")["Trello Card"] == ""
+    assert [m for m, *_ in world.recorder.sent] == ["GET", "POST"], "one read of the tab, one batch write"
+    assert c.set_links([("L-Ada", "card-a")]) == {}
+    assert len(world.recorder.writes()) == 1, "a marker already in place is not written again"

@@ -46,7 +46,7 @@ from leadsync.connectors.ratelimit import Limit, shared_limiter
 from leadsync.connectors.values import BadValue as _BadValue
 from leadsync.connectors.values import parse_number as _parse_number
 from leadsync.core.models import FetchResult, Fields, Record, Value
-from leadsync.errors import ApiError, ConfigError, NotFound, RecordError
+from leadsync.errors import ApiError, ConfigError, LeadsyncError, NotFound, RecordError
 
 log = logging.getLogger("leadsync.connectors.airtable")
 
@@ -218,6 +218,7 @@ class AirtableConnector:
     """
 
     system = "airtable"
+    link_batch_size = MAX_RECORDS_PER_REQUEST  # markers per PATCH (``set_links``)
 
     def __init__(
         self,
@@ -613,6 +614,26 @@ class AirtableConnector:
         cells = {self.link_field: link or None}
         with self._about([record_id], [cells]):
             self.transport.request("PATCH", f"{self._path}/{record_id}", json={"fields": cells})
+
+    def set_links(self, links: Sequence[tuple[str, str | None]]) -> dict[str, LeadsyncError]:
+        """Write many link fields, ten records per PATCH. Airtable refuses a whole request for
+        one bad record (one deleted meanwhile), so a refused request is retried record by record
+        to write the others and name the one at fault."""
+        failed: dict[str, LeadsyncError] = {}
+        for chunk in _chunks(links):
+            ids = [record_id for record_id, _ in chunk]
+            rows = [{self.link_field: link or None} for _, link in chunk]
+            body = {"records": [{"id": rid, "fields": row} for rid, row in zip(ids, rows, strict=True)]}
+            try:
+                with self._about(ids, rows):
+                    self.transport.request("PATCH", self._path, json=body)
+            except ApiError:
+                for record_id, link in chunk:
+                    try:
+                        self.set_link(record_id, link)
+                    except ApiError as exc:
+                        failed[record_id] = exc
+        return failed
 
     def archive(self, record_id: str) -> None:
         """Tick ``archived_field`` if configured; otherwise DELETE the record for good (Airtable has

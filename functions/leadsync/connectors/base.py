@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from leadsync.core.models import FetchResult, Fields, Record, Value
+from leadsync.errors import LeadsyncError
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,17 @@ class Acknowledging(Protocol):
     state column) is told, after a cycle commits, which records are now in sync."""
 
     def acknowledge(self, record_ids: Sequence[str]) -> None: ...
+
+
+class BatchLinking(Protocol):
+    """Optional: a connector that writes many link markers in few requests (Airtable: ten per
+    PATCH; Google Sheets: one read and one write for a whole batch). The engine queues the
+    markers of the cards it creates and hands them over ``link_batch_size`` at a time.
+
+    ``set_links`` returns the records it could not write, with the reason (a record gone, a
+    refusal naming it); a transient or deadline failure of the whole batch is raised.
+    """
+
+    link_batch_size: int
+
+    def set_links(self, links: Sequence[tuple[str, str | None]]) -> dict[str, LeadsyncError]: ...

@@ -64,12 +64,13 @@ from leadsync.connectors.sheets_rows import (
     tab_range,
 )
 from leadsync.core.models import FetchResult, Fields, Record, Value
-from leadsync.errors import ApiError, ConfigError, NotFound, RecordError, RetryableError
+from leadsync.errors import ApiError, ConfigError, LeadsyncError, NotFound, RecordError, RetryableError
 
 log = logging.getLogger("leadsync.connectors.sheets")
 
 DEFAULT_BASE_URL = "https://sheets.googleapis.com"
 CURSOR = "sheet"  # an incremental read needs no position: the state column says what changed
+Cell = tuple[int, int, str]  # row number, column index, text
 CELL_LIMIT = 50_000  # characters per cell (Google Sheets)
 READ_PARAMS = {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"}
 # Google asks for exponential backoff on 429 (quotas refill each minute) and sends no Retry-After.
@@ -123,6 +124,7 @@ class SheetsConnector:
     """
 
     system = "sheets"
+    link_batch_size = 500  # markers per read of the tab and batch write (``set_links``)
 
     def __init__(
         self,
@@ -230,7 +232,7 @@ class SheetsConnector:
             raise RetryableError(f"sheets values:batchGet answered {len(found)} ranges for {len(ranges)}")
         return found
 
-    def _write(self, cells: Sequence[tuple[int, int, str]]) -> None:
+    def _write(self, cells: Sequence[Cell]) -> None:
         """Write single cells (row number, column index, text) in one atomic RAW batch."""
         data = [
             {"range": cell_range(self.sheet, row, col), "majorDimension": "ROWS", "values": [[text]]}
@@ -458,9 +460,9 @@ class SheetsConnector:
             "sheet %r: a retried append left %d extra copies of %s; blanked them", self.sheet, len(copies), record_id
         )
 
-    def _write_row(self, row: Row, changes: Fields, link: Value, record_id: str) -> str:
-        """Write ``changes`` (and ``link``) into ``row``; keep it acknowledged if it was. Returns the
-        state cell as it now is."""
+    def _row_cells(self, row: Row, changes: Fields, link: Value, record_id: str) -> tuple[list[Cell], str]:
+        """The cells that write ``changes`` (and ``link``) into ``row``, keeping it acknowledged if
+        it was, and the state cell as it will then be."""
         columns = self._columns
         assert columns is not None
         cells = [(row.number, columns.fields[name], value or "") for name, value in changes.items()]
@@ -470,6 +472,11 @@ class SheetsConnector:
         if row.acknowledged:  # nothing unsynced in the row: it stays acknowledged with our write
             state = row_hash(record_id, {**row.fields, **changes}, link)
             cells.append((row.number, columns.state, state))
+        return cells, state
+
+    def _write_row(self, row: Row, changes: Fields, link: Value, record_id: str) -> str:
+        """Write ``changes`` (and ``link``) into ``row``; return the state cell as it now is."""
+        cells, state = self._row_cells(row, changes, link, record_id)
         with self._about(record_id):
             self._write(cells)
         return state
@@ -504,6 +511,28 @@ class SheetsConnector:
             return
         state = self._write_row(row, {}, link, record_id)
         self._after_write(record_id, {}, link, state)
+
+    def set_links(self, links: Sequence[tuple[str, str | None]]) -> dict[str, LeadsyncError]:
+        """Write many link cells: one read of the tab to find the rows, one batch write."""
+        table = self._read()
+        cells: list[Cell] = []
+        written: list[tuple[str, Value, str]] = []
+        missing: dict[str, LeadsyncError] = {}
+        for record_id, link in links:
+            row = table.rows.get(record_id)
+            if row is None:
+                missing[record_id] = self._missing(record_id)
+                continue
+            if _blank(link) != row.link:
+                row_cells, state = self._row_cells(row, {}, _blank(link), record_id)
+                cells.extend(row_cells)
+                written.append((record_id, _blank(link), state))
+        if cells:
+            with self._about(", ".join(record_id for record_id, _, _ in written)):
+                self._write(cells)
+        for record_id, link, state in written:
+            self._after_write(record_id, {}, link, state)
+        return missing
 
     def archive(self, record_id: str) -> None:
         """Write ``archived`` into the state cell (rows are never deleted). A row that is gone, or
