@@ -187,8 +187,15 @@ class Engine:
         full = self._is_sweep_due(cycle)
         cycle.report.full_sweep = full
         with tracer.provider.in_subsegment("fetch"):
-            for side in (Side.LEAD, Side.CARD):
-                self._fetch(cycle, side, full)
+            try:
+                for side in (Side.LEAD, Side.CARD):
+                    self._fetch(cycle, side, full)
+            except (DeadlineExceeded, RetryableError) as exc:
+                out_of_time = isinstance(exc, DeadlineExceeded) or cycle.deadline.remaining() < UNIT_RESERVE_SECONDS
+                if not full or dry_run or not out_of_time:
+                    raise
+                self._postpone_sweep(cycle, owner, exc)
+                return
             self._recover_intents(cycle)
             self._take_backlog(cycle)
         links = self._load_links(cycle, full)
@@ -216,6 +223,27 @@ class Engine:
             for intent in cycle.resolved_intents:
                 self.store.delete_intent(pair.id, intent.token)
             self._commit(cycle, owner, full)
+
+    def _postpone_sweep(self, cycle: _Cycle, owner: str, exc: LeadsyncError) -> None:
+        """A full sweep that does not fit in one invocation is not retried every minute (which
+        would stop all syncing): it is retried after ``full_sweep_minutes``, and the cycles
+        in between are incremental. Nothing else in the state changes."""
+        message = (
+            f"pair {cycle.pair.id}: the full sweep did not fit in this invocation ({exc}); incremental cycles "
+            f"go on and the sweep is tried again in {cycle.pair.config.full_sweep_minutes} minutes. Deletions "
+            "that only a sweep notices wait until one fits: see docs/deploy.md (large trackers)"
+        )
+        logger.error(message)
+        cycle.report.errors.append(message)
+        cycle.report.status = "partial"
+        cycle.meta.last_full_sweep = cycle.started.isoformat()  # the last attempt: see _is_sweep_due
+        cycle.meta.last_run = {**cycle.report.summary(), "at": cycle.started.isoformat()}
+        try:
+            cycle.meta = self.store.commit(cycle.pair.id, owner, cycle.meta, release=True)
+        except StaleState as err:
+            cycle.report.status = "failed"
+            cycle.report.errors.append(str(err))
+            logger.error("state changed under this run (lease lost?); nothing committed", extra={"error": str(err)})
 
     def _is_sweep_due(self, cycle: _Cycle) -> bool:
         last = cycle.meta.last_full_sweep

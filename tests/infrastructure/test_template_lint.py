@@ -27,7 +27,7 @@ def test_cfn_lint_reports_nothing_on_the_transformed_template(transformed: dict[
 
 
 def test_cfn_lint_rejects_a_timeout_beyond_the_lambda_maximum(template_text: str) -> None:
-    broken = template_text.replace("Timeout: 55", "Timeout: 5500", 1)
+    broken = template_text.replace("Timeout: !Ref FunctionTimeoutSeconds", "Timeout: 5500", 1)
 
     assert any("5500" in message for message in _messages(broken, ["us-east-1"]))
 

@@ -37,7 +37,12 @@ def _alarm(resources: Resources, namespace: str, metric: str) -> dict[str, Any]:
 def _render_dashboard(resources: Resources) -> dict[str, Any]:
     """The dashboard body with each ${...} of its Fn::Sub replaced by a plausible value."""
     body = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    values = {"AWS::Region": "eu-west-1", "AWS::StackName": "leadsync", "SyncLagAlarmSeconds": "600"}
+    values = {
+        "AWS::Region": "eu-west-1",
+        "AWS::StackName": "leadsync",
+        "SyncLagAlarmSeconds": "600",
+        "FunctionTimeoutSeconds": "55",
+    }
     rendered = re.sub(r"\$\{([^}!]+)\}", lambda m: values.get(m.group(1), f"resolved-{m.group(1)}"), body)
     return json.loads(rendered)
 

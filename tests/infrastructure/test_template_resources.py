@@ -42,14 +42,19 @@ def test_stale_ticks_are_not_retried_for_hours(resources: Resources) -> None:
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 
 
-def test_function_runtime_handler_and_limits_fit_a_one_minute_schedule(resources: Resources) -> None:
+def test_function_runtime_handler_and_limits_fit_a_one_minute_schedule(
+    resources: Resources, template: dict[str, Any]
+) -> None:
     props = _function(resources)
 
     assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["x86_64"]
     assert props["Handler"] == "handlers.scheduled_sync.handler"
     assert props["Code"] == {"S3Bucket": "leadsync-artifacts", "S3Key": "sync.zip"}, CODE_URI
-    assert 30 <= props["Timeout"] < 60, "a cycle must end before the next minute's run"
+    assert props["Timeout"] == {"Ref": "FunctionTimeoutSeconds"}
+    timeout = template["Parameters"]["FunctionTimeoutSeconds"]
+    assert 30 <= timeout["Default"] < 60, "by default a cycle ends before the next minute's run"
+    assert timeout["MaxValue"] <= 900, "Lambda's maximum, and the longest lease the engine takes"
     assert props["MemorySize"] >= 256
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert props["LoggingConfig"] == {"LogGroup": {"Ref": "SyncLogGroup"}}
