@@ -255,11 +255,13 @@ class SheetsEmulator(Emulator):
             tab = self._tab(self._book(spreadsheet_id), sheet)
             _delete(tab, "ROWS", index - 1, index)
 
-    def values(self, spreadsheet_id: str, sheet: str) -> list[list[str]]:
-        """The tab's formatted values as values.get returns them (trailing empties dropped)."""
+    def values(self, spreadsheet_id: str, sheet: str, rows: int | None = None) -> list[list[str]]:
+        """The tab's formatted values as values.get returns them (trailing empties dropped); only the
+        first ``rows`` rows when given."""
         with self.lock:
             tab = self._tab(self._book(spreadsheet_id), sheet)
-            return _read(tab, 0, tab.row_count, 0, tab.col_count, "FORMATTED_VALUE")
+            end = tab.row_count if rows is None else min(rows, tab.row_count)
+            return _read(tab, 0, end, 0, tab.col_count, "FORMATTED_VALUE")
 
     def sheet_id(self, spreadsheet_id: str, sheet: str) -> int:
         """The numeric sheetId (gid) of a tab."""

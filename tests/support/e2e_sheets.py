@@ -59,7 +59,7 @@ class Leads:
         return self.sb.sheets.values(self.spreadsheet_id, TAB)
 
     def _header(self) -> list[str]:
-        return self._rows()[0]
+        return self.sb.sheets.values(self.spreadsheet_id, TAB, rows=1)[0]
 
     def _row_number(self, lead_id: str) -> int | None:
         column = self._header().index("Lead ID")
