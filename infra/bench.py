@@ -336,6 +336,13 @@ def _req_spread(cycles: list[Cycle], system: str) -> str:
     return ", ".join(parts)
 
 
+def _swept(summary: dict[str, Any]) -> str:
+    """'yes' when the cycle was a full sweep and it finished (a postponed or failed one says so)."""
+    if not summary.get("full_sweep"):
+        return "NO"
+    return "yes" if summary.get("status") == "synced" else f"NO ({summary.get('status')})"
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
@@ -433,7 +440,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
             f"{r.sweep.cpu:.3f}",
             f"{r.sweep.wall:.2f}",
             f"{r.sweep.maxrss_kb / 1024:.0f}",
-            "yes" if r.sweep.summary.get("full_sweep") else "NO",
+            _swept(r.sweep.summary),
         ]
         for r in results
         if r.sweep is not None

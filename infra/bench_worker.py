@@ -17,7 +17,7 @@ windows, and a run of 10,000 leads must not take hours. Two modes, chosen per ``
   product's buckets, context and deadline run on ``time.monotonic() * scale``, sleeping
   ``1 / scale`` of each bucket wait. Compute is sped up too in simulated terms (x ``scale``).
 
-The product code is not changed; only those clocks are swapped.
+The product code is not changed; only those clocks are swapped (google-auth's included).
 
 Commands::
 
@@ -228,12 +228,17 @@ def main() -> int:
     os.dup2(devnull, 1)
     _count_dynamodb()
     _patch_clocks()
+    import google.auth._helpers as google_helpers
+
     import leadsync.engine
     from handlers.scheduled_sync import handler
 
     # The engine's "now" is the sandbox's clock: its offset at the start of the invocation plus
     # the waits skipped since (each of which moved the sandbox clock too).
     leadsync.engine.utcnow = lambda: datetime.now(UTC) + timedelta(seconds=_offset_base + CLOCK.skipped)
+    # google-auth dates its token requests and judges its tokens' expiry by its own clock: the
+    # sandbox's too, or a run hours ahead in simulated time would sign assertions from the past.
+    google_helpers.utcnow = lambda: leadsync.engine.utcnow().replace(tzinfo=None)
     event = json.loads((ROOT / "infra/events/scheduled.json").read_text())
     protocol.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
