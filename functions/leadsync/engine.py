@@ -443,7 +443,7 @@ class Engine:
             elif isinstance(op, Archive):
                 connector.archive(op.record_id)
                 cycle.seen[op.side].pop(op.record_id, None)
-            elif isinstance(op, SetMarker) and not self._queue_marker(cycle, op.side, op.record_id, op.link):
+            elif isinstance(op, SetMarker):  # written at once: the planner may rely on it (a tombstone's marker)
                 connector.set_link(op.record_id, op.link)
                 self._remember_marker(cycle, op.side, op.record_id, op.link)
             self._count(cycle, op)
@@ -479,8 +479,9 @@ class Engine:
         return new_link
 
     def _queue_marker(self, cycle: _Cycle, side: Side, record_id: str, link: str | None) -> bool:
-        """Queue a link marker for a connector that writes them in batches (``BatchLinking``);
-        a full batch is written at once, the rest at the end of ``_apply``. False: write it now."""
+        """Queue the marker of a new record's source for a connector that writes them in batches
+        (``BatchLinking``); a full batch is written at once, the rest at the end of ``_apply``.
+        False: write it now."""
         connector = cycle.pair.connector(side)
         size = getattr(connector, "link_batch_size", 0)
         if not size:

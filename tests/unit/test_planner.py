@@ -377,6 +377,18 @@ def test_archived_card_detaches_lead_and_no_replacement_card() -> None:
     assert len(w.records[Side.CARD]) == 1
 
 
+def test_a_card_archived_before_its_lead_got_the_marker_leaves_the_lead_marked_and_no_new_card() -> None:
+    w = world()
+    lead, card = linked(w)
+    w.set_marker(Side.LEAD, lead, None)  # the marker write never happened (a run cut short)
+    w.archive(Side.CARD, card)
+    result = w.sync()
+    assert result.operations == [SetMarker(Side.LEAD, lead, card)]
+    assert w.links[lead].detached
+    assert_quiet(w, cycles=3)
+    assert len(w.records[Side.CARD]) == 1, "an archived card is not replaced unless a person clears the marker"
+
+
 def test_archived_card_with_archive_lead_rule_archives_the_lead() -> None:
     w = world(on_card_deleted="archive_lead")
     lead, card = linked(w)

@@ -364,7 +364,7 @@ _ADA = {"Name": "Ada", "Status": "New", "Email": "a@x"}
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(actions, max_size=40), st.booleans(), st.sampled_from([[], ["email"]]))
-@example(  # found by this test: a card archived and its lead's marker cleared before one cycle saw either
+@example(  # found by this test: a card archived and its lead's marker gone before one cycle saw either
     history=[("add_lead", _ADA), ("sync",), ("archive_card", 0), ("clear_marker", 0)], create_leads=False, match_on=[]
 )
 def test_after_any_history_one_clean_cycle_converges_and_the_next_is_quiet(

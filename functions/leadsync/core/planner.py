@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
-from typing import TypeGuard
 
 from leadsync.core.mapping import FieldMapping, FieldSpec
 from leadsync.core.merge import MISSING, ConflictPolicy, Maybe, Stamp, merge_field, pick_winner
@@ -111,11 +110,14 @@ class _Planner:
                     drop=link,
                     notes=(f"card {link.card_id} gone: lead {link.lead_id} archived, link dropped",),
                 )
-            if self._asks_for_new_card(lead):  # marker cleared by then: no tombstone cycle in between
-                return self._replace_archived(link, lead)
+            # A lead without its marker at this point never had it written (or lost it together with
+            # the card): it gets the archived card's id, so that only a marker cleared *after* this
+            # (``_detached``) asks for a new card.
+            unmarked = lead is not None and not lead.deleted and lead.link is None
             return Unit(
                 link.lead_id,
                 link.card_id,
+                (SetMarker(Side.LEAD, link.lead_id, link.card_id),) if unmarked else (),
                 link=replace(link, detached=True),
                 notes=(f"card {link.card_id} archived or deleted: lead {link.lead_id} left as is",),
             )
@@ -127,19 +129,14 @@ class _Planner:
         if card is not None and not card.deleted:
             unit = self._merge(replace(link, detached=False), lead, card, force_link=True)
             return replace(unit, notes=(*unit.notes, f"card {link.card_id} restored: link re-attached"))
-        if self._asks_for_new_card(lead):
-            return self._replace_archived(link, lead)
+        if lead is not None and not lead.deleted and lead.link is None and self._wants_card(lead):
+            unit = self._create(Side.CARD, lead)  # its marker cleared by a person: a new card
+            return replace(
+                unit,
+                drop=link,
+                notes=(f"lead {lead.id} marker cleared: new card replaces archived {link.card_id}",),
+            )
         return None
-
-    def _asks_for_new_card(self, lead: Record | None) -> TypeGuard[Record]:
-        """A live lead whose card was archived asks for a new one by having its marker cleared."""
-        return lead is not None and not lead.deleted and lead.link is None and self._wants_card(lead)
-
-    def _replace_archived(self, link: Link, lead: Record) -> Unit:
-        unit = self._create(Side.CARD, lead)
-        return replace(
-            unit, drop=link, notes=(f"lead {lead.id} marker cleared: new card replaces archived {link.card_id}",)
-        )
 
     def _merge(self, link: Link, lead: Record | None, card: Record | None, *, force_link: bool = False) -> Unit:
         winner = pick_winner(
