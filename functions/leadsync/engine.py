@@ -31,6 +31,7 @@ MAX_PENDING = 1000  # ids kept for a direct re-fetch; past this the cursor is he
 MAX_SEEN = 3000  # fingerprints kept for overlap/echo dedupe
 SEEN_WINDOW = timedelta(minutes=15)
 UNIT_RESERVE_SECONDS = 2.0  # do not start a unit with less time than this left
+MARKER_FLUSH_SECONDS = 5.0  # ... plus this while link markers wait to be written in a batch
 DIRECT_READ_SHARE = 0.5  # direct (one-by-one) reads may use at most this share of the remaining time
 
 
@@ -399,7 +400,7 @@ class Engine:
         puts: list[Link] = []
         drops: list[Link] = []
         for unit in the_plan.units:
-            if unit.writes and cycle.deadline.remaining() < UNIT_RESERVE_SECONDS:
+            if unit.writes and cycle.deadline.remaining() < self._reserve(cycle):
                 self._defer(cycle, unit)
                 continue
             # Logged before the writes: once the winner's value reaches the losing side, the next
@@ -426,10 +427,17 @@ class Engine:
             self._write_markers(cycle, side)
         return puts, drops
 
+    @staticmethod
+    def _reserve(cycle: _Cycle) -> float:
+        """Time a unit must leave: the commit's, plus the queued markers' write when there are some."""
+        queued = any(cycle.markers[side] for side in (Side.LEAD, Side.CARD))
+        return UNIT_RESERVE_SECONDS + (MARKER_FLUSH_SECONDS if queued else 0.0)
+
     def _apply_unit(self, cycle: _Cycle, unit: Unit) -> Link | None:
         pair = cycle.pair
         mapping = pair.plan_config.mapping
         link = unit.link
+        detached = link is not None and link.detached
         for op in unit.ops:
             connector = pair.connector(op.side)
             if isinstance(op, Create):
@@ -443,7 +451,9 @@ class Engine:
             elif isinstance(op, Archive):
                 connector.archive(op.record_id)
                 cycle.seen[op.side].pop(op.record_id, None)
-            elif isinstance(op, SetMarker):  # written at once: the planner may rely on it (a tombstone's marker)
+            elif isinstance(op, SetMarker) and (
+                detached or not self._queue_marker(cycle, op.side, op.record_id, op.link)
+            ):  # a tombstone's marker is written at once: the planner relies on it next cycle
                 connector.set_link(op.record_id, op.link)
                 self._remember_marker(cycle, op.side, op.record_id, op.link)
             self._count(cycle, op)
@@ -479,9 +489,8 @@ class Engine:
         return new_link
 
     def _queue_marker(self, cycle: _Cycle, side: Side, record_id: str, link: str | None) -> bool:
-        """Queue the marker of a new record's source for a connector that writes them in batches
-        (``BatchLinking``); a full batch is written at once, the rest at the end of ``_apply``.
-        False: write it now."""
+        """Queue a marker for a connector that writes them in batches (``BatchLinking``); a full
+        batch is written at once, the rest at the end of ``_apply``. False: write it now."""
         connector = cycle.pair.connector(side)
         size = getattr(connector, "link_batch_size", 0)
         if not size:

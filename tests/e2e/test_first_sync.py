@@ -24,6 +24,7 @@ def test_first_sync_resumes_from_the_backlog_across_invocations(
         monkeypatch.setitem(ratelimit.DEFAULT_LIMITS, system, ratelimit.Limit(1000.0, 1000.0))
     monkeypatch.setenv("LEADSYNC_SAFETY_MARGIN_SECONDS", "1")
     monkeypatch.setattr(leadsync.engine, "UNIT_RESERVE_SECONDS", 0.02)
+    monkeypatch.setattr(leadsync.engine, "MARKER_FLUSH_SECONDS", 0.02)
     monkeypatch.setattr(leadsync.app, "MIN_SECONDS_FOR_A_PAIR", 0.05)
     harness.context_factory = lambda: FakeLambdaContext(timeout_seconds=2.0)
 

@@ -124,7 +124,7 @@ class SheetsConnector:
     """
 
     system = "sheets"
-    link_batch_size = 500  # markers per read of the tab and batch write (``set_links``)
+    link_batch_size = 200  # markers per read of the tab and batch write (``set_links``)
 
     def __init__(
         self,
