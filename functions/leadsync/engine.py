@@ -31,7 +31,7 @@ MAX_PENDING = 1000  # ids kept for a direct re-fetch; past this the cursor is he
 MAX_SEEN = 3000  # fingerprints kept for overlap/echo dedupe
 SEEN_WINDOW = timedelta(minutes=15)
 UNIT_RESERVE_SECONDS = 2.0  # do not start a unit with less time than this left
-MARKER_FLUSH_SECONDS = 5.0  # ... plus this while link markers wait to be written in a batch
+MARKER_FLUSH_SECONDS = 3.0  # ... plus this while link markers wait to be written in a batch
 DIRECT_READ_SHARE = 0.5  # direct (one-by-one) reads may use at most this share of the remaining time
 
 
