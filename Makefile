@@ -46,7 +46,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)  ## cost and speed figures (requests, DynamoDB calls, CPU, RSS) for N = 100, 1000, 10000
-	$(BIN)/python infra/bench.py
+	$(BIN)/python infra/bench.py $${BENCH_ARGS:-}
 
 soak: $(STAMP)  ## randomized fault/crash scenarios per lead tracker; SCENARIOS=N to size it
 	$(BIN)/python infra/soak.py --scenarios $${SCENARIOS:-200}

@@ -510,7 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trackers", default="", help="lead trackers to run (default: every one available)")
     parser.add_argument("--clock", choices=("virtual", "scaled"), default="virtual", help="how waits pass (see docs)")
     parser.add_argument("--scale", default="auto", help="--clock scaled: time scale, or 'auto' (N/100, 1..50)")
-    parser.add_argument("--all-trackers-up-to", type=int, default=1000, help="larger N run Notion only (default 1000)")
+    parser.add_argument(
+        "--all-trackers-up-to", type=int, default=10_000, help="larger N run Notion only (default 10000)"
+    )
     parser.add_argument("--max-invocations", type=int, default=150, help="cap on first-sync invocations")
     parser.add_argument("--first-sync-budget", type=float, default=900.0, help="cap on real seconds per first sync")
     parser.add_argument(
