@@ -27,6 +27,8 @@ def test_first_sync_resumes_from_the_backlog_across_invocations(
     monkeypatch.setattr(leadsync.engine, "MARKER_FLUSH_SECONDS", 0.02)
     monkeypatch.setattr(leadsync.app, "MIN_SECONDS_FOR_A_PAIR", 0.05)
     harness.context_factory = lambda: FakeLambdaContext(timeout_seconds=2.0)
+    # Trello answering in 30 ms: 80 creations need 2.4 s, more than one invocation's ~1 s on any machine
+    harness.sb.trello.faults.set(latency=0.03)
 
     summaries = []
     for _ in range(80):  # generous: a loaded machine fits fewer creations into each short invocation
