@@ -536,7 +536,7 @@ def test_archive_writes_archived_into_the_state_cell_and_clearing_it_brings_the_
 def test_a_real_quota_429_resource_exhausted_is_retried(world: World) -> None:
     world.emulator.rate_limit(enabled=True, time_scale=60.0, read_per_minute_per_user=2)
     c = world.connector()
-    for _ in range(3):
+    for _ in range(7):  # two reads per 1 s window: 7 reads go over unless they spread over 4 windows
         c.fetch_all()
     world.emulator.rate_limit(enabled=False)
     assert c.transport.stats.throttled >= 1
