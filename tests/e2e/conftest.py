@@ -50,23 +50,20 @@ def aws() -> Iterator[Any]:
             yield boto3.client("dynamodb", region_name="eu-west-1")
 
 
-@pytest.fixture(params=sorted(LEAD_TRACKERS))
-def harness(
-    request: pytest.FixtureRequest, sandbox: Sandbox, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Harness:
-    """A fresh lead tracker + board + table, the handler wired to them, and one shared clock."""
+def fresh_environment(sandbox: Sandbox, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty sandbox, no cached connector state, a new state table and the Lambda's environment
+    pointing at them, the engine on the sandbox clock; returns where the pair config goes."""
     import leadsync.engine
     from leadsync.connectors import notion, ratelimit, trello
+    from leadsync.state.table import create_table
 
+    for module in (notion, trello):
+        module.clear_caches()
     for name in ("airtable", "sheets"):
         module = importlib.import_module(f"leadsync.connectors.{name}") if name in LEAD_TRACKERS else None
         if module is not None and hasattr(module, "clear_caches"):
             module.clear_caches()
-    from leadsync.state.table import create_table
-
     sandbox.reset()
-    notion.clear_caches()
-    trello.clear_caches()
     ratelimit.reset_shared_limiters()
     table = f"leadsync-{uuid.uuid4().hex[:8]}"
     create_table(aws, table)
@@ -75,6 +72,15 @@ def harness(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("GOOGLE_SERVICE_ACCOUNT_FILE", "")  # a world may set it; restored after the test
     monkeypatch.setattr(leadsync.engine, "utcnow", sandbox.clock.now)
+    return config_path
+
+
+@pytest.fixture(params=sorted(LEAD_TRACKERS))
+def harness(
+    request: pytest.FixtureRequest, sandbox: Sandbox, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Harness:
+    """A fresh lead tracker + board + table, the handler wired to them, and one shared clock."""
+    config_path = fresh_environment(sandbox, aws, tmp_path, monkeypatch)
     from handlers.scheduled_sync import handler
 
     leads = LEAD_TRACKERS[request.param](sandbox)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from leadsync.state.table import create_table
 from sandbox import Sandbox
-from tests.support.e2e import SCHEDULED_EVENT, STATUSES, NotionLeads, environment
+from tests.e2e.conftest import fresh_environment
+from tests.support.e2e import SCHEDULED_EVENT, STATUSES, NotionLeads
 from tests.support.lambda_context import FakeLambdaContext
 
 STAGES = {"New": "Inbox", "Contacted": "Working", "Qualified": "Won", "Lost": "Dropped"}
@@ -49,19 +48,7 @@ class Pipeline:
 def pair(
     sandbox: Sandbox, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[NotionLeads, Pipeline, Any]:
-    import leadsync.engine
-    from leadsync.connectors import airtable, notion, ratelimit
-
-    sandbox.reset()
-    notion.clear_caches()
-    airtable.clear_caches()
-    ratelimit.reset_shared_limiters()
-    table = f"leadsync-{uuid.uuid4().hex[:8]}"
-    create_table(aws, table)
-    config_path = tmp_path / "config.json"
-    for name, value in environment(config_path, sandbox.env(), table).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(leadsync.engine, "utcnow", sandbox.clock.now)
+    config_path = fresh_environment(sandbox, aws, tmp_path, monkeypatch)
     leads, pipeline = NotionLeads(sandbox), Pipeline(sandbox)
     config = {
         "id": "notion-airtable",
