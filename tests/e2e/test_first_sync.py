@@ -33,7 +33,8 @@ def test_first_sync_resumes_from_the_backlog_across_invocations(
     summaries = []
     for _ in range(80):  # generous: a loaded machine fits fewer creations into each short invocation
         summaries.append(harness.cycle())
-        if len({c["lead"] for c in harness.board.cards()}) == LEADS and summaries[-1]["deferred"] == 0:
+        done = len({c["lead"] for c in harness.board.cards()}) == LEADS and summaries[-1]["deferred"] == 0
+        if done and all(lead["card"] for lead in harness.leads.all()):  # the last card ids written back too
             break
 
     cards = harness.board.cards(include_closed=True)
