@@ -109,6 +109,24 @@ def test_a_wait_past_the_deadline_raises_and_keeps_the_token(fake: FakeTime) -> 
     assert bucket.acquire(Deadline.in_seconds(5, clock=fake.clock)) == pytest.approx(1.0)
 
 
+def test_taken_within_counts_the_tokens_due_in_the_last_seconds(fake: FakeTime) -> None:
+    bucket = TokenBucket(Limit(1.0, 2.0), clock=fake.clock, sleep=fake.sleep)
+    for _ in range(5):  # due at +0, +0, +1, +2, +3
+        bucket.acquire()
+    assert bucket.taken_within(10.0) == 5
+    assert bucket.taken_within(1.5) == 2  # due at 2 and 3 (the clock is at 3)
+    fake.now += 100.0
+    assert bucket.taken_within(10.0) == 0
+
+
+def test_a_refused_wait_is_not_counted_as_taken(fake: FakeTime) -> None:
+    bucket = TokenBucket(Limit(1.0, 1.0), clock=fake.clock, sleep=fake.sleep)
+    bucket.acquire()
+    with pytest.raises(DeadlineExceeded):
+        bucket.acquire(Deadline.in_seconds(0.5, clock=fake.clock))
+    assert bucket.taken_within(10.0) == 1
+
+
 def test_buckets_are_shared_per_system_and_credential() -> None:
     a = shared_limiter("trello", "token-a")
     assert shared_limiter("trello", "token-a") is a

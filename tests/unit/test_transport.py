@@ -393,17 +393,45 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 # -- rate limiting and secrets -------------------------------------------------------------------
 
 
-def test_low_trello_quota_header_slows_the_next_request(srv: ScriptedServer, fake: FakeTime) -> None:
-    srv.script = [
-        Reply(headers={"x-rate-limit-api-token-remaining": "1", "x-rate-limit-api-token-interval-ms": "10000"}),
-        Reply(),
-    ]
+def _quota(remaining: int, most: int | None = 100) -> dict[str, str]:
+    headers = {"x-rate-limit-api-token-remaining": str(remaining), "x-rate-limit-api-token-interval-ms": "10000"}
+    if most is not None:
+        headers["x-rate-limit-api-token-max"] = str(most)
+    return headers
+
+
+@pytest.mark.parametrize("most", [100, None], ids=["others-use-the-token", "no-max-header"])
+def test_low_trello_quota_used_by_others_slows_the_next_request(
+    srv: ScriptedServer, fake: FakeTime, most: int | None
+) -> None:
+    srv.script = [Reply(headers=_quota(1, most)), Reply()]  # 99 counted, 1 of them ours (or unknown)
     bucket = TokenBucket(Limit(100.0, 10.0), clock=fake.clock, sleep=fake.sleep)
     t = make(srv, fake, rate_limiter=bucket)
     t.request("GET", "/1/boards/b/actions")
     assert fake.slept == []
     t.request("GET", "/1/boards/b/actions")
     assert fake.slept == [pytest.approx(5.0)]  # 10 s window spread over the 1 request left + 1
+
+
+def test_a_window_filled_by_our_own_requests_is_not_paused(srv: ScriptedServer, fake: FakeTime) -> None:
+    """The bucket already paces our requests; a pause would only slow a first sync down."""
+    srv.script = [Reply(headers=_quota(12 - n, most=12)) for n in range(1, 13)] + [Reply()]
+    bucket = TokenBucket(Limit(100.0, 10.0), clock=fake.clock, sleep=fake.sleep)
+    t = make(srv, fake, rate_limiter=bucket)
+    for _ in range(13):
+        t.request("GET", "/1/boards/b/actions")
+    assert sum(fake.slept) < 0.2  # only the bucket's own pacing (100/s after a burst of 10)
+
+
+def test_requests_counted_beyond_ours_in_the_window_slow_down(srv: ScriptedServer, fake: FakeTime) -> None:
+    srv.script = [Reply(headers=_quota(12 - n, most=12)) for n in range(1, 6)] + [Reply(headers=_quota(3, 12)), Reply()]
+    bucket = TokenBucket(Limit(100.0, 10.0), clock=fake.clock, sleep=fake.sleep)
+    t = make(srv, fake, rate_limiter=bucket)
+    for _ in range(6):  # the sixth answer counts 9 used, 6 of them ours
+        t.request("GET", "/1/boards/b/actions")
+    assert sum(fake.slept) < 0.2
+    t.request("GET", "/1/boards/b/actions")
+    assert fake.slept[-1] == pytest.approx(2.5)  # 10 s / (3 left + 1)
 
 
 def test_plenty_of_quota_does_not_slow_down(srv: ScriptedServer, fake: FakeTime) -> None:

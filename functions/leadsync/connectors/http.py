@@ -56,6 +56,7 @@ _NETWORK_ERRORS = (
 )
 # Trello's rate-limit headers, per token and per key.
 _QUOTA_HEADERS = ("x-rate-limit-api-token", "x-rate-limit-api-key")
+QUOTA_WINDOW_SLACK = 1.0  # seconds: a request sent just before a window opened may be counted in it
 
 _session: requests.Session | None = None
 _session_lock = threading.Lock()
@@ -371,22 +372,30 @@ class Transport:
             ) from None
 
     def _read_quota_headers(self, headers: Mapping[str, str]) -> None:
-        """Slow down before the server says no, when it reports a low remaining quota (Trello)."""
+        """Slow down before the server says no, when it reports a low remaining quota (Trello)
+        that others are using too.
+
+        The shared bucket already keeps this process under the documented limit, so a window
+        the server fills with this process's own requests needs no pause (pausing there would
+        cost a tenth of a large first sync). Requests the server counts beyond ours (another
+        deployment or tool with the same token or key) do: then what is left is spread over a
+        whole window, as the window's start cannot be seen.
+        """
         if self.rate_limiter is None:
             return
         pause = 0.0
         for prefix in _QUOTA_HEADERS:
-            remaining = headers.get(f"{prefix}-remaining")
-            interval_ms = headers.get(f"{prefix}-interval-ms")
-            if remaining is None or interval_ms is None:
-                continue
             try:
-                left, interval = int(remaining), float(interval_ms) / 1000.0
-            except ValueError:
+                left = int(headers[f"{prefix}-remaining"])
+                interval = float(headers[f"{prefix}-interval-ms"]) / 1000.0
+                most = int(headers[f"{prefix}-max"]) if f"{prefix}-max" in headers else None
+            except (KeyError, ValueError):
                 continue
-            if left <= self.low_quota:
-                # Spread what is left over a whole window: we cannot see where the window started.
-                pause = max(pause, interval / (left + 1))
+            if left > self.low_quota:
+                continue
+            if most is not None and most - left <= self.rate_limiter.taken_within(interval + QUOTA_WINDOW_SLACK):
+                continue  # every request counted is ours: the bucket already paces them
+            pause = max(pause, interval / (left + 1))
         if pause:
             self.rate_limiter.pause(pause)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,7 +58,11 @@ class TokenBucket:
 
     ``acquire`` reserves a token and sleeps until it is due; a wait that would pass the
     deadline raises ``DeadlineExceeded`` without sleeping and without consuming the token.
+    The bucket remembers when its recent tokens were due (``taken_within``), so a server's
+    quota count can be told apart from this process's own use.
     """
+
+    HISTORY = 4096  # tokens remembered: minutes of any documented rate
 
     def __init__(
         self,
@@ -73,6 +78,7 @@ class TokenBucket:
         self._tokens = limit.burst
         self._updated = clock()
         self._paused_until = 0.0
+        self._taken: deque[float] = deque(maxlen=self.HISTORY)
 
     def configure(self, limit: Limit) -> None:
         """Change the rate/burst in place (settings loaded after the bucket was shared)."""
@@ -91,9 +97,21 @@ class TokenBucket:
             if deadline is not None and wait > deadline.remaining():
                 self._tokens += 1.0
                 raise DeadlineExceeded(f"rate limiter would wait {wait:.2f}s, past the deadline")
+            self._taken.append(now + wait)
         if wait > 0:
             self._sleep(wait)
         return wait
+
+    def taken_within(self, seconds: float) -> int:
+        """Tokens taken (due) in the last ``seconds``: this process's requests in that time."""
+        with self._lock:
+            since = self._clock() - seconds
+            count = 0
+            for due in reversed(self._taken):
+                if due < since:
+                    break
+                count += 1
+            return count
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` from now (``Retry-After``, a low remaining quota)."""
