@@ -243,6 +243,33 @@ def test_a_quiet_table_is_not_read_again_once_the_overlap_has_passed(world: Worl
     assert [(r.id, r.fields["Name"]) for r in third.records] == [(record, "Ada L.")]
 
 
+def test_an_edit_made_during_a_long_listing_is_read_again_without_any_overlap(world: World) -> None:
+    """Pages read live records: the cursor is the time of the first page, not the newest edit read."""
+    c = world.connector(overlap_seconds=0, page_size=1)
+    first_id = world.user_create({"Name": "Ada"})
+    world.sb.clock.advance(5)
+    second_id = world.user_create({"Name": "Grace"})
+    pages = 0
+    list_page = c._list_page
+
+    def edit_after_the_first_page(options: Any) -> Any:
+        nonlocal pages
+        answer = list_page(options)
+        pages += 1
+        if pages == 1:  # Ada's page is read; she, then Grace, are edited before Grace's page is
+            world.sb.clock.advance(5)
+            world.emulator.user_update_record(world.base_id, TABLE, first_id, {"Name": "Ada L."})
+            world.sb.clock.advance(5)
+            world.emulator.user_update_record(world.base_id, TABLE, second_id, {"Name": "Grace H."})
+        return answer
+
+    c._list_page = edit_after_the_first_page  # type: ignore[method-assign]
+    first = c.fetch_changed(None)
+    assert [r.fields["Name"] for r in first.records] == ["Ada", "Grace H."]  # Grace's edit is the newest read
+    again = c.fetch_changed(first.cursor)
+    assert {(r.id, r.fields["Name"]) for r in again.records} >= {(first_id, "Ada L.")}
+
+
 def _at(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 

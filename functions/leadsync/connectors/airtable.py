@@ -8,9 +8,10 @@ and reads "false", so "false" written from the other side reads back the same); 
 the ISO text; computed fields (last modified, created, formula, lookup...) are read-only.
 
 Incremental reads need a "Last modified time" field (``last_modified_field``): records modified on
-or after the cursor minus ``overlap_seconds`` are listed, oldest first, with only the mapped
-fields. Writes send ``typecast: false`` so an unknown select option fails (Airtable would
-otherwise create it silently) and use PATCH only (PUT clears the fields it is not given).
+or after the cursor minus ``overlap_seconds`` (30 s) are listed, oldest first, with only the
+mapped fields; the cursor is the server's time (``Date``) of the listing's first page. Writes
+send ``typecast: false`` so an unknown select option fails (Airtable would otherwise create it
+silently) and use PATCH only (PUT clears the fields it is not given).
 
 Deletion: Airtable has no archive. ``archive`` deletes the record for good unless
 ``archived_field`` names a checkbox, which is then ticked instead; ticked records read as
@@ -56,6 +57,11 @@ MAX_PAGE_SIZE = 100
 MAX_URL_LENGTH = 16_000
 MAX_TEXT_LENGTH = 100_000  # characters in a long text cell
 PENALTY_SECONDS = 30.0
+# Airtable stamps edits to the millisecond (Notion rounds to the minute and needs two minutes), and
+# the cursor is the server's time before the listing began (``_newest``): the overlap only covers
+# clock differences between Airtable's servers. Each second of it is re-read after every write
+# (a large first sync writes a card id every tenth of a second).
+OVERLAP_SECONDS = 30
 LISTING_RESTARTS = 2  # an expired pagination iterator restarts the listing this many times
 TEXT_TYPES = frozenset({"singleLineText", "multilineText", "email", "url", "phoneNumber", "richText"})
 NUMBER_TYPES = frozenset({"number", "currency", "percent", "rating", "duration"})
@@ -230,7 +236,7 @@ class AirtableConnector:
         link_field: str = "Trello Card",
         last_modified_field: str = "Last Modified",
         archived_field: str | None = None,
-        overlap_seconds: int = 120,
+        overlap_seconds: int = OVERLAP_SECONDS,
         page_size: int = MAX_PAGE_SIZE,
         typecast: bool = False,
         penalty_seconds: float = PENALTY_SECONDS,
@@ -450,25 +456,32 @@ class AirtableConnector:
         return self.transport.request("POST", f"{path}/listRecords", json=dict(options), idempotent=True)
 
     def _newest(self, listing: _Listing, cursor: str | None) -> str | None:
-        """The newest last-modified time listed, or the server's time of the listing when that
-        is later (else a quiet table would be listed from its last edit minus the overlap for
-        ever; an edit the listing could not see yet is seconds older than that time, well inside
-        the overlap the next listing starts with)."""
+        """The next cursor: the server's time of the listing's first page when known, else the
+        newest last-modified time listed.
+
+        Not the newest time listed when the server's is known: a listing pages over live records,
+        so a record edited on an earlier page after that page was read carries a time older than
+        later pages' newest one, and only a cursor from before the listing began reads it again.
+        Not the last edit either, or a quiet table would be read from its last edit minus the
+        overlap for ever. The overlap then only covers clock differences between Airtable's
+        servers and an edit not yet visible to the first page.
+        """
+        if listing.as_of is not None:
+            return formula.iso_ms(listing.as_of)
         newest, newest_at = cursor, _parse_time(cursor)
         for raw in listing.records:
             stamp = (raw.get("fields") or {}).get(self.last_modified_field)
             at = _parse_time(stamp)
             if at is not None and (newest_at is None or at > newest_at):
                 newest, newest_at = str(stamp), at
-        if listing.as_of is not None and (newest_at is None or listing.as_of > newest_at):
-            newest = formula.iso_ms(listing.as_of)
         return newest
 
     def fetch_changed(self, cursor: str | None) -> FetchResult:
         """Records modified on or after ``cursor`` minus the overlap, oldest first.
 
-        ``cursor`` is the newest last-modified time seen (ISO); the returned cursor is the newest
-        in this read, or the server's time of the read when later (``_newest``). ``None`` (or a
+        ``cursor`` is a time (ISO); the returned one is the server's time of this read's first
+        page, or the newest last-modified time read when the server sent no ``Date``
+        (``_newest``). ``None`` (or a
         cursor that is not a time, e.g. left by another system) lists every live record
         (``complete``). Incremental reads
         include records ticked as archived (``deleted``) so the engine learns of them at once;
@@ -485,8 +498,8 @@ class AirtableConnector:
         return FetchResult([self._record(r) for r in listing.records], self._newest(listing, cursor), complete=False)
 
     def fetch_all(self) -> FetchResult:
-        """Every live record (``complete``), archived ones left out; the cursor is the newest
-        last-modified time seen or the server's time of the listing (``_newest``)."""
+        """Every live record (``complete``), archived ones left out; the cursor is the server's
+        time of the listing's first page (``_newest``)."""
         self.check()
         condition = formula.unchecked(self.archived_field) if self.archived_field else None
         listing = self._list(condition)
