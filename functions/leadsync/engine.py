@@ -705,10 +705,14 @@ class Engine:
         self._acknowledge(cycle)
 
     def _acknowledge(self, cycle: _Cycle) -> None:
-        """Tell connectors that keep change markers in the system itself (Sheets) what is now in sync."""
+        """Tell connectors that keep change markers in the system itself (Sheets) what is handled:
+        the records now in sync, and the new ones saved to the backlog (committed with it, they
+        are the backlog's to create; read as changed again they would only be saved again, every
+        cycle, until their turn came: 10,000 rows re-read and re-saved per invocation of a first sync)."""
         for side in (Side.LEAD, Side.CARD):
             method = getattr(cycle.pair.connector(side), "acknowledge", None)
-            done = [i for i in cycle.seen[side] if i not in cycle.failed[side]]  # read or written, in sync
+            saved = [record_id for (s, record_id) in cycle.deferred_creates if s is side]
+            done = [i for i in dict.fromkeys([*cycle.seen[side], *saved]) if i not in cycle.failed[side]]
             if callable(method) and done:
                 try:
                     method(sorted(done))

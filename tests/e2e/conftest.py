@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import google.auth._helpers as google_helpers
 import pytest
 from moto import mock_aws
 
@@ -72,6 +73,9 @@ def fresh_environment(sandbox: Sandbox, aws: Any, tmp_path: Path, monkeypatch: p
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("GOOGLE_SERVICE_ACCOUNT_FILE", "")  # a world may set it; restored after the test
     monkeypatch.setattr(leadsync.engine, "utcnow", sandbox.clock.now)
+    # google-auth dates its token requests by its own clock: the sandbox's too, or a test that
+    # moves the sandbox clock on an hour would sign assertions the token endpoint calls stale
+    monkeypatch.setattr(google_helpers, "utcnow", lambda: sandbox.clock.now().replace(tzinfo=None))
     return config_path
 
 

@@ -46,3 +46,28 @@ def test_first_sync_resumes_from_the_backlog_across_invocations(
     for lead in harness.leads.all():
         assert lead["card"] in {c["id"] for c in cards}
     assert harness.cycle()["applied"] == {}
+
+
+def test_leads_saved_to_the_backlog_are_not_read_again_while_they_wait(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sheets has no cursor: it acknowledges the rows the backlog holds, as the others' cursors move past them."""
+    for n in range(10):
+        harness.leads.add(name=f"Lead {n}", email=f"l{n}@example.com", status="New", source="Import")
+    harness.sb.clock.advance(300)  # an existing tracker: its last edits are older than any read overlap
+    with monkeypatch.context() as no_time:
+        no_time.setattr(leadsync.engine, "UNIT_RESERVE_SECONDS", 1e9)  # every creation is deferred
+        first = harness.cycle()
+    assert (first["read"]["lead"], first["applied"], first["deferred"]) == (10, {}, 10)
+
+    harness.sb.clock.advance(130)  # the next ticks
+    second = harness.cycle()
+
+    assert second["read"].get("lead", 0) == 0, "the waiting leads were not read again"
+    assert (second["read"]["backlog"], second["applied"]) == (10, {"create_card": 10})
+    assert len(harness.board.cards(include_closed=True)) == 10
+    harness.sb.clock.advance(130)
+    third = harness.cycle()
+    assert third["applied"] == {}
+    cards = {c["lead"]: c["id"] for c in harness.board.cards()}
+    assert {lead["id"]: lead["card"] for lead in harness.leads.all()} == cards
