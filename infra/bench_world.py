@@ -81,6 +81,9 @@ class Stack:
         self.sb.stop()
 
 
+EXISTING_AGE_SECONDS = 3600.0  # how long before the first sync the seeded leads were last edited
+
+
 @dataclass
 class World:
     """One lead tracker with ``n`` leads and an empty board, a fresh table, and the Lambda's environment."""
@@ -106,6 +109,9 @@ class World:
                 status=STATUSES_SYNCED[i % len(STATUSES_SYNCED)],
                 source="Website" if i % 2 else "Referral",
             )
+        # An existing tracker: last edited well before leadsync's first run, not inside the
+        # incremental reads' overlap (which would have each of the next invocations re-read it all).
+        sb.clock.advance(EXISTING_AGE_SECONDS)
         table = f"leadsync-bench-{uuid.uuid4().hex[:8]}"
         create_table(self.stack.dynamodb(), table)
         config_path = self.stack.workdir / f"config-{self.system}-{self.n}.json"
