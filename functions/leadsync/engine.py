@@ -711,9 +711,11 @@ class Engine:
         cycle, until their turn came: 10,000 rows re-read and re-saved per invocation of a first sync)."""
         for side in (Side.LEAD, Side.CARD):
             method = getattr(cycle.pair.connector(side), "acknowledge", None)
+            if not callable(method):
+                continue
             saved = [record_id for (s, record_id) in cycle.deferred_creates if s is side]
             done = [i for i in dict.fromkeys([*cycle.seen[side], *saved]) if i not in cycle.failed[side]]
-            if callable(method) and done:
+            if done:
                 try:
                     method(sorted(done))
                 except LeadsyncError as exc:  # harmless: those rows are read as changed next cycle
