@@ -645,27 +645,22 @@ class Engine:
         meta = cycle.meta
         if not cycle.deferred_creates and not cycle.backlog_consumed:
             return []
-        rest = cycle.backlog_rest
         deferred = [backlog.encode(side, record) for (side, _), record in sorted(cycle.deferred_creates.items())]
-        rest_chunks, too_large = backlog.chunks(rest)
-        deferred_chunks, too_large_deferred = backlog.chunks(deferred)
-        for entry in [*too_large, *too_large_deferred]:  # cannot be saved whole: re-read it directly instead
+        # What was left of the head and this cycle's deferrals go first, in shared chunks, then the
+        # older chunks. Deferrals appended as chunks of their own would leave a long first sync with
+        # dozens of chunks of a few entries each, more than a cycle reads (MAX_CHUNKS_PER_CYCLE).
+        head, too_large = backlog.chunks([*cycle.backlog_rest, *deferred])
+        for entry in too_large:  # cannot be saved whole: re-read it directly instead
             cycle.failed[Side(str(entry["side"]))].add(str(entry["id"]))
         retired = list(cycle.backlog_consumed)
         tail = meta.backlog[len(retired) :]
         seq = max([*meta.backlog, -1]) + 1
-
-        def write(chunks: list[list[dict[str, object]]]) -> list[int]:
-            nonlocal seq
-            written = []
-            for chunk in chunks:
-                self.store.put_backlog(cycle.pair.id, seq, chunk)
-                written.append(seq)
-                seq += 1
-            return written
-
-        # what was left of the head stays first, then the older chunks, then this cycle's deferrals
-        meta.backlog = [*write(rest_chunks), *tail, *write(deferred_chunks)]
+        written = []
+        for chunk in head:
+            self.store.put_backlog(cycle.pair.id, seq, chunk)
+            written.append(seq)
+            seq += 1
+        meta.backlog = [*written, *tail]
         return retired
 
     def _commit(self, cycle: _Cycle, owner: str, full: bool) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import leadsync.app
 import leadsync.engine
+from leadsync import backlog
 from leadsync.connectors import ratelimit
 from tests.support.e2e import Harness
 from tests.support.lambda_context import FakeLambdaContext
@@ -71,3 +74,35 @@ def test_leads_saved_to_the_backlog_are_not_read_again_while_they_wait(
     assert third["applied"] == {}
     cards = {c["lead"]: c["id"] for c in harness.board.cards()}
     assert {lead["id"]: lead["card"] for lead in harness.leads.all()} == cards
+
+
+def test_every_invocation_takes_a_full_batch_while_the_backlog_holds_one(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deferred creations share chunks with the rest of the head: partial invocations do not leave a
+    trail of small chunks that a cycle, reading a bounded number of chunks, takes only part of a batch from."""
+    total, batch, per_cycle = 30, 10, 3
+    for n in range(total):
+        harness.leads.add(name=f"Lead {n:02d}", email=f"l{n}@example.com", status="New", source="Import")
+    harness.sb.clock.advance(300)  # an existing tracker: its last edits are older than any read overlap
+    monkeypatch.setattr(backlog, "BATCH", batch)
+    monkeypatch.setattr(backlog, "MAX_CHUNKS_PER_CYCLE", 1)
+    with monkeypatch.context() as no_time:
+        no_time.setattr(leadsync.engine, "UNIT_RESERVE_SECONDS", 1e9)  # every creation is deferred
+        assert harness.cycle()["deferred"] == total
+
+    def reserve(cycle: Any) -> float:  # time for `per_cycle` creations per invocation, no more
+        return 0.0 if cycle.report.applied.get("create_card", 0) < per_cycle else 1e9
+
+    monkeypatch.setattr(leadsync.engine.Engine, "_reserve", staticmethod(reserve))
+    taken = []
+    while len(harness.board.cards(include_closed=True)) < total and len(taken) < total:
+        left = total - len(harness.board.cards(include_closed=True))
+        summary = harness.cycle()
+        taken.append((left, summary["read"].get("backlog", 0)))
+
+    assert taken[0] == (total, batch)
+    assert [n for left, n in taken if left >= batch] == [batch] * sum(1 for left, _ in taken if left >= batch)
+    assert [n for left, n in taken if left < batch] == [left for left, _ in taken if left < batch]
+    cards = harness.board.cards(include_closed=True)
+    assert len({c["lead"] for c in cards}) == len(cards) == total
