@@ -17,8 +17,8 @@ from typing import Any
 from leadsync.core.models import Record, Side
 
 CHUNK_BYTES = 300_000  # DynamoDB items are limited to 400 KB
-CHUNK_ENTRIES = 1000
 BATCH = 400  # records taken into one cycle: more than an invocation can create at the APIs' rates
+CHUNK_ENTRIES = BATCH  # a cycle reads about one chunk, and writes back only what it did not take
 MAX_CHUNKS_PER_CYCLE = 20  # chunks read in one cycle while looking for records not yet linked
 
 
