@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from leadsync.app import run_scheduled
 from leadsync.observability import logger, metrics, tracer
+
+# What the imports built lives as long as the container: keep it out of the garbage collector's
+# full passes, which otherwise walk it during every invocation (~90 ms each with 10,000 records).
+gc.freeze()
 
 
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
