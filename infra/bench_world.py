@@ -29,6 +29,7 @@ from tests.support.e2e import Board, NotionLeads, environment, pair_config  # no
 
 STATUSES_SYNCED = ("New", "Contacted", "Qualified")  # "Lost" leads are skipped by default: none seeded
 TICK_SECONDS = 60.0  # EventBridge rate(1 minute)
+EXISTING_AGE_SECONDS = 3600.0  # how long before the first sync the seeded leads were last edited
 
 
 def lead_trackers() -> dict[str, Callable[[Any], Any]]:
@@ -79,9 +80,6 @@ class Stack:
     def stop(self) -> None:
         self.moto.stop()
         self.sb.stop()
-
-
-EXISTING_AGE_SECONDS = 3600.0  # how long before the first sync the seeded leads were last edited
 
 
 @dataclass

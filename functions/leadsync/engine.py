@@ -654,12 +654,10 @@ class Engine:
             cycle.failed[Side(str(entry["side"]))].add(str(entry["id"]))
         retired = list(cycle.backlog_consumed)
         tail = meta.backlog[len(retired) :]
-        seq = max([*meta.backlog, -1]) + 1
-        written = []
-        for chunk in head:
+        first = max([*meta.backlog, -1]) + 1
+        written = list(range(first, first + len(head)))
+        for seq, chunk in zip(written, head, strict=True):
             self.store.put_backlog(cycle.pair.id, seq, chunk)
-            written.append(seq)
-            seq += 1
         meta.backlog = [*written, *tail]
         return retired
 
