@@ -20,7 +20,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from leadsync.core.models import Intent, Link, PairMeta, Side
+from leadsync.core.models import Fence, Intent, Link, PairMeta, Side
 from leadsync.errors import LeaseHeld, StaleState
 from leadsync.state.base import StateStore
 from leadsync.state.dynamodb import DynamoStateStore
@@ -115,6 +115,87 @@ def test_expired_lease_can_be_taken_over_and_the_old_owner_can_no_longer_commit(
         store.commit(PAIR, "a", meta_a)
     with pytest.raises(LeaseHeld, match="b"):
         store.acquire(PAIR, "a", T0 + timedelta(seconds=TTL + 1), TTL)
+
+
+def _fenced_writes(store: StateStore, fence: Fence) -> list[Callable[[], None]]:
+    link = Link("lead-x", "card-x", {"name": "X"})
+    intent = Intent("tok-x", Side.CARD, "lead-x", T0)
+    return [
+        lambda: store.put_links(PAIR, [link], fence=fence),
+        lambda: store.delete_links(PAIR, [Link("lead-0000", "card-0000", {})], fence=fence),
+        lambda: store.put_intent(PAIR, intent, fence=fence),
+        lambda: store.delete_intent(PAIR, "tok-keep", fence=fence),
+        lambda: store.put_backlog(PAIR, 7, [{"side": "lead", "id": "lead-x"}], fence=fence),
+    ]
+
+
+def _state_snapshot(store: StateStore) -> tuple[Any, ...]:
+    return (
+        sorted((x.lead_id, x.card_id) for x in store.all_links(PAIR)),
+        sorted(i.token for i in store.intents(PAIR)),
+        store.backlog(PAIR, 7),
+    )
+
+
+def test_fenced_writes_of_the_lease_holder_succeed(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+    store.put_links(PAIR, make_links(1))
+    store.put_intent(PAIR, Intent("tok-keep", Side.CARD, "lead-9", T0))
+    fence = Fence("a", meta.version)
+
+    for write in _fenced_writes(store, fence):
+        write()
+
+    links, tokens, backlog = _state_snapshot(store)
+    assert links == [("lead-x", "card-x")]
+    assert tokens == ["tok-x"]
+    assert backlog == [{"side": "lead", "id": "lead-x"}]
+
+
+@pytest.mark.parametrize("write_no", range(5))
+def test_a_run_that_lost_its_lease_writes_no_link_intent_or_backlog(store: StateStore, write_no: int) -> None:
+    meta_a = store.acquire(PAIR, "a", T0, TTL)
+    store.put_links(PAIR, make_links(1))
+    store.put_intent(PAIR, Intent("tok-keep", Side.CARD, "lead-9", T0))
+    store.acquire(PAIR, "b", T0 + timedelta(seconds=TTL + 1), TTL)  # a's lease expired: b took it
+    before = _state_snapshot(store)
+
+    with pytest.raises(StaleState, match="no longer holds the lease"):
+        _fenced_writes(store, Fence("a", meta_a.version))[write_no]()
+
+    assert _state_snapshot(store) == before
+
+
+def test_a_fence_from_before_a_commit_is_stale_even_for_the_same_owner(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "local", T0, TTL)
+    store.commit(PAIR, "local", meta)  # another run under the same owner name committed since
+    store.acquire(PAIR, "local", T0, TTL)
+
+    with pytest.raises(StaleState):
+        store.put_links(PAIR, make_links(1), fence=Fence("local", meta.version))
+
+    assert store.all_links(PAIR) == []
+
+
+def test_fenced_put_of_many_links_spans_several_transactions(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+
+    store.put_links(PAIR, make_links(120), fence=Fence("a", meta.version))
+
+    assert len(store.all_links(PAIR)) == 120
+    assert len(store.links_by_card(PAIR, [f"card-{i:04d}" for i in range(120)])) == 120
+
+
+def test_commit_keeps_the_side_identities_and_link_count(store: StateStore) -> None:
+    meta = store.acquire(PAIR, "a", T0, TTL)
+    meta.sides = {"lead": "notion:abc", "card": "trello:b0"}
+    meta.link_count = 42
+
+    store.commit(PAIR, "a", meta)
+
+    again = store.acquire(PAIR, "a", T0, TTL)
+    assert again.sides == {"lead": "notion:abc", "card": "trello:b0"}
+    assert again.link_count == 42
 
 
 def test_leases_of_different_pairs_are_independent(store: StateStore) -> None:

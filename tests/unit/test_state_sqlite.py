@@ -97,3 +97,26 @@ def test_a_failed_put_links_writes_nothing() -> None:
 
         assert store.all_links("p") == []
         assert store.links_by_card("p", ["C1"]) == {}
+
+
+def test_a_state_file_from_before_side_identities_is_upgraded_on_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE meta (pair_id TEXT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 0,"
+        " cursors TEXT NOT NULL DEFAULT '{}', last_full_sweep TEXT, last_run TEXT NOT NULL DEFAULT '{}',"
+        " seen TEXT NOT NULL DEFAULT '{}', pending TEXT NOT NULL DEFAULT '{}', backlog TEXT NOT NULL DEFAULT '[]',"
+        " lease_owner TEXT, lease_expires REAL);"
+        "INSERT INTO meta (pair_id, version, cursors) VALUES ('p', 3, '{\"lead\": \"c1\"}');"
+    )
+    old.commit()
+    old.close()
+
+    with SqliteStateStore(path) as store:
+        meta = store.acquire("p", "a", T0, 60)
+        assert (meta.version, meta.cursors, meta.sides, meta.link_count) == (3, {"lead": "c1"}, {}, 0)
+        meta.sides = {"lead": "notion:x"}
+        store.commit("p", "a", meta)
+        assert store.acquire("p", "a", T0, 60).sides == {"lead": "notion:x"}

@@ -82,6 +82,20 @@ class PairMeta:
     pending: dict[str, list[str]] = field(default_factory=dict)
     # sequence numbers of the backlog chunks still to process, oldest first (see StateStore.put_backlog)
     backlog: list[int] = field(default_factory=list)
+    # side -> the container its links belong to ("notion:<database>", "trello:<board>", ...), so a
+    # pair pointed somewhere else stops instead of taking the new place's records for deletions
+    sides: dict[str, str] = field(default_factory=dict)
+    # links the pair had at its last full sweep (the default mass-deletion limit is a share of it)
+    link_count: int = 0
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Proof of holding a pair's lease: writes made with it succeed only while META still has
+    this lease owner and this version, so a run that lost its lease (paused, timed out) writes nothing."""
+
+    owner: str
+    version: int
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from leadsync.core.models import Intent, Link, PairMeta
+from leadsync.core.models import Fence, Intent, Link, PairMeta
 
 
 class StateStore(Protocol):
     """Durable state of every pair. All methods are keyed by ``pair_id``.
+
+    Fencing: every write of links, intents and backlog chunks takes an optional ``fence`` (the
+    lease owner and META version of the run making it). With a fence the write is conditional:
+    if another run took the lease or committed since, it raises ``StaleState`` and writes nothing.
+    The engine always passes one; tools that hold no lease (tests, migrations) may not.
 
     Cost model (DynamoDB): a no-change cycle calls ``acquire`` (1 request, returns META)
     and ``commit`` (1 request, also releases the lease). Link reads are batched and only
@@ -42,22 +47,24 @@ class StateStore(Protocol):
     def all_links(self, pair_id: str) -> list[Link]:
         """Every link of the pair (full sweeps only)."""
 
-    def put_links(self, pair_id: str, links: Iterable[Link]) -> None:
+    def put_links(self, pair_id: str, links: Iterable[Link], *, fence: Fence | None = None) -> None:
         """Create or replace links (and their card-side pointers)."""
 
-    def delete_links(self, pair_id: str, links: Iterable[Link]) -> None:
+    def delete_links(self, pair_id: str, links: Iterable[Link], *, fence: Fence | None = None) -> None:
         """Remove links (and their card-side pointers)."""
 
-    def put_intent(self, pair_id: str, intent: Intent) -> None:
+    def put_intent(self, pair_id: str, intent: Intent, *, fence: Fence | None = None) -> None:
         """Record that a creation is about to happen."""
 
     def intents(self, pair_id: str) -> list[Intent]:
         """Every leftover intent of the pair."""
 
-    def delete_intent(self, pair_id: str, token: str) -> None:
+    def delete_intent(self, pair_id: str, token: str, *, fence: Fence | None = None) -> None:
         """Forget an intent once its link is committed (or it is resolved)."""
 
-    def put_backlog(self, pair_id: str, seq: int, entries: list[dict[str, Any]]) -> None:
+    def put_backlog(
+        self, pair_id: str, seq: int, entries: list[dict[str, Any]], *, fence: Fence | None = None
+    ) -> None:
         """Store (or replace) backlog chunk ``seq``: records read but not yet processed.
 
         A large first sync lists every record once, then works through this queue over as many

@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from leadsync.core.models import Fields, Intent, Link, PairMeta, Side
+from leadsync.core.models import Fence, Fields, Intent, Link, PairMeta, Side
 from leadsync.errors import LeadsyncError, LeaseHeld, RetryableError, StaleState
 from leadsync.state.table import (
     BACKLOG_PREFIX,
@@ -34,6 +34,7 @@ from leadsync.state.table import (
 Item = dict[str, Any]
 
 WRITE_CHUNK = 25  # BatchWriteItem limit
+FENCED_CHUNK = 99  # TransactWriteItems takes 100 items: the lease check on META and 99 writes
 READ_CHUNK = 100  # BatchGetItem limit
 MAX_BATCH_ATTEMPTS = 8
 DEFAULT_INTENT_TTL = timedelta(days=7)
@@ -170,6 +171,39 @@ class DynamoStateStore:
                     attempt += 1
                     self._backoff(attempt, "UnprocessedItems")
 
+    def _write(self, pair_id: str, requests: list[dict[str, Any]], fence: Fence | None) -> None:
+        """Batch writes; with a ``fence``, transactions that first check the lease on META.
+
+        Each transaction is all or nothing, so a run that lost its lease writes nothing of it.
+        (A large write spans several transactions; the lease is checked in each.)
+        """
+        if fence is None:
+            self._batch_write([_as_batch_request(r) for r in requests])
+            return
+        check = {
+            "ConditionCheck": {
+                "TableName": self.table_name,
+                "Key": self._key(pair_id, META_SK),
+                "ConditionExpression": "lease_owner = :me AND version = :v",
+                "ExpressionAttributeValues": {":me": {"S": fence.owner}, ":v": {"N": str(fence.version)}},
+            }
+        }
+        for chunk in _chunks(requests, FENCED_CHUNK):
+            items = [check, *({kind: {"TableName": self.table_name, **body}} for r in chunk for kind, body in r.items())]
+            self.calls += 1
+            try:
+                self.client.transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    raise StaleState(
+                        f"pair {pair_id}: run {fence.owner} no longer holds the lease at version {fence.version};"
+                        " nothing written"
+                    ) from exc
+                raise self._translate(exc, "TransactWriteItems") from exc
+            except BotoCoreError as exc:
+                raise self._translate(exc, "TransactWriteItems") from exc
+
     def _batch_get(self, keys: list[Item]) -> list[Item]:
         items: list[Item] = []
         for chunk in _chunks(keys, READ_CHUNK):
@@ -253,7 +287,7 @@ class DynamoStateStore:
         """Write META in one UpdateItem conditioned on the version and our lease."""
         update = (
             "SET version = version + :one, cursors = :cursors, last_full_sweep = :sweep, last_run = :run,"
-            " seen = :seen, pending = :pending, backlog = :backlog"
+            " seen = :seen, pending = :pending, backlog = :backlog, sides = :sides, link_count = :link_count"
         )
         if release:
             update += " REMOVE lease_owner, lease_expires"
@@ -273,6 +307,8 @@ class DynamoStateStore:
                     ":seen": encode({side: dict(v) for side, v in meta.seen.items()}),
                     ":pending": encode({side: list(v) for side, v in meta.pending.items()}),
                     ":backlog": encode(list(meta.backlog)),
+                    ":sides": encode(dict(meta.sides)),
+                    ":link_count": encode(int(meta.link_count)),
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -317,7 +353,7 @@ class DynamoStateStore:
     def all_links(self, pair_id: str) -> list[Link]:
         return [_link_from_item(item) for item in self._query(pair_id, LEAD_PREFIX)]
 
-    def put_links(self, pair_id: str, links: Iterable[Link]) -> None:
+    def put_links(self, pair_id: str, links: Iterable[Link], *, fence: Fence | None = None) -> None:
         """Write each link's LEAD# item and CARD# pointer (the last of duplicates wins)."""
         items: dict[str, Item] = {}
         for link in links:
@@ -331,19 +367,20 @@ class DynamoStateStore:
                 "card_id": {"S": link.card_id},
                 "lead_id": {"S": link.lead_id},
             }
-        self._batch_write([{"PutRequest": {"Item": {**self._key(pair_id, sk), **item}}} for sk, item in items.items()])
+        puts = [{"Put": {"Item": {**self._key(pair_id, sk), **item}}} for sk, item in items.items()]
+        self._write(pair_id, puts, fence)
 
-    def delete_links(self, pair_id: str, links: Iterable[Link]) -> None:
+    def delete_links(self, pair_id: str, links: Iterable[Link], *, fence: Fence | None = None) -> None:
         """Delete each link's LEAD# item and CARD# pointer (unconditionally, as named by the link)."""
         sks: dict[str, None] = {}
         for link in links:
             sks[LEAD_PREFIX + link.lead_id] = None
             sks[CARD_PREFIX + link.card_id] = None
-        self._batch_write([{"DeleteRequest": {"Key": self._key(pair_id, sk)}} for sk in sks])
+        self._write(pair_id, [{"Delete": {"Key": self._key(pair_id, sk)}} for sk in sks], fence)
 
     # --- intents --------------------------------------------------------------------------------
 
-    def put_intent(self, pair_id: str, intent: Intent) -> None:
+    def put_intent(self, pair_id: str, intent: Intent, *, fence: Fence | None = None) -> None:
         """Store the intent; DynamoDB's TTL removes it if it is never resolved."""
         expires = math.ceil(_epoch(intent.created_at) + self.intent_ttl.total_seconds())
         item = {
@@ -354,7 +391,7 @@ class DynamoStateStore:
             "created_at": {"S": intent.created_at.isoformat()},
             TTL_ATTRIBUTE: {"N": str(expires)},
         }
-        self._call("put_item", Item=item)
+        self._write(pair_id, [{"Put": {"Item": item}}], fence)
 
     def intents(self, pair_id: str) -> list[Intent]:
         """Every stored intent (TTL deletion is lazy: an expired one may still be listed)."""
@@ -368,14 +405,17 @@ class DynamoStateStore:
             for item in self._query(pair_id, INTENT_PREFIX)
         ]
 
-    def delete_intent(self, pair_id: str, token: str) -> None:
-        self._call("delete_item", Key=self._key(pair_id, INTENT_PREFIX + token))
+    def delete_intent(self, pair_id: str, token: str, *, fence: Fence | None = None) -> None:
+        self._write(pair_id, [{"Delete": {"Key": self._key(pair_id, INTENT_PREFIX + token)}}], fence)
 
     # --- backlog --------------------------------------------------------------------------------
 
-    def put_backlog(self, pair_id: str, seq: int, entries: list[dict[str, Any]]) -> None:
+    def put_backlog(
+        self, pair_id: str, seq: int, entries: list[dict[str, Any]], *, fence: Fence | None = None
+    ) -> None:
         body = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
-        self._call("put_item", Item={**self._key(pair_id, f"{BACKLOG_PREFIX}{seq:08d}"), "entries": {"S": body}})
+        item = {**self._key(pair_id, f"{BACKLOG_PREFIX}{seq:08d}"), "entries": {"S": body}}
+        self._write(pair_id, [{"Put": {"Item": item}}], fence)
 
     def backlog(self, pair_id: str, seq: int) -> list[dict[str, Any]]:
         out = self._call("get_item", Key=self._key(pair_id, f"{BACKLOG_PREFIX}{seq:08d}"), ConsistentRead=True)
@@ -385,6 +425,13 @@ class DynamoStateStore:
     def delete_backlog(self, pair_id: str, seqs: Iterable[int]) -> None:
         keys = [self._key(pair_id, f"{BACKLOG_PREFIX}{seq:08d}") for seq in dict.fromkeys(seqs)]
         self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+
+
+def _as_batch_request(request: dict[str, Any]) -> dict[str, Any]:
+    """A transaction item ({"Put": {"Item"}} / {"Delete": {"Key"}}) as a BatchWriteItem request."""
+    if "Put" in request:
+        return {"PutRequest": {"Item": request["Put"]["Item"]}}
+    return {"DeleteRequest": {"Key": request["Delete"]["Key"]}}
 
 
 def _meta_from_item(item: Item) -> PairMeta:
@@ -397,6 +444,8 @@ def _meta_from_item(item: Item) -> PairMeta:
         seen=decode(item.get("seen", {"M": {}})),
         pending=decode(item.get("pending", {"M": {}})),
         backlog=[int(x) for x in decode(item.get("backlog", {"L": []}))],
+        sides=decode(item.get("sides", {"M": {}})),
+        link_count=int(decode(item.get("link_count", {"N": "0"}))),
     )
 
 

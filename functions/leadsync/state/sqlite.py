@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from leadsync.core.models import Intent, Link, PairMeta, Side
+from leadsync.core.models import Fence, Intent, Link, PairMeta, Side
 from leadsync.errors import LeaseHeld, StaleState
 
 SCHEMA = """
@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS meta (
     seen TEXT NOT NULL DEFAULT '{}',
     pending TEXT NOT NULL DEFAULT '{}',
     backlog TEXT NOT NULL DEFAULT '[]',
+    sides TEXT NOT NULL DEFAULT '{}',
+    link_count INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT,
     lease_expires REAL
 );
@@ -55,12 +57,14 @@ CREATE TABLE IF NOT EXISTS intents (
 """
 _COMMIT = (
     "UPDATE meta SET version = version + 1, cursors = ?, last_full_sweep = ?, last_run = ?, seen = ?, pending = ?,"
-    " backlog = ? WHERE pair_id = ?"
+    " backlog = ?, sides = ?, link_count = ? WHERE pair_id = ?"
 )
 _COMMIT_AND_RELEASE = (
     "UPDATE meta SET version = version + 1, cursors = ?, last_full_sweep = ?, last_run = ?, seen = ?, pending = ?,"
-    " backlog = ?, lease_owner = NULL, lease_expires = NULL WHERE pair_id = ?"
+    " backlog = ?, sides = ?, link_count = ?, lease_owner = NULL, lease_expires = NULL WHERE pair_id = ?"
 )
+# columns added after the first release: (name, definition), added to older files on open
+_ADDED_META_COLUMNS = (("sides", "TEXT NOT NULL DEFAULT '{}'"), ("link_count", "INTEGER NOT NULL DEFAULT 0"))
 _LINKS_BY_LEAD = "SELECT lead_id, card_id, base, detached FROM links WHERE pair_id = ? AND lead_id IN ({marks})"
 _LINKS_BY_CARD = (
     "SELECT l.lead_id, l.card_id, l.base, l.detached FROM cards c JOIN links l"
@@ -93,6 +97,10 @@ class SqliteStateStore:
             if self.path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.executescript(SCHEMA)
+            present = {row[1] for row in self._conn.execute("PRAGMA table_info(meta)")}
+            for name, definition in _ADDED_META_COLUMNS:
+                if name not in present:
+                    self._conn.execute(f"ALTER TABLE meta ADD COLUMN {name} {definition}")  # noqa: S608
 
     def close(self) -> None:
         """Close the database connection."""
@@ -158,6 +166,8 @@ class SqliteStateStore:
                     json.dumps(meta.seen),
                     json.dumps(meta.pending),
                     json.dumps(meta.backlog),
+                    json.dumps(meta.sides),
+                    int(meta.link_count),
                     pair_id,
                 ),
             )
@@ -172,8 +182,9 @@ class SqliteStateStore:
 
     @staticmethod
     def _meta(db: sqlite3.Connection, pair_id: str) -> PairMeta:
-        version, cursors, sweep, last_run, seen, pending, backlog = db.execute(
-            "SELECT version, cursors, last_full_sweep, last_run, seen, pending, backlog FROM meta WHERE pair_id = ?",
+        version, cursors, sweep, last_run, seen, pending, backlog, sides, link_count = db.execute(
+            "SELECT version, cursors, last_full_sweep, last_run, seen, pending, backlog, sides, link_count"
+            " FROM meta WHERE pair_id = ?",
             (pair_id,),
         ).fetchone()
         return PairMeta(
@@ -184,7 +195,21 @@ class SqliteStateStore:
             seen=json.loads(seen),
             pending=json.loads(pending),
             backlog=json.loads(backlog),
+            sides=json.loads(sides),
+            link_count=link_count,
         )
+
+    @staticmethod
+    def _check(db: sqlite3.Connection, pair_id: str, fence: Fence | None) -> None:
+        """Inside a write transaction: refuse the write if ``fence`` no longer holds the lease."""
+        if fence is None:
+            return
+        row = db.execute("SELECT version, lease_owner FROM meta WHERE pair_id = ?", (pair_id,)).fetchone()
+        if row is None or row[0] != fence.version or row[1] != fence.owner:
+            raise StaleState(
+                f"pair {pair_id}: run {fence.owner} no longer holds the lease at version {fence.version};"
+                " nothing written"
+            )
 
     # --- links ----------------------------------------------------------------------------------
 
@@ -209,8 +234,9 @@ class SqliteStateStore:
         )
         return [_link(row) for row in rows]
 
-    def put_links(self, pair_id: str, links: Iterable[Link]) -> None:
+    def put_links(self, pair_id: str, links: Iterable[Link], *, fence: Fence | None = None) -> None:
         with self._tx() as db:
+            self._check(db, pair_id, fence)
             for link in links:
                 db.execute(
                     "INSERT OR REPLACE INTO links (pair_id, lead_id, card_id, base, detached) VALUES (?, ?, ?, ?, ?)",
@@ -221,16 +247,18 @@ class SqliteStateStore:
                     (pair_id, link.card_id, link.lead_id),
                 )
 
-    def delete_links(self, pair_id: str, links: Iterable[Link]) -> None:
+    def delete_links(self, pair_id: str, links: Iterable[Link], *, fence: Fence | None = None) -> None:
         with self._tx() as db:
+            self._check(db, pair_id, fence)
             for link in links:
                 db.execute("DELETE FROM links WHERE pair_id = ? AND lead_id = ?", (pair_id, link.lead_id))
                 db.execute("DELETE FROM cards WHERE pair_id = ? AND card_id = ?", (pair_id, link.card_id))
 
     # --- intents --------------------------------------------------------------------------------
 
-    def put_intent(self, pair_id: str, intent: Intent) -> None:
+    def put_intent(self, pair_id: str, intent: Intent, *, fence: Fence | None = None) -> None:
         with self._tx() as db:
+            self._check(db, pair_id, fence)
             db.execute(
                 "INSERT OR REPLACE INTO intents (pair_id, token, side, source_id, created_at) VALUES (?, ?, ?, ?, ?)",
                 (pair_id, intent.token, intent.side.value, intent.source_id, intent.created_at.isoformat()),
@@ -245,14 +273,18 @@ class SqliteStateStore:
             Intent(token=t, side=Side(s), source_id=src, created_at=datetime.fromisoformat(c)) for t, s, src, c in rows
         ]
 
-    def delete_intent(self, pair_id: str, token: str) -> None:
+    def delete_intent(self, pair_id: str, token: str, *, fence: Fence | None = None) -> None:
         with self._tx() as db:
+            self._check(db, pair_id, fence)
             db.execute("DELETE FROM intents WHERE pair_id = ? AND token = ?", (pair_id, token))
 
     # --- backlog --------------------------------------------------------------------------------
 
-    def put_backlog(self, pair_id: str, seq: int, entries: list[dict[str, Any]]) -> None:
+    def put_backlog(
+        self, pair_id: str, seq: int, entries: list[dict[str, Any]], *, fence: Fence | None = None
+    ) -> None:
         with self._tx() as db:
+            self._check(db, pair_id, fence)
             db.execute(
                 "INSERT OR REPLACE INTO backlog (pair_id, seq, entries) VALUES (?, ?, ?)",
                 (pair_id, seq, json.dumps(entries, ensure_ascii=False)),
