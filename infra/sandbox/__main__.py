@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n# paste into your shell:")
     for key, value in sorted(sb.env().items()):
         print(f"export {key}={value}")
-    print("# sandbox credentials (any non-empty token is accepted):")
+    print("# sandbox credentials (any non-empty Notion, Trello, Airtable token; Google: the token URI issues them):")
     for name, value in DEMO_CREDENTIALS.items():
         print(f"export {name}={value}")
     if args.demo and {"notion", "trello"} <= set(sb.emulators):

@@ -4,6 +4,11 @@
 the JWT's signature is verified against the public key registered for its `iss` (the service account
 email), `aud` must be Google's token URL (what google-auth always puts there) or the sandbox's own
 token URI, `iat`/`exp` must describe a token of at most one hour around now, and `scope` must be set.
+"Now" is judged as Google judges it for a client on real time: an assertion stamped by the real
+clock is good whatever the sandbox clock says (tests move it by hours); so is one stamped by the
+sandbox clock, for clients whose clock was put on the sandbox's (the e2e harness, the bench).
+Issued access tokens expire by the sandbox clock: moving it an hour on expires them, as an hour
+passing would, and the API then answers 401 UNAUTHENTICATED until a new token is fetched.
 Answers like Google: `{"access_token":"ya29.…","expires_in":3599,"token_type":"Bearer"}` or
 400 `{"error":"invalid_grant","error_description":…}`.
 """
@@ -14,6 +19,7 @@ import base64
 import json
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,19 +93,29 @@ class TokenIssuer:
         with self._lock:
             return self._tokens.get(token)
 
-    def exchange(self, form: dict[str, str], now: float, audiences: tuple[str, ...]) -> dict[str, Any]:
-        """Handle one token request; returns the success body or raises TokenGrantError."""
+    def issue(self, client_email: str, scopes: tuple[str, ...], expires_at: float) -> str:
+        """Record and return a new access token (what a successful exchange hands out)."""
+        token = "ya29.sandbox-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[token] = IssuedToken(client_email, scopes, expires_at)
+        return token
+
+    def exchange(
+        self, form: dict[str, str], now: float, audiences: tuple[str, ...], real_now: float | None = None
+    ) -> dict[str, Any]:
+        """Handle one token request; returns the success body or raises TokenGrantError.
+
+        `now` is the sandbox clock (issued tokens expire by it); the assertion's `iat`/`exp` are
+        judged against real time (`real_now`, default `time.time()`) or, failing that, `now`."""
         grant_type = form.get("grant_type", "")
         if grant_type != JWT_GRANT_TYPE:
             raise TokenGrantError("unsupported_grant_type", f"Invalid grant_type: {grant_type}")
         claims = self._verify(form.get("assertion", ""))
-        self._check_claims(claims, now, audiences)
+        self._check_claims(claims, (time.time() if real_now is None else real_now, now), audiences)
         scope = str(claims.get("scope", "")).strip()
         if not scope:
             raise TokenGrantError("invalid_scope", "Invalid OAuth scope or ID token audience provided.")
-        token = "ya29.sandbox-" + secrets.token_urlsafe(32)
-        with self._lock:
-            self._tokens[token] = IssuedToken(str(claims["iss"]), tuple(scope.split()), now + TOKEN_LIFETIME_S)
+        token = self.issue(str(claims["iss"]), tuple(scope.split()), now + TOKEN_LIFETIME_S)
         return {"access_token": token, "expires_in": TOKEN_LIFETIME_S, "token_type": "Bearer"}
 
     def _verify(self, assertion: str) -> dict[str, Any]:
@@ -125,14 +141,15 @@ class TokenIssuer:
         return claims
 
     @staticmethod
-    def _check_claims(claims: dict[str, Any], now: float, audiences: tuple[str, ...]) -> None:
+    def _check_claims(claims: dict[str, Any], nows: tuple[float, ...], audiences: tuple[str, ...]) -> None:
         if claims.get("aud") not in audiences:
             raise TokenGrantError("invalid_grant", "Invalid JWT: Failed audience check.")
         try:
             iat, exp = float(claims["iat"]), float(claims["exp"])
         except (KeyError, TypeError, ValueError):
             raise TokenGrantError("invalid_grant", "Invalid JWT: iat and exp are required.") from None
-        if exp - iat > MAX_ASSERTION_LIFETIME_S or iat > now + CLOCK_SKEW_S or exp < now - CLOCK_SKEW_S:
+        in_time = any(iat <= now + CLOCK_SKEW_S and exp >= now - CLOCK_SKEW_S for now in nows)
+        if exp - iat > MAX_ASSERTION_LIFETIME_S or not in_time:
             raise TokenGrantError(
                 "invalid_grant",
                 "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. "

@@ -109,8 +109,12 @@ class SheetsEmulator(Emulator):
         "write_per_minute_per_project": 300,
     }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, accept_unissued_tokens: bool = False, **kwargs: Any) -> None:
         self.issuer = TokenIssuer()
+        self.accept_unissued_tokens = accept_unissued_tokens
+        """A setting (kept across `reset`): True answers any non-empty bearer token, as the sandbox
+        did before it checked tokens; default False answers 401 UNAUTHENTICATED to a token the token
+        endpoint never issued or that has expired, as Google does."""
         super().__init__(*args, **kwargs)
 
     # ------------------------------------------------------------------ framework hooks
@@ -146,24 +150,26 @@ class SheetsEmulator(Emulator):
                 "See https://developers.google.com/identity/sign-in/web/devconsole-project."
             )
         issued = self.issuer.lookup(token)
-        if issued is not None:
-            if issued.expires_at <= self.clock.time():
-                return _auth_error(_INVALID_CREDENTIALS)
-            needed = READ_SCOPES if request.method == "GET" else WRITE_SCOPES
-            if not needed.intersection(issued.scopes):
-                return json_response(
-                    {
-                        "error": {
-                            "code": 403,
-                            "message": "Request had insufficient authentication scopes.",
-                            "status": "PERMISSION_DENIED",
-                        }
-                    },
-                    403,
-                )
-            return None
-        if not self.token_ok(token):
+        if issued is None:
+            # Google accepts only the access tokens it issued; `require_token(...)` registers static
+            # extra ones for direct tests, `accept_unissued_tokens` restores the old lenient mode
+            if self.accept_unissued_tokens or (self._tokens is not None and token in self._tokens):
+                return None
             return _auth_error(_INVALID_CREDENTIALS)
+        if issued.expires_at <= self.clock.time():
+            return _auth_error(_INVALID_CREDENTIALS)
+        needed = READ_SCOPES if request.method == "GET" else WRITE_SCOPES
+        if not needed.intersection(issued.scopes):
+            return json_response(
+                {
+                    "error": {
+                        "code": 403,
+                        "message": "Request had insufficient authentication scopes.",
+                        "status": "PERMISSION_DENIED",
+                    }
+                },
+                403,
+            )
         return None
 
     def check_rate_limit(self, request: Request) -> Response | None:
@@ -220,6 +226,15 @@ class SheetsEmulator(Emulator):
         info, public_pem = generate_service_account(client_email, self.token_uri)
         self.register_service_account(client_email, public_pem)
         return info
+
+    def issue_token(
+        self,
+        client_email: str = "leadsync@leadsync-sandbox.iam.gserviceaccount.com",
+        scopes: tuple[str, ...] = ("https://www.googleapis.com/auth/spreadsheets",),
+        lifetime_s: float = 3599,
+    ) -> str:
+        """An access token as the token endpoint would issue it, without a JWT (direct HTTP tests)."""
+        return self.issuer.issue(client_email, tuple(scopes), self.clock.time() + lifetime_s)
 
     # ------------------------------------------------------------------ user helpers (the "UI")
     def create_spreadsheet(self, title: str = "Leads", sheets: dict[str, list[list[Any]]] | None = None) -> str:

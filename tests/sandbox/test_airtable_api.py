@@ -40,6 +40,14 @@ def test_registered_tokens_refuse_others(airtable: AirtableEmulator, base: str) 
     assert good.status_code == 200
 
 
+def test_missing_or_invalid_token_has_airtables_exact_body(airtable: AirtableEmulator, base: str) -> None:
+    airtable.require_token("patGOOD")
+    expected = {"error": {"type": "AUTHENTICATION_REQUIRED", "message": "Authentication required"}}
+    for headers in ({}, {"Authorization": "Bearer patWRONG"}, {"Authorization": "Basic cGF0R09PRA=="}):
+        response = requests.get(f"{airtable.url}/v0/{base}/Leads", headers=headers, timeout=5)
+        assert (response.status_code, response.json()) == (401, expected)
+
+
 def test_ids_and_timestamps_have_real_formats(airtable: AirtableEmulator, base: str) -> None:
     created = call(airtable, "POST", f"/v0/{base}/Leads", json={"fields": {"Name": "Ada"}}).json()
     assert re.fullmatch(r"rec[A-Za-z0-9]{14}", created["id"])

@@ -50,6 +50,17 @@ def test_missing_or_unregistered_token_is_401_unauthorized(notion: NotionEmulato
     assert_error(call(notion, "GET", f"/v1/data_sources/{ds_id}"), 401, "unauthorized")
 
 
+def test_a_refused_token_or_scheme_is_401_unauthorized(notion: NotionEmulator, ds_id: str) -> None:
+    notion.require_token("ntn_good")
+    path = f"/v1/data_sources/{ds_id}"
+    for auth in ("Bearer ntn_bad", "ntn_good", "Basic ntn_good"):
+        response = call(notion, "GET", path, headers={"Authorization": auth, "Notion-Version": "2025-09-03"})
+        assert assert_error(response, 401, "unauthorized")["message"] == "API token is invalid."
+    assert call(notion, "GET", path, headers={"Authorization": "Bearer ntn_good"}).status_code == 400  # no version
+    good = call(notion, "GET", path, headers={"Authorization": "Bearer ntn_good", "Notion-Version": "2025-09-03"})
+    assert good.status_code == 200
+
+
 def test_unknown_page_is_404_and_malformed_id_is_400(notion: NotionEmulator) -> None:
     assert_error(call(notion, "GET", "/v1/pages/" + "a" * 32), 404, "object_not_found")
     assert_error(call(notion, "GET", "/v1/pages/not-a-uuid"), 400, "validation_error")

@@ -13,7 +13,7 @@ from google.auth import crypt, jwt
 
 from sandbox.sheets import SheetsEmulator, make_service_account
 
-HEADERS = {"Authorization": "Bearer ya29.any-test-token"}
+NEVER_ISSUED = {"Authorization": "Bearer ya29.a-token-google-never-issued"}
 ROWS = [["Name", "Email", "Status"], ["Ada", "ada@x.io", "New"], ["Bo", "", "Won"]]
 
 
@@ -42,7 +42,7 @@ def book(sheets: SheetsEmulator) -> str:
 
 
 def call(sheets: SheetsEmulator, method: str, path: str, **kwargs: Any) -> requests.Response:
-    headers = {**HEADERS, **kwargs.pop("headers", {})}
+    headers = {"Authorization": f"Bearer {sheets.issue_token()}", **kwargs.pop("headers", {})}
     return requests.request(method, f"{sheets.url}/v4/spreadsheets/{path}", headers=headers, timeout=5, **kwargs)
 
 
@@ -91,7 +91,44 @@ def test_token_exchange_issues_a_bearer_token_the_api_accepts(
     assert body["access_token"].startswith("ya29.")
     ok = call(sheets, "GET", book, headers={"Authorization": f"Bearer {body['access_token']}"})
     assert ok.status_code == 200
-    assert google_status(call(sheets, "GET", book)) == (401, "UNAUTHENTICATED")
+    assert call(sheets, "GET", book, headers={"Authorization": "Bearer only-this-one"}).status_code == 200
+    assert google_status(call(sheets, "GET", book, headers=NEVER_ISSUED)) == (401, "UNAUTHENTICATED")
+
+
+def test_a_bearer_token_google_never_issued_is_401_unauthenticated(sheets: SheetsEmulator, book: str) -> None:
+    response = call(sheets, "GET", book, headers=NEVER_ISSUED)
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": {
+            "code": 401,
+            "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+            "cookie or other valid authentication credential. "
+            "See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            "status": "UNAUTHENTICATED",
+        }
+    }
+    assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+    write = call(
+        sheets,
+        "PUT",
+        values_path(book, "Leads!A1"),
+        params={"valueInputOption": "RAW"},
+        json={"values": [["x"]]},
+        headers=NEVER_ISSUED,
+    )
+    assert google_status(write) == (401, "UNAUTHENTICATED")
+    assert sheets.values(book, "Leads")[0][0] == "Name"
+
+
+def test_accept_unissued_tokens_is_the_old_lenient_setting(sheets: SheetsEmulator, book: str) -> None:
+    sheets.accept_unissued_tokens = True
+    try:
+        assert call(sheets, "GET", book, headers=NEVER_ISSUED).status_code == 200
+        sheets.reset()  # a setting, not data: kept across reset
+        assert sheets.accept_unissued_tokens
+    finally:
+        sheets.accept_unissued_tokens = False
+    assert google_status(call(sheets, "GET", "x", headers=NEVER_ISSUED)) == (401, "UNAUTHENTICATED")
 
 
 def test_issued_token_expires_with_the_clock(sheets: SheetsEmulator, book: str, account: dict[str, str]) -> None:
@@ -134,8 +171,29 @@ def test_token_endpoint_rejects_forged_wrong_audience_and_unknown_accounts(
         assert response.json() == {"error": "invalid_grant", "error_description": description}
     long_lived = exchange(sheets, assertion(account, exp=int(time.time()) + 7200))
     assert long_lived.json()["error"] == "invalid_grant"
+    stale = exchange(sheets, assertion(account, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600))
+    assert stale.json()["error"] == "invalid_grant"
     wrong_grant = requests.post(sheets.token_uri, data={"grant_type": "password"}, timeout=5)
     assert wrong_grant.json()["error"] == "unsupported_grant_type"
+
+
+@pytest.mark.parametrize("offset", [-7200, 400, 7200, 86400 * 3])
+def test_token_endpoint_judges_iat_exp_by_real_time_whatever_the_sandbox_clock_says(
+    sheets: SheetsEmulator, account: dict[str, str], offset: int
+) -> None:
+    """A client on real time (google-auth by default) keeps getting tokens after a test moves the
+    sandbox clock more than five minutes; one whose clock follows the sandbox's does too."""
+    sheets.clock.advance(offset)
+    real = exchange(sheets, assertion(account))
+    assert real.status_code == 200, real.json()
+    now = int(sheets.clock.time())
+    virtual = exchange(sheets, assertion(account, iat=now, exp=now + 3600))
+    assert virtual.status_code == 200, virtual.json()
+    token = real.json()["access_token"]
+    book = sheets.create_spreadsheet("Leads", {"Leads": ROWS})
+    assert call(sheets, "GET", book, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    neither = exchange(sheets, assertion(account, iat=now - 2 * abs(offset) - 7200, exp=now - 2 * abs(offset) - 3600))
+    assert neither.json()["error"] == "invalid_grant"
 
 
 # ------------------------------------------------------------------------------------------ reads
@@ -331,7 +389,12 @@ def test_read_quota_per_user_gives_429_resource_exhausted_until_the_minute_passe
     assert (error["code"], error["status"]) == (429, "RESOURCE_EXHAUSTED")
     assert error["details"][0]["reason"] == "RATE_LIMIT_EXCEEDED"
     assert error["details"][0]["metadata"]["quota_limit"] == "ReadRequestsPerMinutePerUser"
-    other_user = call(sheets, "GET", book, headers={"Authorization": "Bearer someone-else"})
+    other_user = call(
+        sheets,
+        "GET",
+        book,
+        headers={"Authorization": f"Bearer {sheets.issue_token('someone@else.iam.gserviceaccount.com')}"},
+    )
     assert other_user.status_code == 200
     writes = call(sheets, "POST", values_path(book, "Leads!A1", ":clear"))
     assert writes.status_code == 200

@@ -115,3 +115,16 @@ def test_sandbox_starts_sheets_with_token_uri_in_env() -> None:
         env = sb.env()
         assert env["LEADSYNC_GOOGLE_TOKEN_URI"] == sb.sheets.token_uri == sb.sheets.url + "/token"
         assert make_service_account(sb)["token_uri"] == sb.sheets.token_uri
+
+
+def test_google_auth_on_real_time_keeps_working_after_the_sandbox_clock_moves_hours_on(
+    sheets: SheetsEmulator, worksheet: gspread.Worksheet, credentials: Credentials
+) -> None:
+    """The known failure: ``invalid_grant: Token must be a short-lived token`` once the sandbox clock
+    was more than five minutes from real time. Now the old token expires by the sandbox clock (401),
+    google-auth's session refreshes with an assertion stamped by real time, and the call succeeds."""
+    old = credentials.token
+    sheets.clock.advance(2 * 3600)
+    assert worksheet.acell("A2").value == "Ada"
+    assert credentials.token != old
+    assert sheets.request_count("POST", "/token") == 1

@@ -38,6 +38,25 @@ def test_oauth_header_form_is_accepted(trello: TrelloEmulator, board: str) -> No
     assert requests.get(f"{trello.url}/boards/{board}", headers=wrong, timeout=5).status_code == 401
 
 
+def test_registered_keys_and_tokens_refuse_unknown_ones_like_trello(trello: TrelloEmulator, board: str) -> None:
+    trello.require_key("k" * 32)
+    trello.require_token("tok")
+    url = f"{trello.url}/boards/{board}"
+    good = requests.get(url, params={"key": "k" * 32, "token": "tok"}, timeout=5)
+    assert good.status_code == 200
+    for params, text in (
+        ({"key": "x" * 32, "token": "tok"}, "invalid key"),
+        ({"key": "k" * 32, "token": "t"}, "invalid token"),
+    ):
+        refused = requests.get(url, params=params, timeout=5)
+        assert (refused.status_code, refused.text) == (401, text)
+        assert refused.headers["Content-Type"].startswith("text/plain")
+        oauth = {"Authorization": f'OAuth oauth_consumer_key="{params["key"]}", oauth_token="{params["token"]}"'}
+        assert (requests.get(url, headers=oauth, timeout=5).text, text) == (text, text)
+    trello.reset()  # registrations are test state: cleared with the data
+    assert requests.get(url, params={"key": "x", "token": "y"}, timeout=5).status_code == 404
+
+
 @pytest.mark.parametrize("where", ["params", "json", "data"])
 def test_create_card_accepts_query_json_and_form_params(trello: TrelloEmulator, board: str, where: str) -> None:
     fields = {"idList": trello.list_id(board, "To Do"), "name": "Ada", "desc": "d"}
