@@ -7,15 +7,19 @@ Settings come from the environment and are parsed here and nowhere else.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import unicodedata
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
+from leadsync.connectors import trello_desc
 from leadsync.core.mapping import Direction, FieldMapping, FieldSpec, Normalizer, normalize_text
 from leadsync.core.merge import ConflictPolicy
 from leadsync.core.models import Side
@@ -45,12 +49,42 @@ class TrelloSide(_Strict):
     board_id: str = Field(min_length=8)
     link_label: str = "leadsync-id"
 
+    @field_validator("link_label")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        problem = desc_label_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+TRELLO_CARD_FIELDS = ("name", "list", "desc")
+DESC_PREFIX = "desc:"
+
+
+def desc_label_problem(label: str) -> str | None:
+    """Why ``label`` cannot be a ``Label: value`` line of a card description (None if it can).
+
+    The description parser (:mod:`leadsync.connectors.trello_desc`) splits lines at line breaks
+    and the label at the first ``:``, and strips spaces around it: a label that is empty, has a
+    line break, a control character, a ``:`` or surrounding spaces would not read back as itself.
+    """
+    controls = sorted({repr(c) for c in label if unicodedata.category(c) == "Cc"})
+    if controls:
+        return f"invalid description label {label!r}: it contains the control character(s) {', '.join(controls)}"
+    try:
+        trello_desc.check_label(label)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
 
 class AirtableSide(_Strict):
     """An Airtable table, with a "Last modified time" field for incremental reads.
 
     ``archived_field``: a checkbox ticked to archive a record; without one, archiving a record
-    deletes it for good (Airtable has no archive).
+    deletes it for good (Airtable has no archive), which a pair whose rules archive records on this
+    side must ask for by name with ``hard_delete: true``.
     """
 
     system: Literal["airtable"]
@@ -59,6 +93,16 @@ class AirtableSide(_Strict):
     link_field: str = "Trello Card"
     last_modified_field: str = "Last Modified"
     archived_field: str | None = Field(default=None, min_length=1)
+    hard_delete: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_way_to_archive(self) -> AirtableSide:
+        if self.hard_delete and self.archived_field is not None:
+            raise ValueError(
+                "hard_delete: true and archived_field are both set: archiving either ticks "
+                f"{self.archived_field!r} or deletes the record; keep one"
+            )
+        return self
 
 
 class SheetsSide(_Strict):
@@ -135,12 +179,13 @@ class PairConfig(_Strict):
     skip_statuses: list[str] = Field(default_factory=lambda: ["Lost"])
     conflict_policy: ConflictPolicy = ConflictPolicy.NEWEST
     tie_breaker: Side = Side.LEAD
-    create_leads_from_cards: bool = False
+    create_leads_from_cards: StrictBool = False
     on_lead_deleted: LeadDeleted = LeadDeleted.ARCHIVE_CARD
     on_card_deleted: CardDeleted = CardDeleted.DETACH
     match_on: list[str] = Field(default_factory=list)
     required_fields: list[str] | None = None  # default: ["name"] when a "name" field is mapped
-    full_sweep_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    full_sweep_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60, strict=True)
+    max_deletions_per_cycle: int | None = Field(default=None, ge=0, strict=True)
 
     @field_validator("fields")
     @classmethod
@@ -170,16 +215,60 @@ class PairConfig(_Strict):
             dupes = sorted({n for n in natives if natives.count(n) > 1})
             if dupes:
                 problems.append(f"{side_name}-side field(s) {dupes} are mapped more than once")
-        if self.card.system == "trello":
-            for name, f in self.fields.items():
-                if f.card not in ("name", "list", "desc") and not f.card.startswith("desc:"):
-                    problems.append(
-                        f"fields.{name}.card = {f.card!r}: a Trello card field is 'name', 'list', 'desc' "
-                        "or 'desc:<Label>'"
-                    )
+        for side_name, side in (("lead", self.lead), ("card", self.card)):
+            if isinstance(side, TrelloSide):
+                problems += self._trello_field_problems(side_name, side)
+        problems += self._hard_delete_problems()
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _trello_field_problems(self, side_name: str, side: TrelloSide) -> list[str]:
+        """The field names of a Trello side: card fields the description parser can round-trip."""
+        problems = []
+        for name, f in self.fields.items():
+            native: str = getattr(f, side_name)
+            where = f"fields.{name}.{side_name} = {native!r}"
+            if native in TRELLO_CARD_FIELDS:
+                continue
+            if not native.startswith(DESC_PREFIX):
+                problems.append(f"{where}: a Trello card field is 'name', 'list', 'desc' or 'desc:<Label>'")
+                continue
+            label = native[len(DESC_PREFIX) :]
+            problem = desc_label_problem(label)
+            if problem:
+                problems.append(f"{where}: {problem}")
+            elif label == side.link_label:
+                problems.append(
+                    f"{where}: {label!r} is the {side_name}.link_label (the line holding the link); use another label"
+                )
+        return problems
+
+    def _hard_delete_problems(self) -> list[str]:
+        """Archiving on an Airtable side without ``archived_field`` is a DELETE: only when asked by name."""
+        problems = []
+        rules = (
+            ("lead", self.lead, "on_card_deleted", self.on_card_deleted is CardDeleted.ARCHIVE_LEAD),
+            ("card", self.card, "on_lead_deleted", self.on_lead_deleted is LeadDeleted.ARCHIVE_CARD),
+        )
+        for side_name, side, rule, archives in rules:
+            if archives and isinstance(side, AirtableSide) and side.archived_field is None and not side.hard_delete:
+                problems.append(
+                    f"{rule} = {getattr(self, rule).value!r} would DELETE Airtable records of the {side_name} side "
+                    f"for good (Airtable has no archive): set {side_name}.archived_field to a checkbox field, "
+                    f"or {side_name}.hard_delete: true to delete for good"
+                )
+        return problems
+
+    def deletion_limit(self, links: int) -> int:
+        """The most records one cycle may archive or delete before the mass-deletion guard stops it.
+
+        ``max_deletions_per_cycle`` if set, else the larger of 10 and 10 % of ``links`` (the pair's
+        link count), rounded up.
+        """
+        if self.max_deletions_per_cycle is not None:
+            return self.max_deletions_per_cycle
+        return max(10, -(-links // 10))  # integer ceiling: 0.10 * 30 is 3.0000000000000004 in floats
 
     def plan_config(self, normalizers: Mapping[str, Normalizer] | None = None) -> PlanConfig:
         """The planner's view of this pair.
@@ -281,8 +370,36 @@ def load_config_file(path: str | Path) -> SyncConfig:
     return parse_config(text, source=str(p))
 
 
+# The vendors' API hosts, per base-URL setting: the defaults point there; anything else is warned about.
+VENDOR_HOSTS: dict[str, str] = {
+    "notion_base_url": "api.notion.com",
+    "trello_base_url": "api.trello.com",
+    "airtable_base_url": "api.airtable.com",
+    "sheets_base_url": "sheets.googleapis.com",
+    "google_token_uri": "oauth2.googleapis.com",
+}
+# Not loopback, but this machine seen from a container: `sam local invoke` reaches the sandbox there.
+DOCKER_HOST = "host.docker.internal"
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(_Strict):
-    """Runtime settings, read from the environment once (see `Settings.from_env`)."""
+    """Runtime settings, read from the environment once (see `Settings.from_env`).
+
+    Base URLs (``*_base_url``, ``google_token_uri``) must be https, except to this machine
+    (loopback or ``host.docker.internal``) outside the cloud; ``allow_insecure_base_urls`` lifts
+    that. ``in_cloud`` is not a ``LEADSYNC_`` variable: `from_env` derives it from Lambda's own
+    (``AWS_LAMBDA_FUNCTION_NAME`` set, ``AWS_SAM_LOCAL`` not ``true``).
+    """
 
     config_file: str | None = None
     config_parameter: str | None = None
@@ -294,17 +411,68 @@ class Settings(_Strict):
     airtable_base_url: str = "https://api.airtable.com"
     sheets_base_url: str = "https://sheets.googleapis.com"
     google_token_uri: str | None = None
+    allow_insecure_base_urls: bool = False
     safety_margin_seconds: float = Field(default=8.0, ge=1.0)
     dry_run: bool = False
+    in_cloud: bool = False
+
+    @model_validator(mode="after")
+    def _safe_base_urls(self) -> Settings:
+        problems: list[str] = []
+        for name in VENDOR_HOSTS:
+            url = getattr(self, name)
+            if url is not None:
+                problems += self._base_url_problems(name, url)
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    def _base_url_problems(self, name: str, url: str) -> list[str]:
+        variable = f"LEADSYNC_{name.upper()}"
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError as exc:
+            return [f"environment: {variable}: not a valid URL ({exc})"]
+        if parts.scheme not in ("http", "https") or not host:
+            return [f"environment: {variable}: must be an https:// URL with a host"]
+        if parts.username is not None or parts.password is not None:
+            return [f"environment: {variable}: must not carry credentials (user:password@)"]
+        local = is_loopback(host) or host == DOCKER_HOST
+        where = f"{parts.scheme}://{host}"  # never the whole URL: nothing else of it is printed
+        if parts.scheme == "http" and not self.allow_insecure_base_urls:
+            if self.in_cloud:
+                return [
+                    f"environment: {variable}: {where} is plain http, refused in the cloud (credentials would "
+                    "travel in clear text): use https, or set LEADSYNC_ALLOW_INSECURE_BASE_URLS=true"
+                ]
+            if not local:
+                return [
+                    f"environment: {variable}: {where} is plain http to a host that is not this machine "
+                    "(credentials would travel in clear text): use https, or set "
+                    "LEADSYNC_ALLOW_INSECURE_BASE_URLS=true"
+                ]
+        if host != VENDOR_HOSTS[name] and not local:
+            from leadsync.observability import logger
+
+            logger.warning(
+                "base URL host is not the vendor's: credentials will be sent there",
+                extra={"setting": variable, "host": host, "vendor_host": VENDOR_HOSTS[name]},
+            )
+        return []
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings from ``LEADSYNC_<NAME>`` variables (and ``in_cloud`` from Lambda's own)."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name in cls.model_fields:
             raw = env.get(f"LEADSYNC_{name.upper()}")
-            if raw not in (None, ""):
+            if name != "in_cloud" and raw not in (None, ""):
                 values[name] = raw
+        sam_local = env.get("AWS_SAM_LOCAL", "").strip().lower() == "true"
+        values["in_cloud"] = bool(env.get("AWS_LAMBDA_FUNCTION_NAME")) and not sam_local
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
