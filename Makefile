@@ -21,8 +21,10 @@ install: $(STAMP)  ## create .venv with runtime, test and lint dependencies
 demo: $(STAMP)  ## run the real handler against the sandbox for a few cycles, printing both sides
 	$(BIN)/python infra/demo.py
 
-sandbox: $(STAMP)  ## start the API emulators in the foreground and print their URLs
-	$(BIN)/python -m sandbox
+# Fixed ports: the README and infra/events/env.local.json expect notion 8700, trello 8701, airtable 8702, sheets 8703.
+SANDBOX_PORT_BASE ?= 8700
+sandbox: $(STAMP)  ## start the API emulators on ports 8700-8703 (SANDBOX_PORT_BASE=N to move them), print their URLs
+	$(BIN)/python -m sandbox --port-base $(SANDBOX_PORT_BASE)
 
 test: $(STAMP)  ## lint + types, then every test (unit, contract, sandbox, e2e, infrastructure, soak)
 	$(BIN)/ruff check .
