@@ -21,6 +21,8 @@ from leadsync.connectors.http import (
     api_error_message,
     parse_http_date,
     parse_retry_after,
+    path,
+    segment,
     shared_session,
     with_record_context,
 )
@@ -471,3 +473,52 @@ def test_the_session_is_shared_by_the_process() -> None:
     assert shared_session() is shared_session()
     t = Transport("trello", "http://127.0.0.1:1/1", auth_headers={})
     assert t.session is shared_session()
+
+
+# -- path segments -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        ("rec0123456789abcd", "rec0123456789abcd"),
+        ("../../appOTHER/tbl/recX", "..%2F..%2FappOTHER%2Ftbl%2FrecX"),
+        ("a?b=c#d", "a%3Fb%3Dc%23d"),
+        ("%2e%2e", "%252e%252e"),
+        ("..", "%2E%2E"),
+        (".", "%2E"),
+        ("Leads 2024", "Leads%202024"),
+        ("'Leads'!A1:C2", "%27Leads%27%21A1%3AC2"),
+        ("é", "%C3%A9"),
+    ],
+)
+def test_a_segment_is_percent_encoded_whole(value: str, encoded: str) -> None:
+    assert segment(value) == encoded
+
+
+@pytest.mark.parametrize("value", ["", None, 5])
+def test_an_empty_or_non_text_segment_is_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="segment"):
+        segment(value)  # type: ignore[arg-type]
+
+
+def test_path_fills_each_slot_with_an_encoded_segment_and_keeps_the_template() -> None:
+    assert path("/v0/{}/{}/{}", "appA", "tbl A", "../x") == "/v0/appA/tbl%20A/..%2Fx"
+    assert path("/v4/spreadsheets/{}/values:batchGet", "s1") == "/v4/spreadsheets/s1/values:batchGet"
+    with pytest.raises(ValueError, match="2 slots for 1"):
+        path("/{}/{}", "a")
+
+
+def test_an_encoded_traversal_reaches_the_server_as_one_segment(srv: ScriptedServer, fake: FakeTime) -> None:
+    """The segment arrives encoded: ``requests`` does not resolve it into another base's path."""
+    make(srv, fake).request("GET", path("/v0/{}/{}/{}", "appMINE", "tblMINE", "../../appOTHER/tblX/recX"))
+    assert srv.seen[-1].path == "/v0/appMINE/tblMINE/..%2F..%2FappOTHER%2FtblX%2FrecX"
+
+
+@pytest.mark.parametrize("raw", ["/v0/app/tbl/../../appOTHER/tbl/rec", "/v1/pages/./x", "/v1/pages/..?x=1"])
+def test_a_path_with_a_raw_dot_segment_is_refused_before_sending(srv: ScriptedServer, fake: FakeTime, raw: str) -> None:
+    transport = make(srv, fake)
+    with pytest.raises(ValueError, match="dot segment"):
+        transport.request("GET", raw)
+    assert srv.seen == []
+    assert transport.stats.requests == 0

@@ -13,6 +13,11 @@ Any other failure (a dropped connection, a read timeout, a truncated or malforme
 the transport raises ``RetryableError`` instead, and the engine's intent for that creation makes
 the next cycle look the record up by its link marker before creating anything again.
 
+Paths: every dynamic segment (an id, a table, an A1 range) goes through ``path``, which
+percent-encodes it whole (``/``, ``?``, ``#``, ``%`` and dot segments included), so a value read from
+a record can never climb out of its segment (``../../appOTHER/tbl/rec…``) or add a query; the
+transport also refuses a path holding a raw ``.``/``..`` segment, which HTTP clients would resolve.
+
 Secrets: credentials travel only in headers (``auth_headers``); URLs and logs never hold them.
 Logs (``leadsync.http``, DEBUG) give system, method, path without query, status and duration.
 """
@@ -30,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
@@ -123,6 +129,38 @@ def api_error_message(body: str) -> str:
         if code or message:
             return f"{code or ''}: {message}".strip(": ")
     return text[:500] or "(empty body)"
+
+
+def segment(value: str) -> str:
+    """One path segment, percent-encoded whole: ``a/b?c`` -> ``a%2Fb%3Fc``; ``..`` -> ``%2E%2E``.
+
+    An empty segment would change which endpoint is called (``/v1/pages/`` is the create route),
+    so it is refused (``ValueError``), as is anything but a string.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"an empty or non-text path segment: {value!r}")
+    encoded = quote(value, safe="")
+    return "%2E" * len(encoded) if set(encoded) == {"."} else encoded
+
+
+def path(template: str, *segments: str) -> str:
+    """``template`` with each ``{}`` replaced by the matching segment, percent-encoded (``segment``).
+
+    ``path("/v0/{}/{}/{}", base, table, record)``; the template's own text is kept as written
+    (``/values:batchGet``). The number of ``{}`` must match the segments.
+    """
+    parts = template.split("{}")
+    if len(parts) != len(segments) + 1:
+        raise ValueError(f"path template {template!r} has {len(parts) - 1} slots for {len(segments)} segments")
+    out = [parts[0]]
+    for value, rest in zip(segments, parts[1:], strict=True):
+        out += [segment(value), rest]
+    return "".join(out)
+
+
+def _dot_segment(path: str) -> bool:
+    """Whether ``path`` (query excluded) holds a ``.`` or ``..`` segment an HTTP client would resolve."""
+    return any(part in (".", "..") for part in path.split("?", 1)[0].split("/"))
 
 
 def parse_http_date(value: str | None) -> datetime | None:
@@ -241,10 +279,14 @@ class Transport:
     ) -> Any:
         """Send one call, retrying transient failures; return the parsed JSON (or text, or None).
 
+        ``path`` is relative to the base URL; build any path holding an id or a name with ``path()``
+        so each segment is percent-encoded (a path with a raw ``.``/``..`` segment is a ``ValueError``).
         ``idempotent`` defaults from the method (POST is not); pass ``True`` for read-only POSTs
         such as a Notion query so a malformed answer is retried.
         """
         method = method.upper()
+        if _dot_segment(path):
+            raise ValueError(f"{self.system} {method}: refusing a path with a dot segment: {path.split('?', 1)[0]!r}")
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         log_path = path.split("?", 1)[0]
