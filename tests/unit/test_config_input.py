@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -307,3 +309,14 @@ def test_vendor_and_local_hosts_are_not_warned_about(caplog: pytest.LogCaptureFi
         Settings.from_env(env("sheets_base_url", "http://127.0.0.1:8703"))
         Settings.from_env(env("google_token_uri", "https://oauth2.googleapis.com/token"))
     assert not [r for r in caplog.records if "vendor" in r.getMessage()]
+
+
+def test_the_sam_local_environment_in_infra_events_is_accepted_by_sam_local_only() -> None:
+    """infra/events/env.local.json points at host.docker.internal over http: fine under `sam local invoke`."""
+    events = Path(__file__).resolve().parents[2] / "infra" / "events" / "env.local.json"
+    environ = json.loads(events.read_text(encoding="utf-8"))["SyncFunction"]
+    settings = Settings.from_env({**environ, **LAMBDA, "AWS_SAM_LOCAL": "true"})
+    assert settings.trello_base_url.startswith("http://host.docker.internal:")
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({**environ, **LAMBDA})
+    assert len(err.value.problems) == len(VENDOR_HOSTS)  # every base URL named, at once
