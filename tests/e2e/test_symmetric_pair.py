@@ -29,6 +29,7 @@ class Pipeline:
                     "Stage": "singleSelect",
                     "Notion Page": "singleLineText",
                     "Last Modified": "lastModifiedTime",
+                    "Archived": "checkbox",
                 }
             },
             select_options={"Pipeline": {"Stage": list(STAGES.values())}},
@@ -53,7 +54,13 @@ def pair(
     config = {
         "id": "notion-airtable",
         "lead": leads.side_config(),
-        "card": {"system": "airtable", "base_id": pipeline.base_id, "table": "Pipeline", "link_field": "Notion Page"},
+        "card": {
+            "system": "airtable",
+            "base_id": pipeline.base_id,
+            "table": "Pipeline",
+            "link_field": "Notion Page",
+            "archived_field": "Archived",
+        },
         "fields": {
             "name": {"lead": "Name", "card": "Deal"},
             "email": {"lead": "Email", "card": "Email"},
