@@ -214,3 +214,79 @@ def test_long_text_is_split_into_items_of_at_most_2000_utf16_units() -> None:
 )
 def test_property_values_read_as_plain_strings(prop: dict[str, Any], expected: str | None) -> None:
     assert notion.read_value(prop) == expected
+
+
+# -- pages outside the pair ----------------------------------------------------------------------
+
+
+def _foreign_page(sb: Sandbox) -> str:
+    """A page of ANOTHER database (another data source) the same integration can see."""
+    _, other_ds = sb.notion.create_database(title="Someone else's", properties=PROPS, status_options=["New"])
+    return str(sb.notion.user_create_page(other_ds, {"Name": "Not ours", "Notes": "their text"}))
+
+
+@pytest.mark.parametrize("form", ["dashed", "compact upper case"])
+def test_a_page_of_another_data_source_is_not_returned_by_get(
+    sb: Sandbox, db: tuple[str, str], caplog: pytest.LogCaptureFixture, form: str
+) -> None:
+    c = connector(sb, db[0])
+    foreign = _foreign_page(sb)
+    asked = foreign if form == "dashed" else foreign.replace("-", "").upper()
+
+    assert c.get(asked) is None
+    assert c.find_by_link("lead-1") is None
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "refused foreign link"]
+    assert refusal.levelname == "WARNING"
+    assert refusal.record_id == foreign  # type: ignore[attr-defined]
+
+
+def test_a_page_of_another_data_source_cannot_be_updated_linked_or_archived(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0])
+    c.create({"Name": "Ada"}, None)  # the connector has read pages of its own data source
+    foreign = _foreign_page(sb)
+    before = sb.notion.get_page_json(foreign)
+    sb.notion.clear_requests()
+
+    with pytest.raises(RecordError, match="refused foreign link"):
+        c.update(foreign, {"Notes": "overwritten"})
+    with pytest.raises(RecordError, match="refused foreign link"):
+        c.set_link(foreign, "lead-1")
+    with pytest.raises(RecordError, match="refused foreign link"):
+        c.archive(foreign)
+    with pytest.raises(RecordError):
+        c.update(foreign, {})
+
+    assert sb.notion.request_count("PATCH") == 0
+    assert sb.notion.get_page_json(foreign) == before
+
+
+def test_a_page_is_checked_once_before_its_first_write_and_pages_already_read_cost_nothing_more(
+    sb: Sandbox, db: tuple[str, str]
+) -> None:
+    unread = sb.notion.user_create_page(db[1], {"Name": "Ada"})
+    c = connector(sb, db[0])
+    c.describe()  # data source and schema resolved (and cached) beforehand
+    sb.notion.clear_requests()
+
+    c.set_link(unread, "lead-1")  # never read by this connector: read once to check its parent
+    c.update(unread, {"Notes": "called"})
+    assert [m for m, _ in sb.notion.requests] == ["GET", "PATCH", "PATCH"]
+    assert sb.notion.page_values(unread)["Trello Card"] == "lead-1"
+
+    mine = c.create({"Name": "Grace"}, None)
+    listed = sb.notion.user_create_page(db[1], {"Name": "Alan"})
+    c.fetch_changed(None)
+    sb.notion.clear_requests()
+    c.update(mine.id, {"Notes": "called"})
+    c.set_link(listed, "lead-2")
+    c.archive(mine.id)
+    assert [m for m, _ in sb.notion.requests] == ["PATCH"] * 3, "pages read from the data source: no extra read"
+
+
+def test_a_legacy_database_parent_counts_only_for_the_configured_database(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0])
+    assert c._owns({"parent": {"type": "database_id", "database_id": db[0].replace("-", "")}})
+    assert not c._owns({"parent": {"type": "database_id", "database_id": str(uuid.uuid4())}})
+    assert not c._owns({"parent": {"type": "data_source_id", "data_source_id": str(uuid.uuid4())}})
+    assert not c._owns({"parent": {"type": "page_id", "page_id": db[0]}})
+    assert not c._owns({})

@@ -7,6 +7,13 @@ are read-only. Empty values are ``None``.
 
 Cost: an incremental read with no edits is one query request; the data source id and the schema
 are cached for the life of the process (refreshed when a property or option is not found).
+
+Ids: every page id handed in (``get``, ``update``, ``set_link``, ``archive``) must be a UUID
+(``normalize_id``) or it is a ``RecordError`` and nothing is sent. Only pages of the configured data
+source are read or written: a page whose ``parent`` is another data source (a link pointing out of
+the pair) reads as ``None`` and is never written (``RecordError``). Writes need no extra request for
+pages this connector has already read from its data source; any other page is read once first to
+check where it lives.
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ from typing import Any, NamedTuple
 
 from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
-from leadsync.connectors.http import Transport, about_record
+from leadsync.connectors.http import Transport, about_record, path
 from leadsync.connectors.ratelimit import Limit, shared_limiter
 from leadsync.connectors.values import BadValue as _BadValue
 from leadsync.connectors.values import parse_number as _parse_number
+from leadsync.core import ids
 from leadsync.core.models import FetchResult, Fields, Record, Value
 from leadsync.errors import ConfigError, NotFound, RecordError
+from leadsync.observability import logger
 
 log = logging.getLogger("leadsync.connectors.notion")
 
@@ -258,6 +267,7 @@ class NotionConnector:
         self.overlap = timedelta(seconds=overlap_seconds)
         self.page_size = page_size
         self._data_source_id = data_source_id
+        self._ours: set[str] = set()  # page ids read from this data source (checked: no read before a write)
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -277,7 +287,7 @@ class NotionConnector:
 
     def _resolve_data_source(self) -> str:
         try:
-            database = self.transport.request("GET", f"/v1/databases/{self.database_id}")
+            database = self.transport.request("GET", path("/v1/databases/{}", self.database_id))
         except NotFound as exc:
             raise ConfigError(
                 [f"Notion database {self.database_id} not found (is it shared with the integration?)"]
@@ -300,7 +310,7 @@ class NotionConnector:
         with _cache_lock:
             cached = None if refresh else _schemas.get(key)
         if cached is None:
-            data_source = self.transport.request("GET", f"/v1/data_sources/{self.data_source_id}")
+            data_source = self.transport.request("GET", path("/v1/data_sources/{}", self.data_source_id))
             cached = dict(data_source.get("properties") or {})
             with _cache_lock:
                 _schemas[key] = cached
@@ -335,9 +345,79 @@ class NotionConnector:
         }
         return Schema(fields=fields, options=options)
 
+    # -- ids -------------------------------------------------------------------------------
+
+    def normalize_id(self, raw: str) -> str | None:
+        """A Notion page id (UUID, dashed or 32-hex compact, any case) as Notion writes it:
+        lowercase dashed ``8-4-4-4-12``; ``None`` when ``raw`` is not one."""
+        return ids.notion_id(raw)
+
+    def _page_id(self, record_id: str) -> str:
+        """The canonical page id, or a ``RecordError`` before anything is sent."""
+        page_id = ids.notion_id(record_id)
+        if page_id is None:
+            raise RecordError(
+                ids.shown(record_id), "not a Notion page id (a UUID, 8-4-4-4-12 or 32 hex characters): nothing was sent"
+            )
+        return page_id
+
+    def _owns(self, page: Mapping[str, Any]) -> bool:
+        """Whether the page lives in the configured data source (or, in the legacy shape, database)."""
+        parent = page.get("parent") or {}
+        kind = parent.get("type")
+        if kind == "data_source_id":
+            expected = ids.notion_id(self.data_source_id)
+        elif kind == "database_id":
+            expected = ids.notion_id(self.database_id)
+        else:
+            return False
+        return expected is not None and ids.notion_id(parent.get(kind)) == expected
+
+    def _refuse(self, page_id: str, page: Mapping[str, Any]) -> None:
+        logger.warning(
+            "refused foreign link",
+            extra={
+                "system": self.system,
+                "record_id": page_id,
+                "parent": dict(page.get("parent") or {}),
+                "data_source_id": self.data_source_id,
+            },
+        )
+
+    def _read_page(self, page_id: str) -> dict[str, Any] | None:
+        """The page of this data source, ``None`` when Notion says it is gone or it lives elsewhere."""
+        try:
+            page = self.transport.request("GET", path("/v1/pages/{}", page_id))
+        except NotFound:
+            return None
+        if not self._owns(page):
+            self._refuse(page_id, page)
+            return None
+        return dict(page)
+
+    def _writable(self, record_id: str) -> str:
+        """The canonical id of a page this connector may write: one already read from its data
+        source, or one read now and found there. A foreign page is a ``RecordError``; a page gone is
+        ``NotFound``."""
+        page_id = self._page_id(record_id)
+        if page_id in self._ours:
+            return page_id
+        page = self.transport.request("GET", path("/v1/pages/{}", page_id))
+        if not self._owns(page):
+            self._refuse(page_id, page)
+            raise RecordError(
+                record_id,
+                f"Notion page {page_id} is not in data source {self.data_source_id} of this pair "
+                "(refused foreign link): nothing was written",
+            )
+        self._ours.add(page_id)
+        return page_id
+
     # -- reading ---------------------------------------------------------------------------
 
     def _record(self, page: Mapping[str, Any]) -> Record:
+        if self._owns(page):
+            self._ours.add(ids.notion_id(page.get("id")) or str(page["id"]))
         props = page.get("properties") or {}
         return Record(
             id=str(page["id"]),
@@ -358,7 +438,7 @@ class NotionConnector:
             if start:
                 request["start_cursor"] = start
             answer = self.transport.request(
-                "POST", f"/v1/data_sources/{self.data_source_id}/query", json=request, idempotent=True
+                "POST", path("/v1/data_sources/{}/query", self.data_source_id), json=request, idempotent=True
             )
             if start is None:
                 as_of = self.transport.server_time
@@ -440,15 +520,21 @@ class NotionConnector:
         return FetchResult([self._record(p) for p in seen.values()], newest, complete)
 
     def get(self, record_id: str) -> Record | None:
-        """The page (``deleted`` when in the trash), or ``None`` when Notion says it is gone."""
-        try:
-            page = self.transport.request("GET", f"/v1/pages/{record_id}")
-        except NotFound:
-            return None
-        return self._record(page)
+        """The page (``deleted`` when in the trash), or ``None`` when Notion says it is gone or
+        when it belongs to another data source (logged: ``refused foreign link``).
+
+        A malformed id is a ``RecordError`` and nothing is sent."""
+        page = self._read_page(self._page_id(record_id))
+        return self._record(page) if page is not None else None
 
     def find_by_link(self, link: str) -> Record | None:
-        """The live page whose link property equals ``link`` (one filtered query)."""
+        """The live page whose link property equals ``link`` (one filtered query).
+
+        ``link`` is an id of the other system: anything but ``[A-Za-z0-9-]{1,64}`` is a ``RecordError``."""
+        if not ids.safe_link(link):
+            raise RecordError(
+                ids.shown(link), f"not a link value leadsync writes ({self.link_field!r}): nothing was sent"
+            )
         ptype = self._property(self.link_field)["type"]
         body = {"filter": {"property": self.link_field, ptype: {"equals": link}}}
         records = [self._record(p) for p in self._query(body).pages]
@@ -487,29 +573,41 @@ class NotionConnector:
         return self._record(page)
 
     def update(self, record_id: str, fields: Fields) -> Record:
-        """Change only the given properties (a partial PATCH)."""
+        """Change only the given properties (a partial PATCH) of a page of this data source."""
+        page_id = self._page_id(record_id)
         if not fields:
-            record = self.get(record_id)
-            if record is None:
-                raise NotFound(self.system, 404, "page not found", method="GET", path=f"/v1/pages/{record_id}")
-            return record
+            with self._about(record_id):
+                page = self.transport.request("GET", path("/v1/pages/{}", page_id))
+            if not self._owns(page):
+                self._refuse(page_id, page)
+                raise RecordError(
+                    record_id, f"Notion page {page_id} is not in data source {self.data_source_id} of this pair"
+                )
+            return self._record(page)
         properties = self._properties(fields, record_id)
         with self._about(record_id):
-            page = self.transport.request("PATCH", f"/v1/pages/{record_id}", json={"properties": properties})
+            page_id = self._writable(page_id)
+            page = self.transport.request("PATCH", path("/v1/pages/{}", page_id), json={"properties": properties})
         return self._record(page)
 
     def set_link(self, record_id: str, link: str | None) -> None:
-        """Write (or clear) the counterpart id in the link property."""
+        """Write (or clear) the counterpart id in the link property of a page of this data source."""
+        page_id = self._page_id(record_id)
         value = write_value(self._property(self.link_field)["type"], link)
         with self._about(record_id):
-            self.transport.request("PATCH", f"/v1/pages/{record_id}", json={"properties": {self.link_field: value}})
+            page_id = self._writable(page_id)
+            self.transport.request(
+                "PATCH", path("/v1/pages/{}", page_id), json={"properties": {self.link_field: value}}
+            )
 
     def archive(self, record_id: str) -> None:
         """Move the page to the trash (the API cannot delete permanently). A page already gone
-        counts as archived."""
+        counts as archived; a page of another data source is a ``RecordError``."""
+        page_id = self._page_id(record_id)
         with self._about(record_id):
             try:
-                self.transport.request("PATCH", f"/v1/pages/{record_id}", json={"in_trash": True})
+                page_id = self._writable(page_id)
+                self.transport.request("PATCH", path("/v1/pages/{}", page_id), json={"in_trash": True})
             except NotFound:
                 log.info("Notion page %s to archive no longer exists", record_id)
 
