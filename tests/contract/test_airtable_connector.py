@@ -24,6 +24,7 @@ from tests.contract.connector_fixtures import Harness
 from tests.contract.test_connectors import (  # noqa: F401 - the shared contract, run here on Airtable
     UNICODE,
     test_429_with_retry_after_is_retried_and_succeeds,
+    test_a_malformed_id_is_a_record_error_and_sends_nothing,
     test_a_record_archived_by_the_user_reads_as_deleted,
     test_a_value_the_system_cannot_hold_is_a_record_error_or_api_error,
     test_archive_reads_as_deleted_and_leaves_listings,
@@ -31,11 +32,13 @@ from tests.contract.test_connectors import (  # noqa: F401 - the shared contract
     test_credentials_never_appear_in_urls_or_logs,
     test_describe_reports_the_fields_and_their_options,
     test_find_by_link_finds_the_linked_record_only,
+    test_find_by_link_refuses_a_link_that_is_not_id_like_and_sends_nothing,
     test_full_fetch_lists_every_live_record_and_gives_a_cursor,
     test_get_of_an_unknown_id_is_none,
     test_incremental_fetch_returns_a_user_edit,
     test_incremental_fetch_without_edits_returns_nothing_new,
     test_long_text_round_trips,
+    test_normalize_id_accepts_the_systems_ids_and_refuses_anything_else,
     test_server_errors_are_retried,
     test_set_link_rewrites_and_clears_the_marker,
     test_unicode_emoji_and_rtl_values_round_trip,
@@ -323,32 +326,45 @@ def test_an_expired_pagination_iterator_restarts_the_listing(world: World) -> No
     assert world.emulator.request_count("GET", f"/v0/{world.base_id}/") == 4  # page, expired page, then 2 pages
 
 
+def _linked_to(c: airtable.AirtableConnector, link: str) -> list[str]:
+    """Ids of the records whose link field is exactly ``link``, through the connector's own formula
+    listing (``find_by_link`` only takes id-like links; the quoting must still hold for any value)."""
+    return [str(raw["id"]) for raw in c._list(airtable.formula.equals(c.link_field, link)).records]
+
+
 def test_a_query_too_long_for_a_url_is_sent_as_post_list_records(world: World) -> None:
     c = world.connector()
     link = "lead-" + "é'}" * 6000
     mine = c.create(SAMPLE, link)
     c.create(SAMPLE, link[:-1])
-    found = c.find_by_link(link)
-    assert found is not None
-    assert found.id == mine.id
+    assert _linked_to(c, link) == [mine.id]
     posts = [body for method, path, _, body in world.recorder.sent if path.endswith("/listRecords")]
     assert len(posts) == 1
     assert posts[0]["filterByFormula"] == airtable.formula.equals("Trello Card", link)
     assert all(len(url) <= airtable.MAX_URL_LENGTH for url in world.recorder.urls)
 
 
-@pytest.mark.parametrize(
-    "name", ['O\'Brien "x"', "}{Name}", "a' OR '1'='1", "back\\slash\\", "x') , TRUE()) & ('", UNICODE]
-)
-def test_hostile_links_find_exactly_their_record_over_http(world: World, name: str) -> None:
+HOSTILE_LINKS = ['O\'Brien "x"', "}{Name}", "a' OR '1'='1", "back\\slash\\", "x') , TRUE()) & ('", UNICODE]
+
+
+@pytest.mark.parametrize("name", HOSTILE_LINKS)
+def test_hostile_values_in_a_formula_find_exactly_their_record_over_http(world: World, name: str) -> None:
     c = world.connector()
     mine = c.create(SAMPLE, name)
     c.create(SAMPLE, "plain")
     c.create(SAMPLE, None)
-    found = c.find_by_link(name)
-    assert found is not None
-    assert found.id == mine.id
-    assert c.find_by_link(name + "x") is None
+    assert _linked_to(c, name) == [mine.id]
+    assert _linked_to(c, name + "x") == []
+
+
+@pytest.mark.parametrize("name", [*HOSTILE_LINKS, "../../appOTHER", "a b", "a" * 65])
+def test_find_by_link_refuses_a_link_that_is_not_an_id_and_sends_nothing(world: World, name: str) -> None:
+    c = world.connector()
+    c.create(SAMPLE, name)
+    world.recorder.sent.clear()
+    with pytest.raises(RecordError):
+        c.find_by_link(name)
+    assert world.recorder.sent == []
 
 
 def test_find_by_link_prefers_a_record_not_archived(world: World) -> None:
@@ -565,3 +581,45 @@ def test_set_links_writes_ten_records_per_request_and_names_one_that_is_gone(wor
     patches = [body for method, _, _, body in world.recorder.sent if method == "PATCH"]
     # the first ten in one request, refused for the deleted record, then one by one; the last two in one
     assert [len(body["records"]) if "records" in body else 1 for body in patches] == [10, *[1] * 10, 2]
+
+
+# -- ids ----------------------------------------------------------------------------------------
+
+
+def test_a_path_traversal_id_never_reads_or_writes_a_record_of_another_base(world: World) -> None:
+    other = World(world.sb)
+    theirs = other.user_create({"Name": "Not ours"})
+    c = world.connector()
+    c.create(SAMPLE, None)
+    sent = len(world.recorder.sent)
+    world.emulator.clear_requests()
+    for hostile in (
+        f"../../{other.base_id}/{other.table_id}/{theirs}",
+        f"..%2F..%2F{other.base_id}%2F{other.table_id}%2F{theirs}",
+        f"{theirs}/../../../{other.base_id}/{other.table_id}/{theirs}",
+        f"{theirs}?x=1",
+    ):
+        with pytest.raises(RecordError, match="not an Airtable record id"):
+            c.get(hostile)
+        with pytest.raises(RecordError):
+            c.update(hostile, {"Name": "Taken"})
+        with pytest.raises(RecordError):
+            c.archive(hostile)
+        with pytest.raises(RecordError):
+            c.update_many([(hostile, {"Name": "Taken"})])
+
+    assert world.recorder.sent[sent:] == []
+    assert not any(other.base_id in path for _, path in world.emulator.requests)
+    # a well-formed id of another base's record is sent, but only inside the configured base and table
+    assert c.get(theirs) is None
+    assert all(path.startswith(f"/v0/{world.base_id}/") for _, path in world.emulator.requests)
+    assert other.cells(theirs)["Name"] == "Not ours"
+
+
+def test_set_links_writes_the_valid_ids_and_reports_a_malformed_one(world: World) -> None:
+    c = world.connector()
+    mine = c.create(SAMPLE, None)
+    failed = c.set_links([("../../x", "5f0000000000000000000001"), (mine.id, "5f0000000000000000000002")])
+    assert list(failed) == ["../../x"]
+    assert isinstance(failed["../../x"], RecordError)
+    assert world.cells(mine.id)["Trello Card"] == "5f0000000000000000000002"

@@ -235,3 +235,79 @@ def test_credentials_never_appear_in_urls_or_logs(harness: Harness, caplog: pyte
         assert not any(secret in path for path in logged_paths)
         assert secret not in caplog.text
     assert not any("token=" in url or "key=" in url for url in harness.urls)
+
+
+# -- ids: validated where they enter, never sent malformed ----------------------------------------
+
+
+def hostile_ids(valid: str) -> list[str]:
+    """Values that must never be taken for a record id of the system ``valid`` is an id of."""
+    return [
+        "",
+        "hello",
+        "../../x",
+        "%2e%2e",
+        "%2E%2E%2F",
+        "a/b",
+        "a?b",
+        "a#b",
+        " ",
+        "\t",
+        f" {valid}",
+        f"{valid} ",
+        f"{valid}\n",
+        f"{valid}/",
+        f"{valid}?x=1",
+        f"{valid}#x",
+        f"{valid}%2F..",
+        f"../{valid}",
+        f"{valid}/../x",
+        valid[:-1],
+        valid + "0",
+        "x" * 10_000,
+    ]
+
+
+def test_normalize_id_accepts_the_systems_ids_and_refuses_anything_else(harness: Harness) -> None:
+    record = harness.connector.create(harness.sample, None)
+    sent = len(harness.urls)
+    normalize = harness.connector.normalize_id
+
+    assert normalize(record.id) == record.id, "an id the system gave out is canonical"
+    assert normalize(harness.missing_id) == harness.missing_id
+    for bad in hostile_ids(record.id):
+        assert normalize(bad) is None, bad
+    assert len(harness.urls) == sent, "normalize_id sends nothing"
+
+
+def test_a_malformed_id_is_a_record_error_and_sends_nothing(harness: Harness) -> None:
+    connector = harness.connector
+    record = connector.create(harness.sample, None)
+    sent = len(harness.urls)
+    link_of_the_other_side = "5f0000000000000000000001"
+
+    for bad in hostile_ids(record.id):
+        with pytest.raises(RecordError):
+            connector.get(bad)
+        with pytest.raises(RecordError):
+            connector.update(bad, harness.edit)
+        with pytest.raises(RecordError):
+            connector.set_link(bad, link_of_the_other_side)
+        with pytest.raises(RecordError):
+            connector.archive(bad)
+        set_links = getattr(connector, "set_links", None)
+        if set_links is not None:
+            failed = set_links([(bad, link_of_the_other_side)])
+            assert list(failed) == [bad]
+            assert isinstance(failed[bad], RecordError)
+
+    assert harness.urls[sent:] == [], "no request was sent for a malformed id"
+    assert harness.user.values(record.id) == harness.sample
+
+
+@pytest.mark.parametrize("link", ["a b", "x'y", "a/b", "../../x", "a" * 65, "lead\n"])
+def test_find_by_link_refuses_a_link_that_is_not_id_like_and_sends_nothing(harness: Harness, link: str) -> None:
+    sent = len(harness.urls)
+    with pytest.raises(RecordError):
+        harness.connector.find_by_link(link)
+    assert harness.urls[sent:] == []

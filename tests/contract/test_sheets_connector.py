@@ -25,16 +25,19 @@ from tests.contract.connector_fixtures import Harness
 from tests.contract.test_connectors import (  # noqa: F401 - the shared contract, run here on Sheets
     UNICODE,
     test_429_with_retry_after_is_retried_and_succeeds,
+    test_a_malformed_id_is_a_record_error_and_sends_nothing,
     test_a_record_archived_by_the_user_reads_as_deleted,
     test_a_value_the_system_cannot_hold_is_a_record_error_or_api_error,
     test_archive_reads_as_deleted_and_leaves_listings,
     test_credentials_never_appear_in_urls_or_logs,
     test_find_by_link_finds_the_linked_record_only,
+    test_find_by_link_refuses_a_link_that_is_not_id_like_and_sends_nothing,
     test_full_fetch_lists_every_live_record_and_gives_a_cursor,
     test_get_of_an_unknown_id_is_none,
     test_incremental_fetch_returns_a_user_edit,
     test_incremental_fetch_without_edits_returns_nothing_new,
     test_long_text_round_trips,
+    test_normalize_id_accepts_the_systems_ids_and_refuses_anything_else,
     test_server_errors_are_retried,
     test_set_link_rewrites_and_clears_the_marker,
     test_unicode_emoji_and_rtl_values_round_trip,
@@ -48,6 +51,12 @@ HEADER = ["Name", "Email", "Status", "Source", "Notes", "Lead ID", "Trello Card"
 FIELDS = ["Name", "Email", "Status", "Source", "Notes"]
 SAMPLE: Fields = {"Name": "Ada Lovelace", "Email": "ada@example.com", "Status": "New", "Source": "Web", "Notes": None}
 SA_EMAIL = "leadsync-contract@leadsync-sandbox.iam.gserviceaccount.com"
+
+
+def lid(name: str) -> str:
+    """A lead id in the format leadsync mints (``L-`` + 10 of A-Z, 2-7), readable in a test:
+    ``lid("Ada")`` -> ``L-ADA2222222``."""
+    return "L-" + (name.upper() + "2" * 10)[:10]
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +234,7 @@ def test_rows_without_an_id_get_one_in_a_single_raw_write_and_blank_rows_are_ski
         ["Ada", "ada@example.com"],
         [],  # a blank row in the middle
         ["Grace"],  # ragged: nothing after Name
-        ["Alan", "", "", "", "", "L-TYPEDBYHAND"],
+        ["Alan", "", "", "", "", "L-TYPEDBYHAN"],  # typed by a person, in leadsync's format: kept
         ["", "", "", "", "", "L-ONLYANID", "card-x"],  # no mapped value: not a lead
     ]
     world.emulator.user_set_values(world.spreadsheet_id, f"'{TAB}'!A2", rows)
@@ -233,7 +242,7 @@ def test_rows_without_an_id_get_one_in_a_single_raw_write_and_blank_rows_are_ski
     records = world.connector().fetch_changed(None).records
 
     assert [r.fields["Name"] for r in records] == ["Ada", "Grace", "Alan"]
-    assert records[2].id == "L-TYPEDBYHAND"
+    assert records[2].id == "L-TYPEDBYHAN"
     assert all(r.id.startswith("L-") and len(r.id) == 12 for r in records[:2])
     assert world.rows()[2] == [], "the blank row stays blank"
     assert [world.cells(r.id)["Name"] for r in records] == ["Ada", "Grace", "Alan"]
@@ -262,22 +271,112 @@ def test_a_copied_row_gets_a_fresh_id_no_link_and_a_warning(world: World, caplog
     assert f"repeats lead id {original.id}" in caplog.text
 
 
+@pytest.mark.parametrize("typed", ["L-A", "l-adaaaaaaaa", "L-ADA2222228", "../../x", "L-ADA 222222", "x" * 300])
+def test_a_row_whose_id_is_not_one_leadsync_makes_becomes_a_new_lead(
+    world: World, caplog: pytest.LogCaptureFixture, typed: str
+) -> None:
+    """An id cell typed or pasted by a person that leadsync would refuse as a marker is replaced
+    (with its link and state: it cannot have been linked by leadsync), so every lead id handed
+    out can be checked by ``normalize_id`` on the other side."""
+    c = world.connector()
+    world.type_row({"Lead ID": typed, "Name": "Ada", "Trello Card": "5f0000000000000000000001", "leadsync": "x"})
+
+    (record,) = c.fetch_changed(None).records
+
+    assert record.id != typed
+    assert c.normalize_id(record.id) == record.id
+    assert (record.fields["Name"], record.link) == ("Ada", None)
+    cells = world.cells(record.id)
+    assert (cells["Trello Card"], cells["leadsync"]) == ("", "")
+    assert "is not one leadsync makes" in caplog.text
+    assert c.get(record.id) is not None
+
+
+def test_normalize_id_accepts_exactly_the_ids_leadsync_mints(world: World) -> None:
+    c = world.connector()
+    minted = new_lead_id()
+    assert c.normalize_id(minted) == minted
+    assert c.normalize_id("L-ABCDEFGHIJ") == "L-ABCDEFGHIJ"
+    for bad in BAD_LEAD_IDS:
+        assert c.normalize_id(bad) is None, bad
+    assert world.recorder.sent == [], "normalize_id sends nothing"
+
+
+BAD_LEAD_IDS = [
+    "",
+    "hello",
+    "../../x",
+    "L-ABCDEFGHI",  # 9 characters
+    "L-ABCDEFGHIJK",  # 11
+    "L-abcdefghij",  # lower case
+    "L-ABCDEFGH18",  # 1 and 8 are not base32
+    " L-ABCDEFGHIJ",
+    "L-ABCDEFGHIJ\n",
+    "L-ABC/EFGHIJ",
+    "L-ABC?EFGHIJ",
+    "L-ABC#EFGHIJ",
+    "L-%2e%2eEFGH",
+    "L-ABCDEFGHIJ" * 20,
+]
+
+
+@pytest.mark.parametrize("bad", BAD_LEAD_IDS)
+def test_a_malformed_id_is_a_record_error_and_nothing_is_sent(world: World, bad: str) -> None:
+    c = world.connector()
+    world.type_row({"Lead ID": lid("Ada"), "Name": "Ada"})
+    world.recorder.sent.clear()
+
+    for call in (
+        lambda: c.get(bad),
+        lambda: c.update(bad, {"Status": "Contacted"}),
+        lambda: c.set_link(bad, "5f0000000000000000000001"),
+        lambda: c.archive(bad),
+    ):
+        with pytest.raises(RecordError):
+            call()
+    failed = c.set_links([(bad, "5f0000000000000000000001")])
+
+    assert list(failed) == [bad]
+    assert isinstance(failed[bad], RecordError)
+    assert world.recorder.sent == [], "no request for a malformed id"
+
+
+def test_set_links_writes_the_valid_ids_and_reports_a_malformed_one(world: World) -> None:
+    c = world.connector()
+    world.type_row({"Lead ID": lid("Ada"), "Name": "Ada"})
+
+    failed = c.set_links([("../../x", "card-x"), (lid("Ada"), "card-a")])
+
+    assert list(failed) == ["../../x"]
+    assert isinstance(failed["../../x"], RecordError)
+    assert world.cells(lid("Ada"))["Trello Card"] == "card-a"
+
+
+@pytest.mark.parametrize("link", ["", "a b", "x'y", "../../x", "a" * 65])
+def test_find_by_link_refuses_a_link_that_is_not_an_id_and_sends_nothing(world: World, link: str) -> None:
+    c = world.connector()
+    world.recorder.sent.clear()
+    with pytest.raises(RecordError):
+        c.find_by_link(link)
+    assert world.recorder.sent == []
+
+
 # -- change detection ---------------------------------------------------------------------------
 
 
 def test_after_acknowledge_an_incremental_read_is_one_get_and_returns_only_edited_rows(world: World) -> None:
     c = world.connector()
-    world.type_row({"Lead ID": "L-A", "Name": "Ada"})
-    world.type_row({"Lead ID": "L-B", "Name": "Bob"})
+    world.type_row({"Lead ID": lid("A"), "Name": "Ada"})
+    world.type_row({"Lead ID": lid("B"), "Name": "Bob"})
     first = c.fetch_changed(None)
     c.acknowledge([r.id for r in first.records])
     world.recorder.sent.clear()
 
     assert c.fetch_changed(first.cursor).records == []
-    world.type_cell("L-B", "Status", "Contacted")
+    world.type_cell(lid("B"), "Status", "Contacted")
     changed = c.fetch_changed(first.cursor)
 
-    assert [(r.id, r.fields["Status"]) for r in changed.records] == [("L-B", "Contacted")]
+    assert [(r.id, r.fields["Status"]) for r in changed.records] == [(lid("B"), "Contacted")]
     assert (changed.cursor, changed.complete) == ("sheet", False)
     assert [(m, p.split("/values/")[-1]) for m, p, _, _ in world.recorder.sent] == [("GET", "'Leads'")] * 2
     assert world.recorder.sent[0][2]["valueRenderOption"] == ["FORMATTED_VALUE"]
@@ -286,7 +385,7 @@ def test_after_acknowledge_an_incremental_read_is_one_get_and_returns_only_edite
 def test_acknowledge_writes_every_due_hash_in_one_request_and_nothing_when_none_is_due(world: World) -> None:
     c = world.connector()
     for name in ("Ada", "Bob", "Cy"):
-        world.type_row({"Lead ID": f"L-{name}", "Name": name})
+        world.type_row({"Lead ID": lid(name), "Name": name})
     ids = [r.id for r in c.fetch_changed(None).records]
     world.recorder.sent.clear()
 
@@ -296,45 +395,45 @@ def test_acknowledge_writes_every_due_hash_in_one_request_and_nothing_when_none_
 
     assert len(writes) == 1
     assert [d["range"] for d in writes[0][3]["data"]] == [f"'Leads'!H{n}" for n in (2, 3, 4)]
-    assert world.cells("L-Ada")["leadsync"] == row_hash("L-Ada", {**dict.fromkeys(FIELDS), "Name": "Ada"}, None)
+    assert world.cells(lid("Ada"))["leadsync"] == row_hash(lid("Ada"), {**dict.fromkeys(FIELDS), "Name": "Ada"}, None)
     assert len(world.recorder.writes()) == 1, "a second acknowledge has nothing to write"
 
 
 def test_a_row_edited_after_it_was_read_stays_changed_after_acknowledge(world: World) -> None:
     c = world.connector()
-    world.type_row({"Lead ID": "L-A", "Name": "Ada"})
+    world.type_row({"Lead ID": lid("A"), "Name": "Ada"})
     c.fetch_changed(None)
-    world.type_cell("L-A", "Name", "Ada Lovelace")  # after the read, before the cycle commits
+    world.type_cell(lid("A"), "Name", "Ada Lovelace")  # after the read, before the cycle commits
 
-    c.acknowledge(["L-A"])
+    c.acknowledge([lid("A")])
 
     assert [r.fields["Name"] for r in c.fetch_changed("sheet").records] == ["Ada Lovelace"]
 
 
 def test_acknowledge_finds_rows_that_moved_since_the_read(world: World) -> None:
     c = world.connector()
-    world.type_row({"Lead ID": "L-A", "Name": "Ada"})
-    world.type_row({"Lead ID": "L-B", "Name": "Bob"})
+    world.type_row({"Lead ID": lid("A"), "Name": "Ada"})
+    world.type_row({"Lead ID": lid("B"), "Name": "Bob"})
     c.fetch_changed(None)
     world.type_row({"Name": "Someone new"}, at=2)
-    world.emulator.user_delete_row(world.spreadsheet_id, TAB, world.row_of("L-A"))
+    world.emulator.user_delete_row(world.spreadsheet_id, TAB, world.row_of(lid("A")))
 
-    c.acknowledge(["L-A", "L-B"])
+    c.acknowledge([lid("A"), lid("B")])
 
-    assert world.cells("L-B")["leadsync"] == row_hash("L-B", {**dict.fromkeys(FIELDS), "Name": "Bob"}, None)
+    assert world.cells(lid("B"))["leadsync"] == row_hash(lid("B"), {**dict.fromkeys(FIELDS), "Name": "Bob"}, None)
     assert world.rows()[1][HEADER.index("leadsync") :] == [], "the new row's state cell is untouched"
 
 
 def test_update_keeps_a_synced_row_acknowledged_and_an_unsynced_one_reported(world: World) -> None:
     c = world.connector()
     clean = c.create(SAMPLE, "card-1")
-    world.type_row({"Lead ID": "L-DIRTY", "Name": "Bob"})
+    world.type_row({"Lead ID": lid("DIRTY"), "Name": "Bob"})
     c.fetch_changed(None)
 
     c.update(clean.id, {"Status": "Qualified"})
-    c.update("L-DIRTY", {"Status": "Qualified"})
+    c.update(lid("DIRTY"), {"Status": "Qualified"})
 
-    assert [r.id for r in c.fetch_changed("sheet").records] == ["L-DIRTY"]
+    assert [r.id for r in c.fetch_changed("sheet").records] == [lid("DIRTY")]
 
 
 def test_created_rows_are_acknowledged_and_appended_with_insert_rows_raw(world: World) -> None:
@@ -355,10 +454,10 @@ def test_created_rows_are_acknowledged_and_appended_with_insert_rows_raw(world: 
 def test_a_write_lands_on_the_row_holding_the_id_after_rows_moved(world: World, move: str) -> None:
     c = world.connector()
     for name in ("Ada", "Bob", "Cy"):
-        world.type_row({"Lead ID": f"L-{name}", "Name": name, "Status": "New"})
+        world.type_row({"Lead ID": lid(name), "Name": name, "Status": "New"})
     c.fetch_changed(None)
     if move == "insert above":
-        world.type_row({"Lead ID": "L-NEW", "Name": "New"}, at=2)
+        world.type_row({"Lead ID": lid("NEW"), "Name": "New"}, at=2)
     elif move == "delete above":
         world.emulator.user_delete_row(world.spreadsheet_id, TAB, 2)
     else:  # a person sorts by name, descending
@@ -366,22 +465,22 @@ def test_a_write_lands_on_the_row_holding_the_id_after_rows_moved(world: World, 
         rows.sort(key=lambda r: r[0], reverse=True)
         world.emulator.user_set_values(world.spreadsheet_id, f"'{TAB}'!A2", rows)
 
-    c.update("L-Bob", {"Status": "Qualified"})
-    c.set_link("L-Cy", "card-cy")
+    c.update(lid("Bob"), {"Status": "Qualified"})
+    c.set_link(lid("Cy"), "card-cy")
 
-    assert (world.cells("L-Bob")["Name"], world.cells("L-Bob")["Status"]) == ("Bob", "Qualified")
-    assert (world.cells("L-Cy")["Name"], world.cells("L-Cy")["Trello Card"]) == ("Cy", "card-cy")
+    assert (world.cells(lid("Bob"))["Name"], world.cells(lid("Bob"))["Status"]) == ("Bob", "Qualified")
+    assert (world.cells(lid("Cy"))["Name"], world.cells(lid("Cy"))["Trello Card"]) == ("Cy", "card-cy")
     statuses = [r[HEADER.index("Status")] for r in world.rows()[1:] if r[HEADER.index("Name")] != "Bob"]
     assert "Qualified" not in statuses
 
 
 def test_a_write_to_a_row_that_did_not_move_costs_one_batch_get_and_one_write(world: World) -> None:
     c = world.connector()
-    world.type_row({"Lead ID": "L-A", "Name": "Ada"})
+    world.type_row({"Lead ID": lid("A"), "Name": "Ada"})
     c.fetch_changed(None)
     world.recorder.sent.clear()
 
-    c.update("L-A", {"Status": "Contacted"})
+    c.update(lid("A"), {"Status": "Contacted"})
 
     sent = [(m, p.rsplit("/", 1)[-1]) for m, p, _, _ in world.recorder.sent]
     assert sent == [("GET", "values:batchGet"), ("POST", "values:batchUpdate")]
@@ -390,36 +489,36 @@ def test_a_write_to_a_row_that_did_not_move_costs_one_batch_get_and_one_write(wo
 
 def test_a_row_deleted_by_a_person_cannot_be_updated_and_nothing_is_written(world: World) -> None:
     c = world.connector()
-    world.type_row({"Lead ID": "L-A", "Name": "Ada"})
-    world.type_row({"Lead ID": "L-B", "Name": "Bob"})
+    world.type_row({"Lead ID": lid("A"), "Name": "Ada"})
+    world.type_row({"Lead ID": lid("B"), "Name": "Bob"})
     c.fetch_changed(None)
     world.emulator.user_delete_row(world.spreadsheet_id, TAB, 2)
     world.recorder.sent.clear()
 
-    with pytest.raises(NotFound, match="L-A"):
-        c.update("L-A", {"Status": "Contacted"})
-    c.archive("L-A")  # already gone: nothing to do
+    with pytest.raises(NotFound, match=lid("A")):
+        c.update(lid("A"), {"Status": "Contacted"})
+    c.archive(lid("A"))  # already gone: nothing to do
 
     assert world.recorder.writes() == []
-    assert c.get("L-A") is None
-    assert [r.id for r in c.fetch_all().records] == ["L-B"]
+    assert c.get(lid("A")) is None
+    assert [r.id for r in c.fetch_all().records] == [lid("B")]
 
 
 def test_reordered_columns_are_read_and_written_by_header_name(world: World) -> None:
-    world.type_row({"Lead ID": "L-A", "Name": "Ada", "Email": "ada@example.com"})
+    world.type_row({"Lead ID": lid("A"), "Name": "Ada", "Email": "ada@example.com"})
     c = world.connector()
     c.fetch_changed(None)
     reordered = ["leadsync", "Trello Card", "Email", "Lead ID", "Notes", "Name", "Source", "Status"]
-    old = world.cells("L-A")
+    old = world.cells(lid("A"))
     world.emulator.user_set_values(world.spreadsheet_id, f"'{TAB}'!A1", [reordered, [old[h] for h in reordered]])
 
-    got = c.get("L-A")
-    c.update("L-A", {"Status": "Qualified"})
+    got = c.get(lid("A"))
+    c.update(lid("A"), {"Status": "Qualified"})
 
     assert got is not None
     assert (got.fields["Name"], got.fields["Email"]) == ("Ada", "ada@example.com")
-    assert world.cells("L-A")["Status"] == "Qualified"
-    assert world.cells("L-A")["Name"] == "Ada"
+    assert world.cells(lid("A"))["Status"] == "Qualified"
+    assert world.cells(lid("A"))["Name"] == "Ada"
 
 
 # -- the header ---------------------------------------------------------------------------------
@@ -442,15 +541,15 @@ def test_a_column_missing_from_the_header_is_a_config_error_and_nothing_is_writt
 
 def test_a_header_renamed_mid_life_stops_writes_with_a_config_error(world: World) -> None:
     c = world.connector()
-    world.type_row({"Lead ID": "L-A", "Name": "Ada"})
+    world.type_row({"Lead ID": lid("A"), "Name": "Ada"})
     c.fetch_changed(None)
     world.set_header([("E-mail" if h == "Email" else h) for h in HEADER])
     world.sb.sheets.clear_requests()
 
     with pytest.raises(ConfigError, match="no column 'Email'"):
-        c.update("L-A", {"Status": "Contacted"})
+        c.update(lid("A"), {"Status": "Contacted"})
     with pytest.raises(ConfigError, match="no column 'Email'"):
-        c.acknowledge(["L-A"])
+        c.acknowledge([lid("A")])
 
     assert world.sb.sheets.request_count("POST") == 0
 
@@ -601,18 +700,18 @@ def test_a_json_that_is_not_a_service_account_key_is_a_config_error() -> None:
 def test_set_links_finds_the_rows_where_they_are_now_and_writes_them_in_one_request(world: World) -> None:
     c = world.connector()
     for name in ("Ada", "Bob", "Cy"):
-        world.type_row({"Lead ID": f"L-{name}", "Name": name})
+        world.type_row({"Lead ID": lid(name), "Name": name})
     c.fetch_changed(None)
-    world.type_row({"Lead ID": "L-New", "Name": "Someone typed above"}, at=2)  # every row moves down
-    world.emulator.user_delete_row(world.spreadsheet_id, TAB, world.row_of("L-Cy"))
+    world.type_row({"Lead ID": lid("New"), "Name": "Someone typed above"}, at=2)  # every row moves down
+    world.emulator.user_delete_row(world.spreadsheet_id, TAB, world.row_of(lid("Cy")))
     world.recorder.sent.clear()
 
-    missing = c.set_links([("L-Ada", "card-a"), ("L-Bob", "card-b"), ("L-Cy", "card-c")])
+    missing = c.set_links([(lid("Ada"), "card-a"), (lid("Bob"), "card-b"), (lid("Cy"), "card-c")])
 
-    assert list(missing) == ["L-Cy"]
-    assert "L-Cy" in str(missing["L-Cy"])
-    assert (world.cells("L-Ada")["Trello Card"], world.cells("L-Bob")["Trello Card"]) == ("card-a", "card-b")
-    assert world.cells("L-New")["Trello Card"] == ""
+    assert list(missing) == [lid("Cy")]
+    assert lid("Cy") in str(missing[lid("Cy")])
+    assert (world.cells(lid("Ada"))["Trello Card"], world.cells(lid("Bob"))["Trello Card"]) == ("card-a", "card-b")
+    assert world.cells(lid("New"))["Trello Card"] == ""
     assert [m for m, *_ in world.recorder.sent] == ["GET", "POST"], "one read of the tab, one batch write"
-    assert c.set_links([("L-Ada", "card-a")]) == {}
+    assert c.set_links([(lid("Ada"), "card-a")]) == {}
     assert len(world.recorder.writes()) == 1, "a marker already in place is not written again"

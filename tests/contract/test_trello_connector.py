@@ -200,3 +200,35 @@ def test_user_free_text_survives_every_write(sb: Sandbox, board: str) -> None:
     c.set_link(card.id, "lead-2")
     desc = sb.trello.card(card.id)["desc"]
     assert desc == "Typed by Ada.\n\n**leadsync**\nEmail: z@b.c\nleadsync-id: lead-2"
+
+
+def test_a_card_of_another_board_is_never_relinked_or_rewritten(sb: Sandbox, board: str) -> None:
+    """A marker naming a card of another board (one the token can also see): ``get`` reads it as
+    gone from the pair, and the writes that read the card first refuse it."""
+    rec = Recorder()
+    c = connector(sb, board, rec)
+    other = sb.trello.create_board("Other", ["Inbox"])
+    foreign = sb.trello.user_create_card(sb.trello.list_id(other, "Inbox"), "Not ours", "their text")
+    before = sb.trello.card(foreign)
+
+    got = c.get(foreign)
+    assert got is not None
+    assert got.deleted
+    with pytest.raises(RecordError, match="refused foreign link"):
+        c.set_link(foreign, "lead-1")
+    with pytest.raises(RecordError, match="refused foreign link"):
+        c.update(foreign, {"desc": "overwritten", "name": "Taken"})
+
+    assert [m for m, _, _ in rec.sent if m != "GET"] == []
+    assert sb.trello.card(foreign) == before
+
+
+def test_ids_are_normalized_and_sent_in_their_canonical_form(sb: Sandbox, board: str) -> None:
+    rec = Recorder()
+    c = connector(sb, board, rec)
+    card = c.create({"name": "Ada", "list": "New"}, None)
+    assert c.normalize_id(card.id.upper()) == card.id
+    got = c.get(card.id.upper())
+    assert got is not None
+    assert got.id == card.id
+    assert rec.sent[-1][1].endswith(f"/cards/{card.id}")

@@ -25,6 +25,11 @@ retrying into the lockout.
 
 Cost: an incremental read with no edits is one request; the base schema is read once per process
 (refreshed when a field or table is not found).
+
+Ids: every record id handed in must be ``rec`` + 14 alphanumerics (``normalize_id``) or it is a
+``RecordError`` and nothing is sent (in ``set_links`` the record is reported failed and the others
+are written); the base, table and record are each one percent-encoded path segment, so a record can
+only ever be addressed inside the configured base and table.
 """
 
 from __future__ import annotations
@@ -42,10 +47,11 @@ from requests.adapters import HTTPAdapter
 from leadsync.connectors import airtable_formula as formula
 from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
-from leadsync.connectors.http import Transport, with_record_context
+from leadsync.connectors.http import Transport, path, with_record_context
 from leadsync.connectors.ratelimit import Limit, shared_limiter
 from leadsync.connectors.values import BadValue as _BadValue
 from leadsync.connectors.values import parse_number as _parse_number
+from leadsync.core import ids
 from leadsync.core.models import FetchResult, Fields, Record, Value
 from leadsync.errors import ApiError, ConfigError, LeadsyncError, NotFound, RecordError
 
@@ -274,7 +280,7 @@ class AirtableConnector:
             cached = None if refresh else _bases.get(key)
         if cached is None:
             try:
-                answer = self.transport.request("GET", f"/v0/meta/bases/{self.base_id}/tables")
+                answer = self.transport.request("GET", path("/v0/meta/bases/{}/tables", self.base_id))
             except ApiError as exc:
                 if exc.status not in (401, 403, 404):
                     raise
@@ -317,7 +323,26 @@ class AirtableConnector:
 
     @property
     def _path(self) -> str:
-        return f"/v0/{self.base_id}/{self._table()['id']}"
+        return path("/v0/{}/{}", self.base_id, str(self._table()["id"]))
+
+    def _record_path(self, record_id: str) -> str:
+        """The path of one record of this table (a malformed id is a ``RecordError``, nothing sent)."""
+        checked = self._record_id(record_id)  # before the schema is read: nothing is sent for a bad id
+        return path("/v0/{}/{}/{}", self.base_id, str(self._table()["id"]), checked)
+
+    # -- ids -------------------------------------------------------------------------------
+
+    def normalize_id(self, raw: str) -> str | None:
+        """An Airtable record id (``rec`` + 14 alphanumerics) as is; ``None`` when ``raw`` is not one."""
+        return ids.airtable_record_id(raw)
+
+    def _record_id(self, record_id: str) -> str:
+        found = ids.airtable_record_id(record_id)
+        if found is None:
+            raise RecordError(
+                ids.shown(record_id), "not an Airtable record id ('rec' + 14 letters or digits): nothing was sent"
+            )
+        return found
 
     def check(self) -> None:
         """Check the table against the settings (once): every field exists, the special ones have
@@ -506,17 +531,27 @@ class AirtableConnector:
         return FetchResult([self._record(r) for r in listing.records], self._newest(listing, None), complete=True)
 
     def get(self, record_id: str) -> Record | None:
-        """The record (``deleted`` when its archived box is ticked), ``None`` when it is gone."""
+        """The record (``deleted`` when its archived box is ticked), ``None`` when it is gone.
+
+        A malformed id is a ``RecordError`` and nothing is sent."""
+        record_path = self._record_path(record_id)
         try:
-            raw = self.transport.request("GET", f"{self._path}/{record_id}")
+            raw = self.transport.request("GET", record_path)
         except NotFound:
             return None
         return self._record(raw)
 
     def find_by_link(self, link: str) -> Record | None:
-        """The record whose link field is exactly ``link``, preferring one not archived (one query)."""
+        """The record whose link field is exactly ``link``, preferring one not archived (one query).
+
+        ``link`` is an id of the other system: outside ``[A-Za-z0-9-]{1,64}`` it is a ``RecordError``
+        (the formula quoting would hold anyway; this keeps odd values out of queries altogether)."""
         if not link:
             return None
+        if not ids.safe_link(link):
+            raise RecordError(
+                ids.shown(link), f"not a link value leadsync writes ({self.link_field!r}): nothing was sent"
+            )
         self.check()
         raws = self._list(formula.equals(self.link_field, link)).records
         records = [r for r in (self._record(raw) for raw in raws) if r.link == link]
@@ -595,50 +630,59 @@ class AirtableConnector:
 
     def update(self, record_id: str, fields: Fields) -> Record:
         """Change only the given fields (a partial PATCH; never PUT, which clears the others)."""
+        record_path = self._record_path(record_id)
         if not fields:
             record = self.get(record_id)
             if record is None:
-                raise NotFound(self.system, 404, "record not found", method="GET", path=f"{self._path}/{record_id}")
+                raise NotFound(self.system, 404, "record not found", method="GET", path=record_path)
             return record
         cells = self._cells(fields, record_id)
         with self._about([record_id], [cells]):
-            raw = self.transport.request(
-                "PATCH", f"{self._path}/{record_id}", json={"fields": cells, "typecast": self.typecast}
-            )
+            raw = self.transport.request("PATCH", record_path, json={"fields": cells, "typecast": self.typecast})
         return self._record(raw)
 
     def update_many(self, items: Sequence[tuple[str, Fields]]) -> list[Record]:
         """Partial updates of several records, up to 10 per request, in order."""
         updated: list[Record] = []
+        for record_id, _ in items:
+            self._record_id(record_id)
         for chunk in _chunks(items):
             rows = [self._cells(fields, record_id) for record_id, fields in chunk]
-            ids = [record_id for record_id, _ in chunk]
+            chunk_ids = [record_id for record_id, _ in chunk]
             body = {
-                "records": [{"id": rid, "fields": row} for rid, row in zip(ids, rows, strict=True)],
+                "records": [{"id": rid, "fields": row} for rid, row in zip(chunk_ids, rows, strict=True)],
                 "typecast": self.typecast,
             }
-            with self._about(ids, rows):
+            with self._about(chunk_ids, rows):
                 answer = self.transport.request("PATCH", self._path, json=body)
             updated.extend(self._record(raw) for raw in answer["records"])
         return updated
 
     def set_link(self, record_id: str, link: str | None) -> None:
         """Write (or clear) the counterpart id in the link field."""
+        record_path = self._record_path(record_id)
         cells = {self.link_field: link or None}
         with self._about([record_id], [cells]):
-            self.transport.request("PATCH", f"{self._path}/{record_id}", json={"fields": cells})
+            self.transport.request("PATCH", record_path, json={"fields": cells})
 
     def set_links(self, links: Sequence[tuple[str, str | None]]) -> dict[str, LeadsyncError]:
         """Write many link fields, ten records per PATCH. Airtable refuses a whole request for
         one bad record (one deleted meanwhile), so a refused request is retried record by record
-        to write the others and name the one at fault."""
+        to write the others and name the one at fault. A malformed id is reported (``RecordError``)
+        and never sent."""
         failed: dict[str, LeadsyncError] = {}
-        for chunk in _chunks(links):
-            ids = [record_id for record_id, _ in chunk]
-            rows = [{self.link_field: link or None} for _, link in chunk]
-            body = {"records": [{"id": rid, "fields": row} for rid, row in zip(ids, rows, strict=True)]}
+        valid: list[tuple[str, str | None]] = []
+        for record_id, link in links:
             try:
-                with self._about(ids, rows):
+                valid.append((self._record_id(record_id), link))
+            except RecordError as exc:
+                failed[record_id] = exc
+        for chunk in _chunks(valid):
+            chunk_ids = [record_id for record_id, _ in chunk]
+            rows = [{self.link_field: link or None} for _, link in chunk]
+            body = {"records": [{"id": rid, "fields": row} for rid, row in zip(chunk_ids, rows, strict=True)]}
+            try:
+                with self._about(chunk_ids, rows):
                     self.transport.request("PATCH", self._path, json=body)
             except ApiError:
                 for record_id, link in chunk:
@@ -651,12 +695,13 @@ class AirtableConnector:
     def archive(self, record_id: str) -> None:
         """Tick ``archived_field`` if configured; otherwise DELETE the record for good (Airtable has
         no archive). A record already gone counts as archived."""
+        record_path = self._record_path(record_id)
         with self._about([record_id], []):
             try:
                 if self.archived_field:
                     body = {"fields": {self.archived_field: True}, "typecast": self.typecast}
-                    self.transport.request("PATCH", f"{self._path}/{record_id}", json=body)
+                    self.transport.request("PATCH", record_path, json=body)
                 else:
-                    self.transport.request("DELETE", f"{self._path}/{record_id}")
+                    self.transport.request("DELETE", record_path)
             except NotFound:
                 log.info("Airtable record %s to archive no longer exists", record_id)

@@ -61,6 +61,18 @@ class Connector(Protocol):
     def find_by_link(self, link: str) -> Record | None:
         """The record whose link marker is ``link`` (recovering an interrupted create)."""
 
+    def normalize_id(self, raw: str) -> str | None:
+        """``raw`` as a record id of THIS system in canonical form, or ``None`` when malformed.
+
+        Pure (no request). Use it on every id read out of a record before it is trusted: a link
+        marker on the other side names a record here (``connector(side.other).normalize_id(link)``).
+        Formats: Notion a UUID (dashed or 32-hex, any case) -> lowercase dashed; Trello 24 hex ->
+        lowercase; Airtable ``rec`` + 14 alphanumerics; Google Sheets ``L-`` + 10 base32 characters
+        (the ids the connector mints). ``get``, ``update``, ``set_link``, ``archive`` (and the batch
+        forms) raise ``RecordError`` for an id this refuses, before sending anything; ``find_by_link``
+        does for a link outside ``[A-Za-z0-9-]{1,64}``.
+        """
+
 
 class Normalizing(Protocol):
     """Optional: a connector that stores some values reshaped (flattened, truncated) says how,

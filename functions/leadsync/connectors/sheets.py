@@ -31,6 +31,12 @@ as deleted (clear the cell to bring the lead back). A row a person deletes (or c
 Quotas: 60 reads and 60 writes per minute per user; every request takes a token from the shared
 limiter of the service account (its ``client_email``), and 429 RESOURCE_EXHAUSTED is retried with
 exponential backoff by the transport.
+
+Ids: a lead id is exactly what leadsync mints (``L-`` + 10 base32 characters, ``normalize_id``). A row
+whose id cell holds anything else (typed or pasted by a person) is treated like a copied row on the
+next sync read: it gets a fresh id, and its link and state cells are cleared. An id handed in that is
+not one (``get``, ``update``, ``set_link``, ``archive``) is a ``RecordError`` and nothing is sent.
+Only the configured tab of the configured spreadsheet is ever read or written.
 """
 
 from __future__ import annotations
@@ -40,11 +46,10 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
 
 from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
-from leadsync.connectors.http import Transport, about_record
+from leadsync.connectors.http import Transport, about_record, path
 from leadsync.connectors.ratelimit import Limit, shared_limiter
 from leadsync.connectors.sheets_auth import ServiceAccountAuth, clear_cache, service_account_auth
 from leadsync.connectors.sheets_rows import (
@@ -63,6 +68,7 @@ from leadsync.connectors.sheets_rows import (
     row_range,
     tab_range,
 )
+from leadsync.core import ids
 from leadsync.core.models import FetchResult, Fields, Record, Value
 from leadsync.errors import ApiError, ConfigError, LeadsyncError, NotFound, RecordError, RetryableError
 
@@ -186,10 +192,11 @@ class SheetsConnector:
     # -- HTTP ------------------------------------------------------------------------------
 
     def _path(self, tail: str) -> str:
-        return f"/v4/spreadsheets/{self.spreadsheet_id}/{tail}"
+        """``tail`` (fixed text: ``values:batchGet``) under the spreadsheet, whose id is encoded."""
+        return path("/v4/spreadsheets/{}/", self.spreadsheet_id) + tail
 
     def _values_path(self, a1: str, suffix: str = "") -> str:
-        return self._path(f"values/{quote(a1, safe='')}{suffix}")
+        return path("/v4/spreadsheets/{}/values/{}", self.spreadsheet_id, a1) + suffix
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call; a 401 (token revoked or expired early) fetches a new token once."""
@@ -295,16 +302,36 @@ class SheetsConnector:
         """Every live lead row (a full sweep)."""
         return self.fetch_changed(None)
 
+    # -- ids -------------------------------------------------------------------------------
+
+    def normalize_id(self, raw: str) -> str | None:
+        """A lead id as this connector mints them (``L-`` + 10 of ``A-Z2-7``), as is; else ``None``."""
+        return ids.sheets_lead_id(raw)
+
+    def _lead_id(self, record_id: str) -> str:
+        found = ids.sheets_lead_id(record_id)
+        if found is None:
+            raise RecordError(
+                ids.shown(record_id),
+                f"not a lead id of sheet {self.sheet!r} ({self.id_column}: 'L-' + 10 of A-Z, 2-7): nothing was sent",
+            )
+        return found
+
     def _read_for_sync(self) -> Table:
         table = self._read()
-        if table.without_id or table.duplicates:
-            self._assign_ids(table)
+        malformed = [row for row in table.rows.values() if ids.sheets_lead_id(row.id) is None]
+        for row in malformed:
+            del table.rows[row.id]
+            self._where.pop(row.id, None)
+        if table.without_id or table.duplicates or malformed:
+            self._assign_ids(table, malformed)
         for row in table.rows.values():
             self._remember(row)
         return table
 
-    def _assign_ids(self, table: Table) -> None:
-        """Give every row with data but no id a fresh id, and every copied row a new one (one write).
+    def _assign_ids(self, table: Table, malformed: Sequence[Row] = ()) -> None:
+        """Give every row with data but no id a fresh id, and every copied row and every row whose
+        id is not one leadsync makes (``malformed``) a new one (one write).
 
         Rows left without an id (the write failed) are skipped this cycle and tried again next.
         """
@@ -312,13 +339,24 @@ class SheetsConnector:
         cells: list[tuple[int, int, str]] = []
         fixed: list[Row] = []
         taken = set(table.rows)
-        for row in [*table.without_id, *table.duplicates]:
+        for row in [*table.without_id, *malformed, *table.duplicates]:
             record_id = new_lead_id()
             while record_id in taken:
                 record_id = new_lead_id()
             taken.add(record_id)
             cells.append((row.number, columns.id, record_id))
-            if row.id:  # a copy of another row: a new lead, not linked, nothing acknowledged
+            if row.id and ids.sheets_lead_id(row.id) is None:  # not our id: a new lead, as a copy is
+                log.warning(
+                    "sheet %r row %d: lead id %r is not one leadsync makes ('L-' + 10 of A-Z, 2-7): "
+                    "it is a new lead with id %s",
+                    self.sheet,
+                    row.number,
+                    row.id,
+                    record_id,
+                )
+                cells += [(row.number, columns.link, ""), (row.number, columns.state, "")]
+                fixed.append(replace(row, id=record_id, link=None, state=""))
+            elif row.id:  # a copy of another row: a new lead, not linked, nothing acknowledged
                 log.warning(
                     "sheet %r row %d repeats lead id %s of row %d (a copied row?): it is a new lead with id %s",
                     self.sheet,
@@ -344,17 +382,25 @@ class SheetsConnector:
         log.info("sheet %r: gave ids to %d rows", self.sheet, len(fixed))
 
     def get(self, record_id: str) -> Record | None:
-        """The row holding ``record_id`` (``deleted`` when archived), or ``None`` when no row does."""
-        row = self._read().rows.get(record_id)
+        """The row holding ``record_id`` (``deleted`` when archived), or ``None`` when no row does.
+
+        A malformed id is a ``RecordError`` and nothing is sent."""
+        lead_id = self._lead_id(record_id)  # before the read: nothing is sent for a bad id
+        row = self._read().rows.get(lead_id)
         if row is None:
             return None
         self._remember(row)
         return self._record(row)
 
     def find_by_link(self, link: str) -> Record | None:
-        """The first live row whose link cell holds ``link``."""
+        """The first live row (with a well-formed id) whose link cell holds ``link``; ``link``
+        outside ``[A-Za-z0-9-]{1,64}`` is a ``RecordError``."""
+        if not ids.safe_link(link):
+            raise RecordError(
+                ids.shown(link), f"not a link value leadsync writes ({self.link_field!r}): nothing was sent"
+            )
         rows = sorted(self._read().rows.values(), key=lambda r: r.number)
-        row = next((r for r in rows if r.link == link and not r.archived), None)
+        row = next((r for r in rows if r.link == link and not r.archived and ids.sheets_lead_id(r.id)), None)
         if row is None:
             return None
         self._remember(row)
@@ -492,6 +538,7 @@ class SheetsConnector:
 
     def update(self, record_id: str, fields: Fields) -> Record:
         """Write only the given cells (RAW) into the row holding ``record_id`` now."""
+        self._lead_id(record_id)
         self._check(fields, record_id)
         row = self._fresh_row(record_id)
         if row is None:
@@ -505,6 +552,7 @@ class SheetsConnector:
 
     def set_link(self, record_id: str, link: str | None) -> None:
         """Write (or clear) the card id in the link column."""
+        self._lead_id(record_id)
         row = self._fresh_row(record_id)
         if row is None:
             raise self._missing(record_id)
@@ -515,12 +563,21 @@ class SheetsConnector:
         self._after_write(record_id, {}, link, state)
 
     def set_links(self, links: Sequence[tuple[str, str | None]]) -> dict[str, LeadsyncError]:
-        """Write many link cells: one read of the tab to find the rows, one batch write."""
+        """Write many link cells: one read of the tab to find the rows, one batch write. A malformed
+        id is reported (``RecordError``), the others are written."""
+        missing: dict[str, LeadsyncError] = {}
+        valid: list[tuple[str, str | None]] = []
+        for record_id, link in links:
+            try:
+                valid.append((self._lead_id(record_id), link))
+            except RecordError as exc:
+                missing[record_id] = exc
+        if not valid:
+            return missing
         table = self._read()
         cells: list[Cell] = []
         written: list[tuple[str, Value, str]] = []
-        missing: dict[str, LeadsyncError] = {}
-        for record_id, link in links:
+        for record_id, link in valid:
             row = table.rows.get(record_id)
             if row is None:
                 missing[record_id] = self._missing(record_id)
@@ -539,6 +596,7 @@ class SheetsConnector:
     def archive(self, record_id: str) -> None:
         """Write ``archived`` into the state cell (rows are never deleted). A row that is gone, or
         already archived, needs nothing."""
+        self._lead_id(record_id)
         row = self._fresh_row(record_id)
         if row is None:
             log.info("sheet %r: lead %s to archive is no longer in the sheet", self.sheet, record_id)

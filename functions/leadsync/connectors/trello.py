@@ -14,6 +14,11 @@ longer exists reads as ``None`` from ``get``. Credentials travel in the ``Author
 header, never in the URL.
 
 Cost: an incremental read with no changes is one request (the board's actions since the cursor).
+
+Ids: every card id handed in must be a 24-hex Trello id (``normalize_id``) or it is a
+``RecordError`` and nothing is sent. ``get`` reads a card of another board as ``deleted`` (it left
+the pair); writes that read the card first (``set_link``, a description change) refuse a card of
+another board (``RecordError``).
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from typing import Any
 from leadsync.connectors import trello_desc
 from leadsync.connectors.base import Schema
 from leadsync.connectors.deadline import Deadline
-from leadsync.connectors.http import Transport, about_record
+from leadsync.connectors.http import Transport, about_record, path
 from leadsync.connectors.ratelimit import Limit, shared_limiter
+from leadsync.core import ids
 from leadsync.core.models import FetchResult, Fields, Record, Value
 from leadsync.errors import ConfigError, NotFound, RecordError
 
@@ -154,7 +160,7 @@ class TrelloConnector:
             cached = None if refresh else _lists_cache.get(key)
         if cached is None:
             answer = self.transport.request(
-                "GET", f"/boards/{self.board_id}/lists", params={"filter": "all", "fields": "id,name,closed,pos"}
+                "GET", path("/boards/{}/lists", self.board_id), params={"filter": "all", "fields": "id,name,closed,pos"}
             )
             cached = list(answer or [])
             with _cache_lock:
@@ -227,17 +233,44 @@ class TrelloConnector:
 
     def _cards(self, which: str) -> list[dict[str, Any]]:
         return list(
-            self.transport.request("GET", f"/boards/{self.board_id}/cards/{which}", params={"fields": CARD_FIELDS})
+            self.transport.request(
+                "GET", path("/boards/{}/cards/{}", self.board_id, which), params={"fields": CARD_FIELDS}
+            )
             or []
         )
 
+    # -- ids -------------------------------------------------------------------------------
+
+    def normalize_id(self, raw: str) -> str | None:
+        """A Trello card id (24 hex, any case) in lowercase; ``None`` when ``raw`` is not one."""
+        return ids.trello_id(raw)
+
+    def _card_id(self, record_id: str) -> str:
+        """The canonical card id, or a ``RecordError`` before anything is sent."""
+        card_id = ids.trello_id(record_id)
+        if card_id is None:
+            raise RecordError(ids.shown(record_id), "not a Trello card id (24 hex characters): nothing was sent")
+        return card_id
+
     def _card(self, card_id: str) -> dict[str, Any]:
-        return dict(self.transport.request("GET", f"/cards/{card_id}", params={"fields": CARD_FIELDS}))
+        card_id = self._card_id(card_id)
+        return dict(self.transport.request("GET", path("/cards/{}", card_id), params={"fields": CARD_FIELDS}))
+
+    def _own_card(self, card_id: str) -> dict[str, Any]:
+        """The card, read to be written: one on another board is a ``RecordError``."""
+        card = self._card(card_id)
+        if card.get("idBoard") and card.get("idBoard") != self.board_id:
+            raise RecordError(
+                card_id,
+                f"Trello card {card_id} is on board {card.get('idBoard')}, not {self.board_id} of this pair "
+                "(refused foreign link): nothing was written",
+            )
+        return card
 
     def _newest_action_id(self) -> str | None:
         actions = self.transport.request(
             "GET",
-            f"/boards/{self.board_id}/actions",
+            path("/boards/{}/actions", self.board_id),
             params={"limit": 1, "fields": "id", "memberCreator": "false"},
         )
         return str(actions[0]["id"]) if actions else None
@@ -257,7 +290,7 @@ class TrelloConnector:
             }
             if before is not None:
                 params["before"] = before
-            actions = self.transport.request("GET", f"/boards/{self.board_id}/actions", params=params) or []
+            actions = self.transport.request("GET", path("/boards/{}/actions", self.board_id), params=params) or []
             if before is None and actions:
                 newest = str(actions[0]["id"])
             for action in actions:  # newest first: the first action seen per card is its newest
@@ -300,7 +333,10 @@ class TrelloConnector:
         return FetchResult([self._record(c) for c in self._cards("open")], None, True)
 
     def get(self, record_id: str) -> Record | None:
-        """The card (``deleted`` when archived or moved off the board), ``None`` when gone."""
+        """The card (``deleted`` when archived or moved off the board), ``None`` when gone.
+
+        A malformed id is a ``RecordError`` and nothing is sent."""
+        self._card_id(record_id)
         try:
             return self._record(self._card(record_id))
         except NotFound:
@@ -310,8 +346,13 @@ class TrelloConnector:
         """The card whose marker is ``link``, preferring an open one.
 
         Cost: one request, but it lists every card of the board, archived ones included (the
-        marker is inside the description, which Trello cannot search exactly).
+        marker is inside the description, which Trello cannot search exactly). ``link`` outside
+        ``[A-Za-z0-9-]{1,64}`` is a ``RecordError``.
         """
+        if not ids.safe_link(link):
+            raise RecordError(
+                ids.shown(link), f"not a link value leadsync writes ({self.link_label!r}): nothing was sent"
+            )
         matches = [
             self._record(c)
             for c in self._cards("all")
@@ -353,12 +394,13 @@ class TrelloConnector:
         re-rendered from its current text, so the user's free text and other lines are kept).
         """
         self._check_writable(fields, record_id)
+        card_id = self._card_id(record_id)
         current: dict[str, Any] | None = None
         body: dict[str, Any] = {}
         desc_values = self._desc_changes(fields)
         with self._about(record_id):
             if "desc" in fields or desc_values:
-                current = self._card(record_id)
+                current = self._own_card(card_id)
                 desc = trello_desc.apply(
                     current.get("desc"),
                     self.link_label,
@@ -377,21 +419,23 @@ class TrelloConnector:
                 if current is None or list_id != current.get("idList"):
                     body["idList"] = list_id
             if body:
-                return self._record(self.transport.request("PUT", f"/cards/{record_id}", json=body))
-            return self._record(current if current is not None else self._card(record_id))
+                return self._record(self.transport.request("PUT", path("/cards/{}", card_id), json=body))
+            return self._record(current if current is not None else self._card(card_id))
 
     def set_link(self, record_id: str, link: str | None) -> None:
         """Rewrite (or remove) the link line of the description block; the rest is kept."""
+        card_id = self._card_id(record_id)
         with self._about(record_id):
-            current = self._card(record_id)
+            current = self._own_card(card_id)
             desc = trello_desc.apply(current.get("desc"), self.link_label, link=link, set_link=True)
             if desc != current.get("desc"):
-                self.transport.request("PUT", f"/cards/{record_id}", json={"desc": desc})
+                self.transport.request("PUT", path("/cards/{}", card_id), json={"desc": desc})
 
     def archive(self, record_id: str) -> None:
         """Close (archive) the card. A card already gone counts as archived."""
+        card_id = self._card_id(record_id)
         with self._about(record_id):
             try:
-                self.transport.request("PUT", f"/cards/{record_id}", json={"closed": True})
+                self.transport.request("PUT", path("/cards/{}", card_id), json={"closed": True})
             except NotFound:
                 log.info("Trello card %s to archive no longer exists", record_id)
