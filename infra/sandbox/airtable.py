@@ -12,6 +12,7 @@ responses; a `lastModifiedTime` field maintained per record (ms precision); erro
 from __future__ import annotations
 
 import random
+import re
 import string
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -197,6 +198,25 @@ class AirtableEmulator(Emulator):
         self._rng = random.Random()
         self.bases: dict[str, AtBase] = {}
         self._iterators: dict[str, list[str]] = {}
+
+    def notable_params(self, request: Request, path: str, values: dict[str, Any]) -> set[str]:
+        """Query and body names (`fields[]`, `sort` for `sort[0][field]`, `records`, `typecast`...),
+        plus `filterByFormula:<FUNCTION>` for each function and `filterByFormula:{field}` for a field
+        reference in a formula."""
+        names: set[str] = set()
+        formulas: list[str] = []
+        body = read_json(request) if request.method in ("POST", "PATCH", "PUT") else None
+        items = list(request.args.items(multi=True)) + (list(body.items()) if isinstance(body, dict) else [])
+        for key, value in items:
+            name = re.sub(r"\[\d+\].*$", "", key)
+            names.add(name)
+            if name == "filterByFormula" and isinstance(value, str):
+                formulas.append(value)
+        for formula in formulas:
+            names |= {f"filterByFormula:{fn}" for fn in re.findall(r"\b([A-Z_]+)\(", formula)}
+            if "{" in formula:
+                names.add("filterByFormula:{field}")
+        return names
 
     def authenticate(self, request: Request) -> Response | None:
         header = request.headers.get("Authorization", "")

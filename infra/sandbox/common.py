@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -52,6 +54,7 @@ from sandbox.server import ServerThread
 __all__ = [
     "Emulator",
     "HttpError",
+    "Operation",
     "Request",
     "Response",
     "Rule",
@@ -61,6 +64,22 @@ __all__ = [
 ]
 
 CONTROL_PREFIX = "/_sandbox/"
+_RULE_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one request asked for, normalized: `path` is the route template (`/1/cards/{card_id}`),
+    `params` the notable parameters it carried (names, or `name=value` for enum-like ones)."""
+
+    system: str
+    method: str
+    path: str
+    params: frozenset[str]
+
+    def coverage_keys(self) -> set[tuple[str, str, str, str]]:
+        """(system, method, path, param) for each param, plus one with param "" for the route."""
+        return {(self.system, self.method, self.path, p) for p in (*self.params, "")}
 
 
 class HttpError(Exception):
@@ -97,6 +116,10 @@ class Emulator:
     base_path: ClassVar[str] = ""
     env_var: ClassVar[str | None] = None
     rate_limit_defaults: ClassVar[dict[str, Any]] = {}
+    literal_path_values: ClassVar[tuple[str, ...]] = ()
+    """Route variables kept as their value in `Operation.path` (e.g. Trello's card filter)."""
+    credential_params: ClassVar[frozenset[str]] = frozenset()
+    """Query/body names that carry credentials: never part of an `Operation`."""
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
@@ -104,6 +127,7 @@ class Emulator:
         self.limiter = RateLimiter(self.clock, **self.rate_limit_defaults)
         self.lock = threading.RLock()
         self._log: list[tuple[str, str]] = []
+        self._operations: list[Operation] = []
         self._urls: list[str] = []
         self._statuses: Counter[int] = Counter()
         self._log_lock = threading.Lock()
@@ -145,6 +169,36 @@ class Emulator:
     def stats_data(self) -> dict[str, Any]:
         """Emulator-specific numbers for /_sandbox/stats (e.g. how many records exist)."""
         return {}
+
+    def route_template(self, request: Request) -> tuple[str, dict[str, Any]] | None:
+        """The matched route as a template (`{name}` for variables) and its values; None: no route."""
+        adapter = self._url_map.bind_to_environ(request.environ)
+        try:
+            rule, values = adapter.match(return_rule=True)
+        except HTTPException:
+            return None
+
+        def name(match: re.Match[str]) -> str:
+            key = match.group(1)
+            return str(values[key]) if key in self.literal_path_values and key in values else "{" + key + "}"
+
+        return _RULE_VARIABLE.sub(name, rule.rule), dict(values)
+
+    def notable_params(self, request: Request, path: str, values: dict[str, Any]) -> set[str]:
+        """The parameters that make this request a distinct operation (default: query names)."""
+        return {k for k in request.args if k not in self.credential_params}
+
+    def classify(self, request: Request) -> Operation | None:
+        """The request as an `Operation` (None for an unknown route)."""
+        route = self.route_template(request)
+        if route is None:
+            return None
+        path, values = route
+        try:
+            params = self.notable_params(request, path, values)
+        except Exception:  # a body the handler will refuse: still an operation
+            params = {"<unreadable>"}
+        return Operation(self.name, request.method, path, frozenset(params))
 
     def env(self) -> dict[str, str]:
         """Environment variables the product reads to reach this emulator."""
@@ -217,10 +271,17 @@ class Emulator:
         with self._log_lock:
             return list(self._urls)
 
+    @property
+    def operations(self) -> list[Operation]:
+        """Every API request received, classified (unknown routes left out), in order."""
+        with self._log_lock:
+            return list(self._operations)
+
     def clear_requests(self) -> None:
         """Empty the request log."""
         with self._log_lock:
             self._log.clear()
+            self._operations.clear()
             self._urls.clear()
             self._statuses.clear()
 
@@ -233,9 +294,12 @@ class Emulator:
         request = Request(environ)
         if request.path.startswith(CONTROL_PREFIX):
             return self._control(request)(environ, start_response)
+        operation = self.classify(request)
         with self._log_lock:
             self._log.append((request.method, request.path))
             self._urls.append(request.url)
+            if operation is not None:
+                self._operations.append(operation)
         response = self._pipeline(request, environ)
         with self._log_lock:
             self._statuses[response.status_code] += 1

@@ -192,6 +192,36 @@ class NotionEmulator(Emulator):
         response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         return response
 
+    def notable_params(self, request: Request, path: str, values: dict[str, Any]) -> set[str]:
+        """Query names; for a query, each filter (`filter.timestamp:last_edited_time.on_or_after`,
+        `filter.property:rich_text.equals`, `filter.and`) and sort (`sorts.timestamp:created_time`)
+        and the other body keys; for a page write, `parent.<type>`, `properties.<type>` of each
+        value (`properties.rich_text.split` for more than one text item) and the other keys."""
+        names = set(request.args)
+        body = read_json(request)
+        if not isinstance(body, dict):
+            return names
+        for key, value in body.items():
+            if key == "filter" and isinstance(value, dict):
+                names |= _filter_names(value, "filter")
+            elif key == "sorts" and isinstance(value, list):
+                for sort in value:
+                    kind = "timestamp:" + str(sort.get("timestamp")) if "timestamp" in sort else "property"
+                    names.add(f"sorts.{kind}")
+            elif key == "parent" and isinstance(value, dict):
+                names.add(f"parent.{value.get('type') or next(iter(value), '')}")
+            elif key == "properties" and isinstance(value, dict):
+                for prop in value.values():
+                    kinds = [k for k in (prop or {}) if k not in ("id", "type")] if isinstance(prop, dict) else []
+                    for kind in kinds:
+                        names.add(f"properties.{kind}")
+                        items = prop[kind]
+                        if kind in ("title", "rich_text") and isinstance(items, list) and len(items) > 1:
+                            names.add(f"properties.{kind}.split")
+            else:
+                names.add(key)
+        return names
+
     def authenticate(self, request: Request) -> Response | None:
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.startswith("Bearer ") else ""
@@ -806,3 +836,18 @@ def _copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
+
+
+def _filter_names(node: dict[str, Any], prefix: str) -> set[str]:
+    """`filter.timestamp:<which>.<op>`, `filter.property:<type>.<op>`, `filter.and|or` (recursing)."""
+    for compound in ("and", "or"):
+        if compound in node:
+            names = {f"{prefix}.{compound}"}
+            for child in node[compound] or []:
+                names |= _filter_names(child, prefix) if isinstance(child, dict) else set()
+            return names
+    if "timestamp" in node:
+        which = str(node["timestamp"])
+        return {f"{prefix}.timestamp:{which}.{op}" for op in node.get(which) or {}}
+    kinds = [k for k in node if k != "property"]
+    return {f"{prefix}.property:{kind}.{op}" for kind in kinds for op in (node[kind] or {})}

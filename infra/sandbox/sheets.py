@@ -172,6 +172,58 @@ class SheetsEmulator(Emulator):
             )
         return None
 
+    def route_template(self, request: Request) -> tuple[str, dict[str, Any]] | None:
+        """`/v4/spreadsheets/{id}[/values/{range}][:verb]` and `/values:batchGet`-style templates."""
+        route = super().route_template(request)
+        if route is None or "{rest}" not in route[0]:
+            return route
+        rest = str(route[1]["rest"])
+        book, _, tail = rest.partition("/")
+        book, colon, verb = book.partition(":")
+        template = "/v4/spreadsheets/{spreadsheetId}" + (colon + verb)
+        if tail.startswith("values:"):
+            template += "/" + tail
+        elif tail.startswith("values/"):
+            _, _, suffix = tail[len("values/") :].rpartition(":")
+            has_verb = ":" in tail[len("values/") :] and suffix in ("append", "clear")
+            template += "/values/{range}" + (":" + suffix if has_verb else "")
+        elif tail:
+            template += "/" + tail
+        return template, route[1]
+
+    _ENUM_PARAMS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "valueInputOption",
+            "insertDataOption",
+            "valueRenderOption",
+            "dateTimeRenderOption",
+            "majorDimension",
+            "responseValueRenderOption",
+            "grant_type",
+        }
+    )
+
+    def notable_params(self, request: Request, path: str, values: dict[str, Any]) -> set[str]:
+        """Query and body names; enum-like ones as `name=value` (`valueInputOption=RAW`); for
+        `:batchUpdate` of the spreadsheet, `requests.<kind>` of each request."""
+        names: set[str] = set()
+        items: list[tuple[str, Any]] = list(request.args.items(multi=True))
+        if path == "/token":
+            items += list(request.form.items(multi=True))
+        elif request.method != "GET":
+            body = read_json(request)
+            items += list(body.items()) if isinstance(body, dict) else []
+        for key, value in items:
+            if key == "assertion":
+                continue
+            if key in self._ENUM_PARAMS and isinstance(value, str):
+                names.add(f"{key}={value}")
+            elif key == "requests" and isinstance(value, list):
+                names |= {f"requests.{kind}" for item in value if isinstance(item, dict) for kind in item}
+            else:
+                names.add(key)
+        return names
+
     def check_rate_limit(self, request: Request) -> Response | None:
         if request.path == "/token":
             return None
