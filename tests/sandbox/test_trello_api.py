@@ -193,3 +193,31 @@ def test_rate_limit_time_scale_shortens_the_window_and_says_so(trello: TrelloEmu
     assert call(trello, "GET", f"/boards/{board}").status_code == 429
     trello.clock.advance(1)  # one real second is a whole 10 s window at time_scale=10
     assert call(trello, "GET", f"/boards/{board}").status_code == 200
+
+
+@pytest.mark.parametrize("shape", ["per_field", "combined"])
+def test_a_multi_field_put_records_updatecard_actions_in_either_shape(
+    trello: TrelloEmulator, board: str, shape: str
+) -> None:
+    """Trello does not document whether a multi-field PUT records one action or one per field
+    (docs/sandbox.md); both shapes name the card, and `data.old` holds exactly the old values."""
+    todo, done = trello.list_id(board, "To Do"), trello.list_id(board, "Done")
+    card_id = trello.user_create_card(todo, "Ada", "old desc")
+    trello.multi_field_actions = shape
+    try:
+        put = call(trello, "PUT", f"/cards/{card_id}", json={"name": "Ada L.", "desc": "new", "idList": done})
+        assert put.status_code == 200
+    finally:
+        trello.multi_field_actions = "per_field"
+    actions = call(trello, "GET", f"/boards/{board}/actions", params={"filter": "updateCard"}).json()
+    assert {a["data"]["card"]["id"] for a in actions} == {card_id}
+    olds = [a["data"]["old"] for a in actions]
+    merged = {k: v for old in olds for k, v in old.items()}
+    assert merged == {"name": "Ada", "desc": "old desc", "idList": todo}
+    if shape == "per_field":
+        assert sorted(len(old) for old in olds) == [1, 1, 1]
+    else:
+        assert len(actions) == 1
+        data = actions[0]["data"]
+        assert (data["card"]["name"], data["card"]["desc"], data["card"]["idList"]) == ("Ada L.", "new", done)
+        assert (data["listBefore"]["id"], data["listAfter"]["id"]) == (todo, done)
