@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from leadsync.config import Settings
@@ -9,17 +10,26 @@ from leadsync.connectors.deadline import Deadline
 from leadsync.credentials import load_credentials
 from leadsync.engine import CycleReport, Engine
 from leadsync.errors import ConfigError
-from leadsync.observability import logger
+from leadsync.observability import COUNT, logger, metrics
 from leadsync.wiring import build_runtime, build_store, load_sync_config
 
 MIN_SECONDS_FOR_A_PAIR = 5.0
 
 
 def run_scheduled(
-    context: Any, *, settings: Settings | None = None, dry_run: bool | None = None, with_activity: bool = False
+    context: Any,
+    *,
+    settings: Settings | None = None,
+    dry_run: bool | None = None,
+    with_activity: bool = False,
+    allow_deletions: Collection[str] = (),
 ) -> dict[str, Any]:
     """Sync every pair once. Configuration errors raise (the invocation fails and alarms);
-    a pair that fails is reported and the others still run."""
+    a pair that fails, whatever the reason, is reported and the others still run.
+
+    ``allow_deletions`` names pairs whose held mass deletion the operator confirmed: each runs
+    a full sweep with the mass-deletion guard lifted, this once.
+    """
     settings = settings or Settings.from_env()
     config = load_sync_config(settings)
     creds = load_credentials(settings.secret_arn)
@@ -39,10 +49,33 @@ def run_scheduled(
             runtime = build_runtime(pair, settings, creds, deadline)
         except ConfigError as exc:
             logger.error("pair not runnable", extra={"error": str(exc)})
-            reports.append(CycleReport(pair.id, status="failed", errors=[str(exc)]))
+            reports.append(_failed(pair.id, str(exc)))
             continue
-        reports.append(engine.sync(runtime, deadline, owner, dry_run=settings.dry_run if dry_run is None else dry_run))
+        except Exception as exc:  # one pair's bad setting or value never stops the other pairs
+            logger.exception("pair not runnable")
+            reports.append(_failed(pair.id, f"pair {pair.id}: not runnable: {type(exc).__name__}: {exc}"))
+            continue
+        confirmed = pair.id in allow_deletions
+        reports.append(
+            engine.sync(
+                runtime,
+                deadline,
+                owner,
+                dry_run=settings.dry_run if dry_run is None else dry_run,
+                full_sweep=confirmed,
+                allow_deletions=confirmed,
+            )
+        )
     logger.remove_keys(["pair"])
+    unknown = sorted(set(allow_deletions) - {p.id for p in config.pairs})
+    if unknown:
+        raise ConfigError([f"--allow-deletions names pairs that are not configured: {unknown}"])
     if with_activity:
         return {"pairs": {r.pair: {**r.summary(), "activity": r.activity} for r in reports}}
     return {"pairs": {r.pair: r.summary() for r in reports}}
+
+
+def _failed(pair_id: str, error: str) -> CycleReport:
+    """The report of a pair that could not run; its error is counted in ``SyncErrors`` like any other."""
+    metrics.add_metric(name="SyncErrors", unit=COUNT, value=1)
+    return CycleReport(pair_id, status="failed", errors=[error])

@@ -19,11 +19,21 @@ from leadsync.config import PairConfig
 from leadsync.connectors.base import BatchLinking, Connector
 from leadsync.connectors.deadline import Deadline
 from leadsync.core.fingerprint import fingerprint
+from leadsync.core.guards import Held, hold_mass_deletions
 from leadsync.core.mapping import Normalizer
-from leadsync.core.models import FetchResult, Intent, Link, PairMeta, Record, Side
+from leadsync.core.models import Fence, FetchResult, Intent, Link, PairMeta, Record, Side
 from leadsync.core.operations import Archive, Create, Plan, SetMarker, Unit, Update
 from leadsync.core.planner import PlanConfig, plan
-from leadsync.errors import ApiError, DeadlineExceeded, LeadsyncError, LeaseHeld, RetryableError, StaleState
+from leadsync.errors import (
+    ApiError,
+    DeadlineExceeded,
+    LeadsyncError,
+    LeaseHeld,
+    RecordError,
+    RetryableError,
+    StaleState,
+)
+from leadsync.identity import check_containers
 from leadsync.observability import COUNT, MILLISECONDS, SECONDS, logger, metrics, tracer
 from leadsync.state.base import StateStore
 
@@ -100,6 +110,7 @@ class CycleReport:
     problems: list[str] = field(default_factory=list)
     activity: list[str] = field(default_factory=list)
     deferred: int = 0
+    held_deletions: int = 0  # archives kept back by the mass-deletion guard
     duration_ms: int = 0
     started_monotonic: float = field(default_factory=time.monotonic, repr=False)
 
@@ -116,6 +127,7 @@ class CycleReport:
             "errors": len(self.errors),
             "problems": len(self.problems),
             "deferred": self.deferred,
+            "held_deletions": self.held_deletions,
             "duration_ms": self.duration_ms,
         }
 
@@ -129,6 +141,9 @@ class _Cycle:
     started: datetime
     deadline: Deadline
     report: CycleReport
+    fence: Fence
+    force_sweep: bool = False
+    allow_deletions: bool = False
     records: dict[Side, dict[str, Record]] = field(default_factory=lambda: {Side.LEAD: {}, Side.CARD: {}})
     fetched: dict[Side, FetchResult] = field(default_factory=dict)
     failed: dict[Side, set[str]] = field(default_factory=lambda: {Side.LEAD: set(), Side.CARD: set()})
@@ -146,6 +161,15 @@ class _Cycle:
     markers: dict[Side, list[tuple[str, str | None]]] = field(default_factory=lambda: {Side.LEAD: [], Side.CARD: []})
 
 
+@dataclass
+class _Reads:
+    """What a batch of direct reads could not take: out of time, refused, or not there."""
+
+    unread: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+
+
 class Engine:
     """Runs cycles against one StateStore."""
 
@@ -153,8 +177,21 @@ class Engine:
         self.store = store
         self.clock = clock or (lambda: utcnow())  # looked up per call: the demo fast-forwards it
 
-    def sync(self, pair: PairRuntime, deadline: Deadline, owner: str, *, dry_run: bool = False) -> CycleReport:
-        """Run one cycle for ``pair``. Never raises for record-level problems."""
+    def sync(
+        self,
+        pair: PairRuntime,
+        deadline: Deadline,
+        owner: str,
+        *,
+        dry_run: bool = False,
+        full_sweep: bool = False,
+        allow_deletions: bool = False,
+    ) -> CycleReport:
+        """Run one cycle for ``pair``. Never raises: whatever goes wrong is the report's.
+
+        ``full_sweep`` forces a sweep; ``allow_deletions`` lifts the mass-deletion guard for this
+        cycle (the operator's confirmation, see ``docs/reliability.md``).
+        """
         started = self.clock()
         report = CycleReport(pair.id)
         ttl = int(min(deadline.remaining(), 900)) + 60
@@ -164,28 +201,38 @@ class Engine:
             logger.info("another run holds this pair's lease; skipping this cycle", extra={"reason": str(exc)})
             report.status = "skipped"
             return report
-        cycle = _Cycle(pair, meta, started, deadline, report)
+        fence = Fence(owner, meta.version)
+        cycle = _Cycle(pair, meta, started, deadline, report, fence, full_sweep, allow_deletions)
         try:
             self._run(cycle, owner, dry_run)
         except LeadsyncError as exc:
             report.status = "failed"
             report.errors.append(str(exc))
             logger.error("cycle failed; state left for the next cycle to finish", extra={"error": str(exc)})
-            self.store.release(pair.id, owner)
-        except Exception:
-            self.store.release(pair.id, owner)
-            raise
+            self._release(pair.id, owner)
+        except Exception as exc:  # a bug or an unexpected answer: this pair fails, the others still run
+            report.status = "failed"
+            report.errors.append(f"pair {pair.id}: unexpected {type(exc).__name__}: {exc}")
+            logger.exception("cycle failed unexpectedly; state left for the next cycle to finish")
+            self._release(pair.id, owner)
         finally:
             report.duration_ms = report.elapsed_ms()
             self._emit(report, cycle)
         return report
 
+    def _release(self, pair_id: str, owner: str) -> None:
+        try:
+            self.store.release(pair_id, owner)
+        except Exception:  # the lease expires by itself; the failure being reported matters more
+            logger.exception("could not release the lease")
+
     # -- phases ---------------------------------------------------------------------------------
 
     def _run(self, cycle: _Cycle, owner: str, dry_run: bool) -> None:
         pair = cycle.pair
+        check_containers(pair.config, cycle.meta)  # a re-pointed pair stops here, before any read
         cycle.intents = self.store.intents(pair.id)
-        full = self._is_sweep_due(cycle)
+        full = cycle.force_sweep or self._is_sweep_due(cycle)
         cycle.report.full_sweep = full
         with tracer.provider.in_subsegment("fetch"):
             try:
@@ -209,21 +256,58 @@ class Engine:
         cycle.report.problems.extend(the_plan.problems)
         for problem in the_plan.problems:
             logger.warning(problem)
+        the_plan, held = self._guard_deletions(cycle, the_plan, links, full)
         if dry_run:
             cycle.report.status = "dry_run"
-            cycle.report.activity = the_plan.describe()
+            cycle.report.activity = the_plan.describe() + [f"held: {line}" for line in Plan(held.units).describe()]
             self.store.release(pair.id, owner)
             return
         with tracer.provider.in_subsegment("apply"):
             puts, drops = self._apply(cycle, the_plan)
         with tracer.provider.in_subsegment("commit"):
             if drops:
-                self.store.delete_links(pair.id, drops)
+                self.store.delete_links(pair.id, drops, fence=cycle.fence)
             if puts:
-                self.store.put_links(pair.id, puts)
+                self.store.put_links(pair.id, puts, fence=cycle.fence)
             for intent in cycle.resolved_intents:
-                self.store.delete_intent(pair.id, intent.token)
+                self.store.delete_intent(pair.id, intent.token, fence=cycle.fence)
             self._commit(cycle, owner, full)
+
+    def _guard_deletions(self, cycle: _Cycle, the_plan: Plan, links: list[Link], full: bool) -> tuple[Plan, Held]:
+        """Keep back every archive of a plan that would archive more than the pair's limit.
+
+        The rest of the plan runs. The held records are found again by the next sweep, and held
+        again, until the operator confirms (``allow_deletions``) or raises the limit.
+        """
+        pair = cycle.pair
+        known = len(links) if full else max(cycle.meta.link_count, len(links))
+        if full:
+            cycle.meta.link_count = len(links)
+        limit = pair.config.deletion_limit(known)
+        kept, held = hold_mass_deletions(the_plan, limit)
+        if not held.units:
+            return the_plan, held
+        if cycle.allow_deletions:
+            logger.warning(
+                "mass deletion confirmed by the operator",
+                extra={"pair": pair.id, "deletions": held.count, "limit": limit},
+            )
+            return the_plan, Held(limit=limit)
+        message = (
+            f"pair {pair.id}: this cycle would archive or delete {held.count} records, more than the limit of "
+            f"{limit} (max_deletions_per_cycle); none was archived or deleted, everything else was synced. "
+            f"If these deletions are meant, run `python -m leadsync sync --allow-deletions {pair.id}` or raise "
+            "max_deletions_per_cycle; if not, check the trackers and the pair's configuration (an emptied or "
+            "re-pointed database, table, sheet or board?)"
+        )
+        logger.error(message, extra={"examples": [op.describe() for u in held.units[:5] for op in u.ops]})
+        cycle.report.errors.append(message)
+        cycle.report.held_deletions = held.count
+        for unit in held.units:  # read again by the next sweep, not skipped as already seen
+            for side, record_id in ((Side.LEAD, unit.lead_id), (Side.CARD, unit.card_id)):
+                if record_id:
+                    cycle.seen[side].pop(record_id, None)
+        return kept, held
 
     def _postpone_sweep(self, cycle: _Cycle, owner: str, exc: LeadsyncError) -> None:
         """A full sweep that does not fit in one invocation is not retried every minute (which
@@ -261,37 +345,78 @@ class Engine:
         for record in result.records:
             self._take(cycle, side, record)
         pending = [i for i in cycle.meta.pending.get(side.value, []) if i not in cycle.records[side]]
-        for record_id in self._read_directly(cycle, side, pending):
+        reads = self._read_directly(cycle, side, pending)
+        for record_id in [*reads.unread, *reads.refused]:
             cycle.failed[side].add(record_id)  # not read this time: stays pending
         cycle.report.read[side.value] = len(result.records)
 
-    def _read_directly(self, cycle: _Cycle, side: Side, ids: list[str]) -> list[str]:
-        """Read records one by one while time allows (they are rate limited); return the ids left unread.
+    def _read_directly(self, cycle: _Cycle, side: Side, ids: list[str], *, absent_is_deleted: bool = True) -> _Reads:
+        """Read records one by one while time allows (they are rate limited).
 
+        A record that is not there (for this pair: gone, or in another database or board) is taken
+        as deleted when ``absent_is_deleted``, else listed in ``absent``. A refusal naming one
+        record (a 4xx, a malformed id) is that record's problem: reported, and the reads go on.
         Direct reads never take more than ``DIRECT_READ_SHARE`` of the remaining time, so a long
         list of them can never keep a cycle from applying and committing anything.
         """
         connector = cycle.pair.connector(side)
+        reads = _Reads()
         stop_below = cycle.deadline.remaining() * (1 - DIRECT_READ_SHARE)
         for index, record_id in enumerate(ids):
             if cycle.deadline.remaining() <= stop_below:
-                return ids[index:]
+                reads.unread = ids[index:]
+                return reads
             try:
-                record = self._get(connector, record_id)
+                record = connector.get(record_id)
             except (DeadlineExceeded, RetryableError) as exc:
                 logger.warning("direct reads stopped; the rest wait for the next cycle", extra={"error": str(exc)})
-                return ids[index:]
-            self._take(cycle, side, record, force=True)
-        return []
+                reads.unread = ids[index:]
+                return reads
+            except (ApiError, RecordError) as exc:
+                self._problem(cycle, f"{side.value} {record_id} could not be read ({connector.system}): {exc}")
+                reads.refused.append(record_id)
+                continue
+            if record is None and not absent_is_deleted:
+                reads.absent.append(record_id)
+                continue
+            self._take(cycle, side, record if record is not None else Record(record_id, {}, deleted=True), force=True)
+        return reads
 
     def _get(self, connector: Connector, record_id: str) -> Record:
         """A direct read; a record that is gone comes back as ``deleted``."""
         record = connector.get(record_id)
         return record if record is not None else Record(record_id, {}, deleted=True)
 
+    @staticmethod
+    def _problem(cycle: _Cycle, message: str) -> None:
+        cycle.report.problems.append(message)
+        logger.warning(message)
+
+    def _checked_ids(self, cycle: _Cycle, side: Side, native: Record) -> Record | None:
+        """The record with its link marker checked against the other system's id format (a marker
+        anyone can type is never put into a URL or a query); ``None`` if its own id is malformed."""
+        own = cycle.pair.connector(side)
+        if own.normalize_id(native.id) != native.id:
+            self._problem(cycle, f"{side.value} {native.id!r}: not a valid {own.system} id; skipped")
+            return None
+        if native.link is None:
+            return native
+        other = cycle.pair.connector(side.other)
+        link = other.normalize_id(native.link)
+        if link is None:
+            self._problem(
+                cycle,
+                f"{side.value} {native.id}: its link marker {native.link!r} is not a valid {other.system} id; "
+                "ignored (the record is treated as unlinked)",
+            )
+        return native if link == native.link else replace(native, link=link)
+
     def _take(self, cycle: _Cycle, side: Side, native: Record, *, force: bool = False) -> None:
         """Canonicalise a record read this cycle; skip it if it is exactly what we last saw."""
-        canonical, problems = cycle.pair.plan_config.mapping.to_canonical(side, native)
+        checked = self._checked_ids(cycle, side, native)
+        if checked is None:
+            return
+        canonical, problems = cycle.pair.plan_config.mapping.to_canonical(side, checked)
         for problem in problems:
             cycle.report.problems.append(problem)
             logger.warning(problem)
@@ -360,7 +485,19 @@ class Engine:
         linked = {(Side.LEAD, link.lead_id) for link in links} | {(Side.CARD, link.card_id) for link in links}
         for side, record_id in cycle.from_backlog & linked:  # processed since it was saved: drop the snapshot
             cycle.records[side].pop(record_id, None)
+        looked_up = {Side.LEAD: set(leads), Side.CARD: set(cards)}
         self._confirm(cycle, links, full)
+        if not full:  # records read directly (named by a marker) may be linked too: their links count
+            extra = {side: [i for i in cycle.records[side] if i not in looked_up[side]] for side in looked_up}
+            known = {link.lead_id for link in links}
+            more = [
+                *(self.store.links_by_lead(pair_id, extra[Side.LEAD]).values() if extra[Side.LEAD] else ()),
+                *(self.store.links_by_card(pair_id, extra[Side.CARD]).values() if extra[Side.CARD] else ()),
+            ]
+            for link in more:
+                if link.lead_id not in known:
+                    known.add(link.lead_id)
+                    links.append(link)
         return links
 
     def _confirm(self, cycle: _Cycle, links: list[Link], full: bool) -> None:
@@ -382,19 +519,41 @@ class Engine:
         referrers: dict[tuple[Side, str], set[str]] = {}
         for lead in list(leads.values()):
             if lead.id not in linked_leads and lead.link and lead.link not in cards:
-                wanted[Side.CARD].add(lead.link)
                 referrers.setdefault((Side.CARD, lead.link), set()).add(lead.id)
         for card in list(cards.values()):
             if card.id not in linked_cards and card.link and card.link not in leads:
-                wanted[Side.LEAD].add(card.link)
                 referrers.setdefault((Side.LEAD, card.link), set()).add(card.id)
-        for side, ids in wanted.items():
-            for record_id in self._read_directly(cycle, side, sorted(ids)):
-                # not confirmed this cycle: nothing is concluded about it, and what named it is retried
+        for side in (Side.LEAD, Side.CARD):
+            confirmed = self._read_directly(cycle, side, sorted(wanted[side]))
+            if confirmed.unread:  # not confirmed this cycle: nothing is concluded about them
                 cycle.unconfirmed = True
-                for referrer in referrers.get((side, record_id), ()):
+            named = sorted({i for (s, i) in referrers if s is side} - wanted[side])
+            reads = self._read_directly(cycle, side, named, absent_is_deleted=False)
+            cycle.unconfirmed |= bool(reads.unread)
+            for record_id in [*confirmed.unread, *confirmed.refused, *reads.unread, *reads.refused]:
+                for referrer in referrers.get((side, record_id), ()):  # retried next cycle
                     cycle.records[side.other].pop(referrer, None)
                     cycle.failed[side.other].add(referrer)
+            for record_id in reads.absent:
+                for referrer in referrers[(side, record_id)]:
+                    self._ignore_marker(cycle, side.other, referrer, record_id)
+
+    def _ignore_marker(self, cycle: _Cycle, side: Side, record_id: str, named: str) -> None:
+        """A marker naming a record this pair cannot see (deleted for good, or a page, record or
+        card of another database, table or board: a copy, or typed by hand) is not followed."""
+        system = cycle.pair.connector(side.other).system
+        logger.warning(
+            "refused foreign or unknown link",
+            extra={"side": side.value, "record": record_id, "names": named, "system": system},
+        )
+        self._problem(
+            cycle,
+            f"{side.value} {record_id}: its link marker names {side.other.value} {named}, which is not in this "
+            f"pair's {system} (deleted, or another database's or board's); the marker is ignored",
+        )
+        record = cycle.records[side].get(record_id)
+        if record is not None:
+            cycle.records[side][record_id] = replace(record, link=None)
 
     def _apply(self, cycle: _Cycle, the_plan: Plan) -> tuple[list[Link], list[Link]]:
         puts: list[Link] = []
@@ -411,6 +570,8 @@ class Engine:
             except DeadlineExceeded:
                 self._defer(cycle, unit)
                 continue
+            except StaleState:  # the lease is lost: another run owns the pair now, write nothing more
+                raise
             except LeadsyncError as exc:
                 message = f"pair {cycle.pair.id}, lead {unit.lead_id}, card {unit.card_id}: {exc}"
                 cycle.report.errors.append(message)
@@ -465,20 +626,21 @@ class Engine:
         assert link is not None
         token = uuid.uuid4().hex
         if unit_drop is not None:
-            self.store.delete_links(pair.id, [unit_drop])
-        self.store.put_intent(pair.id, Intent(token, op.side, op.source_id, self.clock()))
+            self.store.delete_links(pair.id, [unit_drop], fence=cycle.fence)
+        # fenced: a run that lost its lease (paused past it) stops here, before creating anything
+        self.store.put_intent(pair.id, Intent(token, op.side, op.source_id, self.clock()), fence=cycle.fence)
         native, problems = pair.plan_config.mapping.to_native(op.side, op.fields, op.source_id)
         cycle.report.problems.extend(problems)
         try:
             created = pair.connector(op.side).create(native, op.source_id)
         except ApiError:  # a definite refusal: nothing was created, nothing to recover
-            self.store.delete_intent(pair.id, token)
+            self.store.delete_intent(pair.id, token, fence=cycle.fence)
             raise
         # (on a deadline or transient error the create may or may not have happened: the intent stays)
         self._remember(cycle, op.side, created)
         new_link = replace(link, card_id=created.id) if op.side is Side.CARD else replace(link, lead_id=created.id)
-        self.store.put_links(pair.id, [new_link])
-        self.store.delete_intent(pair.id, token)
+        self.store.put_links(pair.id, [new_link], fence=cycle.fence)
+        self.store.delete_intent(pair.id, token, fence=cycle.fence)
         if self._queue_marker(cycle, op.side.other, op.source_id, created.id):
             return new_link
         try:
@@ -657,7 +819,7 @@ class Engine:
         first = max([*meta.backlog, -1]) + 1
         written = list(range(first, first + len(head)))
         for seq, chunk in zip(written, head, strict=True):
-            self.store.put_backlog(cycle.pair.id, seq, chunk)
+            self.store.put_backlog(cycle.pair.id, seq, chunk, fence=cycle.fence)
         meta.backlog = [*written, *tail]
         return retired
 

@@ -50,6 +50,14 @@ class StaleState(LeadsyncError):
     """The pair's state changed under us (optimistic version check failed)."""
 
 
+class SideMoved(LeadsyncError):
+    """The configuration points a side of a pair at another container than its state belongs to."""
+
+
+class DeletionsHeld(LeadsyncError):
+    """A cycle would archive or delete more records than the pair's limit allows: none were."""
+
+
 class RecordError(LeadsyncError):
     """One record cannot be synced (bad value); the rest of the cycle goes on."""
 

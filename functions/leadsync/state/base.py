@@ -62,9 +62,7 @@ class StateStore(Protocol):
     def delete_intent(self, pair_id: str, token: str, *, fence: Fence | None = None) -> None:
         """Forget an intent once its link is committed (or it is resolved)."""
 
-    def put_backlog(
-        self, pair_id: str, seq: int, entries: list[dict[str, Any]], *, fence: Fence | None = None
-    ) -> None:
+    def put_backlog(self, pair_id: str, seq: int, entries: list[dict[str, Any]], *, fence: Fence | None = None) -> None:
         """Store (or replace) backlog chunk ``seq``: records read but not yet processed.
 
         A large first sync lists every record once, then works through this queue over as many

@@ -189,7 +189,10 @@ class DynamoStateStore:
             }
         }
         for chunk in _chunks(requests, FENCED_CHUNK):
-            items = [check, *({kind: {"TableName": self.table_name, **body}} for r in chunk for kind, body in r.items())]
+            items = [
+                check,
+                *({kind: {"TableName": self.table_name, **body}} for r in chunk for kind, body in r.items()),
+            ]
             self.calls += 1
             try:
                 self.client.transact_write_items(TransactItems=items)
@@ -410,9 +413,7 @@ class DynamoStateStore:
 
     # --- backlog --------------------------------------------------------------------------------
 
-    def put_backlog(
-        self, pair_id: str, seq: int, entries: list[dict[str, Any]], *, fence: Fence | None = None
-    ) -> None:
+    def put_backlog(self, pair_id: str, seq: int, entries: list[dict[str, Any]], *, fence: Fence | None = None) -> None:
         body = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
         item = {**self._key(pair_id, f"{BACKLOG_PREFIX}{seq:08d}"), "entries": {"S": body}}
         self._write(pair_id, [{"Put": {"Item": item}}], fence)

@@ -100,7 +100,7 @@ class SqliteStateStore:
             present = {row[1] for row in self._conn.execute("PRAGMA table_info(meta)")}
             for name, definition in _ADDED_META_COLUMNS:
                 if name not in present:
-                    self._conn.execute(f"ALTER TABLE meta ADD COLUMN {name} {definition}")  # noqa: S608
+                    self._conn.execute(f"ALTER TABLE meta ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         """Close the database connection."""
@@ -280,9 +280,7 @@ class SqliteStateStore:
 
     # --- backlog --------------------------------------------------------------------------------
 
-    def put_backlog(
-        self, pair_id: str, seq: int, entries: list[dict[str, Any]], *, fence: Fence | None = None
-    ) -> None:
+    def put_backlog(self, pair_id: str, seq: int, entries: list[dict[str, Any]], *, fence: Fence | None = None) -> None:
         with self._tx() as db:
             self._check(db, pair_id, fence)
             db.execute(
