@@ -4,6 +4,7 @@
     sync       run one cycle for every pair (or --every N seconds), like the Lambda does
     plan       a dry run: print what a cycle would do, write nothing
     status     last run, cursors and link count of every pair
+    repoint    forget a re-pointed pair's links, so its next cycle adopts the new place's records
 
 Settings come from the environment (LEADSYNC_CONFIG_FILE, LEADSYNC_TABLE or LEADSYNC_STATE_PATH,
 credentials such as NOTION_TOKEN, TRELLO_API_KEY, TRELLO_TOKEN); see the README.
@@ -44,8 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     sync = sub.add_parser("sync", help="run sync cycles")
     sync.add_argument("--every", type=float, default=0, help="repeat every N seconds (Ctrl-C stops)")
     sync.add_argument("--budget", type=float, default=55, help="seconds per cycle, like the Lambda timeout")
+    sync.add_argument(
+        "--allow-deletions",
+        metavar="PAIR",
+        action="append",
+        default=[],
+        help="confirm PAIR's held mass deletion: a full sweep that archives it, this once (repeatable)",
+    )
     sub.add_parser("plan", help="dry run: print what a cycle would do")
     sub.add_parser("status", help="show each pair's state")
+    point = sub.add_parser("repoint", help="forget a re-pointed pair's links (after moving a side on purpose)")
+    point.add_argument("pair", help="the pair's id")
     args = parser.parse_args(argv)
     if args.config:
         os.environ["LEADSYNC_CONFIG_FILE"] = args.config
@@ -72,8 +82,10 @@ def _validate(args: argparse.Namespace) -> int:
 def _sync(args: argparse.Namespace) -> int:
     from leadsync.app import run_scheduled
 
+    allow = list(args.allow_deletions)
     while True:
-        result = run_scheduled(LocalContext(args.budget))
+        result = run_scheduled(LocalContext(args.budget), allow_deletions=allow)
+        allow = []  # a confirmation is for one cycle: a later mass deletion is held again
         _print_result(result)
         if not args.every:
             failed = any(p.get("status") == "failed" for p in result["pairs"].values())
@@ -119,6 +131,33 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repoint(args: argparse.Namespace) -> int:
+    from leadsync.config import Settings
+    from leadsync.errors import LeaseHeld
+    from leadsync.repoint import repoint
+    from leadsync.wiring import build_store, load_sync_config
+
+    settings = Settings.from_env()
+    pairs = {p.id: p for p in load_sync_config(settings).pairs}
+    if args.pair not in pairs:
+        print(f"no pair {args.pair!r} in the configuration (pairs: {', '.join(sorted(pairs))})", file=sys.stderr)
+        return 2
+    try:
+        done = repoint(build_store(settings), pairs[args.pair], f"repoint-{uuid.uuid4()}", _now())
+    except LeaseHeld as exc:
+        print(f"a cycle is running for this pair; try again in a minute ({exc})", file=sys.stderr)
+        return 1
+    print(
+        f"pair {done.pair}: forgot {done.links} links, {done.intents} interrupted creations, "
+        f"{done.backlog_chunks} backlog chunks"
+    )
+    for side, where in done.new.items():
+        was = done.old.get(side)
+        print(f"  {side}: {where}" + (f" (was {was})" if was and was != where else ""))
+    print("the next cycle adopts records by their link markers (and match_on) before creating anything")
+    return 0
+
+
 def _now() -> Any:
     from datetime import UTC, datetime
 
@@ -133,4 +172,4 @@ def _print_result(result: dict[str, Any]) -> None:
         )
 
 
-_COMMANDS = {"validate": _validate, "sync": _sync, "plan": _plan, "status": _status}
+_COMMANDS = {"validate": _validate, "sync": _sync, "plan": _plan, "status": _status, "repoint": _repoint}

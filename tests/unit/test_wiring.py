@@ -38,7 +38,7 @@ def test_airtable_transports_wait_out_the_lockout_after_a_429() -> None:
     settings = Settings(airtable_base_url="http://127.0.0.1:3")
     pair = _pair(
         {"system": "airtable", "base_id": "app" + "A" * 14, "table": "Leads"},
-        {"system": "airtable", "base_id": "app" + "B" * 14, "table": "Cards"},
+        {"system": "airtable", "base_id": "app" + "B" * 14, "table": "Cards", "archived_field": "Archived"},
     )
     runtime = build_runtime(pair, settings, CREDS, Deadline.never())  # type: ignore[arg-type]
     transport = runtime.lead.transport  # type: ignore[attr-defined]
