@@ -406,6 +406,8 @@ class Settings(_Strict):
     table: str | None = None
     state_path: str = ".leadsync/state.db"
     secret_arn: str | None = None
+    queue_url: str | None = None  # the pair queue the dispatcher fills (the fan-out)
+    stale_message_seconds: float = Field(default=180.0, ge=60.0)  # older pair messages are superseded
     notion_base_url: str = "https://api.notion.com"
     trello_base_url: str = "https://api.trello.com/1"
     airtable_base_url: str = "https://api.airtable.com"
