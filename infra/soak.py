@@ -2,11 +2,14 @@
 
     python infra/soak.py --scenarios 200 [--trackers notion,airtable,sheets] [--seed S]
                          [--steps 24] [--store sqlite|dynamodb] [--spare-creates]
-                         [--spare-token-endpoint] [--workers 2]
+                         [--spare-token-endpoint] [--no-hostile] [--workers 2]
 
 Each scenario (tests/soak/model.py) drives the real handler against the sandbox: people edit both
 sides, cycles run under random faults, get killed at a random call, or overlap with a second
 invocation; then faults stop and two clean cycles must converge with no duplicate and no lost edit.
+Hostile edits are on unless ``--no-hostile`` (tests/soak/hostile.py): hand-made cards with foreign,
+malformed and copied markers, lead link fields overwritten with garbage, the pair pointed at another
+tracker for a few cycles; the summary counts foreign reads/writes and mass archives (both must be 0).
 Scenario i of a tracker uses seed S + i, so any failure replays with ``--seed <its seed>
 --scenarios 1 --trackers <tracker> --verbose``. Exits 1 on any violation.
 """
@@ -29,7 +32,9 @@ for entry in (ROOT, ROOT / "functions", ROOT / "infra"):
 KINDS = ("429", "500", "502", "503", "timeout", "drop", "malformed", "truncated", "lost_response")
 
 
-def _run_chunk(tracker: str, seeds: list[int], steps: int, store: str, spare: bool, token: bool) -> list[object]:
+def _run_chunk(
+    tracker: str, seeds: list[int], steps: int, store: str, spare: bool, token: bool, hostile: bool
+) -> list[object]:
     """Run some scenarios in this process, on one sandbox (a worker of the pool)."""
     warnings.simplefilter("ignore")
     from tests.soak.env import SoakEnvironment
@@ -37,7 +42,8 @@ def _run_chunk(tracker: str, seeds: list[int], steps: int, store: str, spare: bo
 
     with SoakEnvironment.start(quiet=True, store=store) as env:
         return [
-            run_scenario(env, tracker, seed, steps, spare_creates=spare, fault_token_endpoint=token) for seed in seeds
+            run_scenario(env, tracker, seed, steps, spare_creates=spare, fault_token_endpoint=token, hostile=hostile)
+            for seed in seeds
         ]
 
 
@@ -55,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="no faults on Google's token endpoint (they are on by default)",
     )
+    parser.add_argument(
+        "--no-hostile",
+        dest="hostile",
+        action="store_false",
+        help="no hostile edits (foreign/malformed/copied markers, garbled link fields, config pointed away)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes (each with its own sandbox)")
     parser.add_argument("--verbose", action="store_true", help="print the steps of every failing scenario")
     args = parser.parse_args(argv)
@@ -67,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown or unavailable lead trackers {unknown}; available: {sorted(LEAD_TRACKERS)}")
     print(
         f"soak: {args.scenarios} scenario(s) x {len(trackers)} tracker(s), {args.steps} steps, seeds from "
-        f"{args.seed}, state in {args.store}{', no ambiguous faults on POST' if args.spare_creates else ''}",
+        f"{args.seed}, state in {args.store}{', no ambiguous faults on POST' if args.spare_creates else ''}"
+        f"{', hostile edits' if args.hostile else ', no hostile edits'}",
         flush=True,
     )
     rows, failures = [], []
@@ -78,15 +91,24 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
             futures = [
                 pool.submit(
-                    _run_chunk, tracker, chunk, args.steps, args.store, args.spare_creates, args.fault_token_endpoint
+                    _run_chunk,
+                    tracker,
+                    chunk,
+                    args.steps,
+                    args.store,
+                    args.spare_creates,
+                    args.fault_token_endpoint,
+                    args.hostile,
                 )
                 for chunk in chunks
             ]
             outcomes = [o for f in futures for o in f.result()]
         elapsed = time.monotonic() - started
         faults: Counter[str] = Counter()
+        hostile: Counter[str] = Counter()
         for o in outcomes:
             faults.update(o.faults)  # type: ignore[attr-defined]
+            hostile.update(o.hostile)  # type: ignore[attr-defined]
         bad = [o for o in outcomes if o.violations]  # type: ignore[attr-defined]
         failures += bad
         rows.append(
@@ -99,12 +121,20 @@ def main(argv: list[str] | None = None) -> int:
                 "crashes": sum(o.crashes for o in outcomes),  # type: ignore[attr-defined]
                 "overlaps": sum(o.overlaps for o in outcomes),  # type: ignore[attr-defined]
                 "violations": sum(len(o.violations) for o in bad),  # type: ignore[attr-defined]
+                "hostile": hostile,
+                "away": sum(o.away_cycles for o in outcomes),  # type: ignore[attr-defined]
+                "foreign": sum(o.foreign for o in outcomes),  # type: ignore[attr-defined]
+                "mass": sum(o.mass_archives for o in outcomes),  # type: ignore[attr-defined]
+                "held": sum(o.held for o in outcomes),  # type: ignore[attr-defined]
+                "max_arch": max((o.most_archived for o in outcomes), default=0),  # type: ignore[attr-defined]
                 "failed": len(bad),
                 "time": elapsed,
             }
         )
         print(f"  {tracker}: {len(outcomes)} scenarios in {elapsed:.0f}s, {len(bad)} failing", flush=True)
     _print_table(rows)
+    if args.hostile:
+        _print_hostile(rows)
     if failures:
         _print_failures(failures, args)
         return 1
@@ -128,6 +158,25 @@ def _print_table(rows: list[dict[str, object]]) -> None:
     print()
 
 
+HOSTILE = ("card:foreign", "card:malformed", "card:duplicate", "lead:garbled", "pointed away")
+
+
+def _print_hostile(rows: list[dict[str, object]]) -> None:
+    """Hostile edits made, cycles run pointed away, and the two hostile invariants (both must be 0)."""
+    header = ["tracker", *(f"h:{k.replace(' ', '_')}" for k in HOSTILE), "away_cycles", "held", "max_arch"]
+    header += ["foreign", "mass_archives"]
+    lines = [header]
+    for row in rows:
+        hostile: Counter[str] = row["hostile"]  # type: ignore[assignment]
+        cells = [str(row["tracker"]), *(str(hostile.get(k, 0)) for k in HOSTILE)]
+        cells += [str(row[k]) for k in ("away", "held", "max_arch", "foreign", "mass")]
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)))
+    print()
+
+
 def _print_failures(failures: list[object], args: argparse.Namespace) -> None:
     print(f"{len(failures)} failing scenario(s):")
     kinds: Counter[str] = Counter()
@@ -142,7 +191,8 @@ def _print_failures(failures: list[object], args: argparse.Namespace) -> None:
         print(
             f"    replay: python infra/soak.py --trackers {o.tracker} --seed {o.seed} --scenarios 1 "  # type: ignore[attr-defined]
             f"--steps {args.steps} --store {args.store}{' --spare-creates' if args.spare_creates else ''}"
-            f"{'' if args.fault_token_endpoint else ' --spare-token-endpoint'} --verbose"
+            f"{'' if args.fault_token_endpoint else ' --spare-token-endpoint'}"
+            f"{'' if args.hostile else ' --no-hostile'} --verbose"
         )
         if args.verbose:
             for line in o.log:  # type: ignore[attr-defined]

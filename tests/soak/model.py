@@ -22,6 +22,7 @@ steps (values, faults, crash points) with ``infra/soak.py --trackers T --seed S 
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import Counter
@@ -31,8 +32,9 @@ from typing import Any
 
 from leadsync.core.models import Link
 from tests.soak.env import SERVER_TIMEOUT_SLEEP, SETTLE_SECONDS, SoakEnvironment
+from tests.soak.hostile import MALFORMED, Foreign, set_link_field
 from tests.support.crash import SimulatedCrash, instrument
-from tests.support.e2e import LISTS, SCHEDULED_EVENT, STATUS_TO_LIST, STATUSES, Harness
+from tests.support.e2e import LISTS, SCHEDULED_EVENT, STATUS_TO_LIST, STATUSES, Harness, pair_config
 from tests.support.lambda_context import FakeLambdaContext
 
 PAIR = "e2e"
@@ -71,6 +73,12 @@ class Outcome:
     violations: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    hostile: Counter[str] = field(default_factory=Counter)  # hostile edits made, by kind
+    foreign: int = 0  # foreign records read (a request naming their container) or written
+    mass_archives: int = 0  # cycles that archived more than the limit, or anything while pointed away
+    away_cycles: int = 0  # cycles run while the configuration pointed the pair elsewhere
+    held: int = 0  # archives the mass-deletion guard kept back (report field held_deletions)
+    most_archived: int = 0  # the most records one cycle archived or deleted
 
 
 class Scenario:
@@ -85,6 +93,7 @@ class Scenario:
         *,
         spare_creates: bool = False,
         fault_token_endpoint: bool = True,
+        hostile: bool = True,
     ) -> None:
         self.env = env
         self.spare_creates = spare_creates
@@ -107,6 +116,12 @@ class Scenario:
         self.counter = 0
         self.last_calls = 12
         self.timeouts_pending = False
+        # hostile edits: records outside the pair, cards whose marker nobody should follow
+        self.foreign = Foreign.create(env.sandbox, type(self.h.leads)) if hostile else None
+        self.hostile_cards: dict[str, str] = {}  # hand-made card -> the marker the person typed
+        self.copies: Counter[str] = Counter()  # lead -> hand-made cards carrying a copy of its marker
+        self.away_left = 0  # cycles still to run with the configuration pointed at the away tracker
+        self.committed = False  # some run committed: the state knows the pair's containers
 
     # -- driver -------------------------------------------------------------------------------
 
@@ -129,6 +144,8 @@ class Scenario:
             (1, self.overlapping_cycle),
             (0.8, self.advance_clock),
         ]
+        if self.foreign is not None:
+            actions += [(0.8, self.hostile_card), (0.4, self.garble_lead_link), (0.3, self.point_away)]
         weights = [w for w, _ in actions]
         for step in range(1, self.steps + 1):
             self.step = step
@@ -252,8 +269,8 @@ class Scenario:
         if card is None:
             return
         action(card["id"])
-        if card["lead"]:
-            self.detached_leads.add(card["lead"])
+        if card["lead"] and self.hostile_cards.get(card["id"]) != card["lead"]:
+            self.detached_leads.add(card["lead"])  # (a hand-made card's own marker detaches nobody)
         link = self.store.links_by_card(PAIR, [card["id"]]).get(card["id"])
         if link is not None:
             self.detached_leads.add(link.lead_id)
@@ -266,6 +283,57 @@ class Scenario:
         card_id = self.h.board.add_card(name, STATUS_TO_LIST[status], desc=self.rng.choice(["", "notes"]))
         self.remember("card", card_id, {"name": name, "status": status})
         self.note(f"hand-made card {card_id} {name!r} in {STATUS_TO_LIST[status]}")
+
+    def hostile_card(self) -> None:
+        """A hand-made card whose marker names a foreign lead, is malformed, or copies another card's."""
+        assert self.foreign is not None
+        copyable = [c for c in self.live_cards() if c["lead"] and c["id"] not in self.hostile_cards]
+        kinds = ["foreign", "malformed"] + (["duplicate"] if copyable else [])
+        kind = self.rng.choice(kinds)
+        if kind == "foreign":
+            marker = self.rng.choice(self.foreign.markers())
+        elif kind == "malformed":
+            marker = self.rng.choice(MALFORMED)
+        else:
+            marker = self.rng.choice(copyable)["lead"]
+        name, status = self.fresh("Hostile "), self.rng.choice(STATUSES[:3])
+        email = f"{self.fresh('h')}@example.com" if self.rng.random() < 0.5 else None
+        lines = ["**leadsync**", *([f"Email: {email}"] if email else []), f"leadsync-id: {marker}"]
+        card_id = self.h.board.add_card(name, STATUS_TO_LIST[status], desc="\n".join(lines))
+        typed = next(c["lead"] for c in self.h.board.cards() if c["id"] == card_id)
+        self.hostile_cards[card_id] = typed
+        if kind == "duplicate":
+            self.copies[marker] += 1
+        self.remember("card", card_id, {"name": name, "status": status, **({"email": email} if email else {})})
+        self.out.hostile[f"card:{kind}"] += 1
+        self.note(f"hostile card {card_id} ({kind}) marker {marker[:60]!r} in {STATUS_TO_LIST[status]}")
+
+    def garble_lead_link(self) -> None:
+        """A person overwrites a lead's link field with something that is no card id."""
+        leads = self.live_leads()
+        if not leads:
+            return
+        lead = self.rng.choice(leads)
+        garbage = self.rng.choice(MALFORMED)
+        set_link_field(self.h, lead["id"], garbage)
+        self.out.hostile["lead:garbled"] += 1
+        self.note(f"garble lead {lead['id']} link field {garbage[:60]!r}")
+
+    def point_away(self) -> None:
+        """The configuration is switched to another (empty) tracker for a few cycles, then back."""
+        assert self.foreign is not None
+        if self.away_left or not self.committed:  # before any commit the pair would just adopt it
+            return
+        self.away_left = self.rng.randint(1, 3)
+        config = pair_config(self.foreign.away, self.h.board, **self.config)
+        self.h.config_path.write_text(json.dumps(config))
+        self.out.hostile["pointed away"] += 1
+        self.note(f"config points the pair at another tracker for {self.away_left} cycle(s)")
+
+    def _point_back(self) -> None:
+        self.away_left = 0
+        self.h.configure(**self.config)
+        self.note("config points the pair back at its tracker")
 
     def advance_clock(self) -> None:
         seconds = self.rng.choice([20, 45, 90, 250, 400])
@@ -310,15 +378,20 @@ class Scenario:
         def overlap(index: int, label: str) -> None:
             result = self.h.handler(SCHEDULED_EVENT, FakeLambdaContext())["pairs"][PAIR]
             nested.append({"index": index, "label": label, "status": result["status"]})
+            self._took(result)
 
         outcome = "?"
+        before = self._removable()
         with instrument(crash_at, after=after, hook_at=hook_at, hook=overlap if hook_at else None) as probe:
             try:
-                outcome = self.h.handler(SCHEDULED_EVENT, FakeLambdaContext())["pairs"][PAIR]["status"]
+                report = self.h.handler(SCHEDULED_EVENT, FakeLambdaContext())["pairs"][PAIR]
+                outcome = report["status"]
+                self._took(report)
             except SimulatedCrash as crash:
                 outcome = str(crash)
                 self.out.crashes += 1
         self.out.cycles += 1
+        self._check_archives(before, outcome, nested)
         if probe.crashed is None:
             self.last_calls = len(probe.calls)
         self.note(f"cycle -> {outcome}")
@@ -334,6 +407,39 @@ class Scenario:
                     f"overlap: a second invocation ran ({run['status']}) while the first held the lease"
                 )
         self.h.sb.clock.advance(61)
+
+    def _took(self, report: dict[str, Any]) -> None:
+        self.out.held += report.get("held_deletions", 0)
+        if report["status"] in ("synced", "partial") and not self.away_left:
+            self.committed = True
+
+    def _removable(self) -> set[tuple[str, str]]:
+        """Open cards and live leads: what a cycle could archive or delete."""
+        cards = {("card", c["id"]) for c in self.h.board.cards()}
+        return cards | {("lead", lead["id"]) for lead in self.live_leads()}
+
+    def _check_archives(self, before: set[tuple[str, str]], outcome: str, nested: list[dict[str, Any]]) -> None:
+        """No cycle archives more than the limit; nothing at all while the pair points elsewhere."""
+        removed = before - self._removable()  # people edit between cycles, never during one
+        self.out.most_archived = max(self.out.most_archived, len(removed))
+        limit = max(10, len(self.store.all_links(PAIR)) // 10)  # the default max_deletions_per_cycle
+        runs = 1 + len(nested)
+        if len(removed) > limit * runs:
+            self.out.mass_archives += 1
+            self.out.violations.append(f"mass archive: one cycle archived or deleted {len(removed)} (limit {limit})")
+        if not self.away_left:
+            return
+        self.out.away_cycles += 1
+        if removed:
+            self.out.mass_archives += 1
+            self.out.violations.append(f"mass archive: {sorted(removed)} archived while the pair pointed away")
+        statuses = [outcome, *(run["status"] for run in nested)]
+        ran = [s for s in statuses if s in ("synced", "partial", "dry_run")]
+        if ran:
+            self.out.violations.append(f"pointed away: a run ended {ran} instead of stopping (SideMoved)")
+        self.away_left -= 1
+        if not self.away_left:
+            self._point_back()
 
     def clean_cycle(self) -> None:
         self._invoke()
@@ -369,12 +475,17 @@ class Scenario:
 
     def converge_and_check(self) -> None:
         self._faults_off()
+        if self.away_left:
+            self._point_back()
         self.h.sb.clock.advance(LEASE_EXPIRED + SWEEP_MINUTES * 60)
         self.step += 1
         reports = []
         for _ in range(2):
             self.note("clean cycle")
+            before = self._removable()
             reports.append(self.h.cycle())
+            self._took(reports[-1])
+            self._check_archives(before, reports[-1]["status"], [])
         self.check(reports)
 
     def check(self, reports: list[dict[str, Any]]) -> None:
@@ -396,18 +507,29 @@ class Scenario:
         quiet = self.h.cycle()
         if quiet["applied"]:
             v.append(f"not idempotent: a third clean cycle applied {quiet['applied']}")
+        if self.foreign is not None:
+            found, self.out.foreign = self.foreign.violations()
+            v.extend(found)
+
+    def _excused(self, card: dict[str, Any]) -> bool:
+        """A hand-made card still carrying the foreign or malformed marker a person typed: it names
+        no lead of this pair and legitimately stays unlinked (copies of a real marker are counted)."""
+        typed = self.hostile_cards.get(card["id"])
+        return typed is not None and typed == card["lead"] and typed not in self.copies
 
     def _check_duplicates(self, leads: dict[str, Any], cards: dict[str, Any], links: list[Link]) -> None:
         v = self.out.violations
         live_cards = [c for c in cards.values() if not c["closed"]]
         by_lead: dict[str, list[str]] = {}
         for card in live_cards:
-            if card["lead"]:
+            if card["lead"] and not self._excused(card):
                 by_lead.setdefault(card["lead"], []).append(card["id"])
+        # a hand-made copy of a lead's marker may be left alone (or adopted, leaving the original
+        # alone): each copy allows one more card carrying that marker, never one more linked card
         for lead_id, card_ids in by_lead.items():
-            if len(card_ids) > 1:
+            if len(card_ids) > 1 + self.copies[lead_id]:
                 v.append(f"duplicate: lead {lead_id} has {len(card_ids)} live cards {sorted(card_ids)}")
-            if lead_id in self.trashed and lead_id not in leads:
+            if lead_id in self.trashed and lead_id not in leads and len(card_ids) > self.copies[lead_id]:
                 v.append(f"lead {lead_id} was trashed but its card {card_ids} is still open")
         lead_of_card: dict[str, list[str]] = {}
         for lead in leads.values():
@@ -427,10 +549,11 @@ class Scenario:
                 continue
             mine = by_lead.get(lead["id"], [])
             link = linked.get(lead["id"])
-            if len(mine) != 1 or link is None or link.detached or link.card_id != mine[0]:
+            allowed = 1 + self.copies[lead["id"]]
+            if not 1 <= len(mine) <= allowed or link is None or link.detached or link.card_id not in mine:
                 v.append(f"lead {lead['id']} should have one linked live card: cards {mine}, link {link}")
-            elif lead["card"] != mine[0]:
-                v.append(f"lead {lead['id']} names card {lead['card']}, but its card is {mine[0]}")
+            elif lead["card"] != link.card_id:
+                v.append(f"lead {lead['id']} names card {lead['card']}, but its card is {link.card_id}")
 
     def _check_pair(self, link: Link, lead: dict[str, Any], card: dict[str, Any]) -> None:
         v = self.out.violations
@@ -487,6 +610,7 @@ def run_scenario(
     *,
     spare_creates: bool = False,
     fault_token_endpoint: bool = True,
+    hostile: bool = True,
 ) -> Outcome:
     """Run one seeded scenario and check the invariants (never raises for a violation).
 
@@ -494,9 +618,16 @@ def run_scenario(
     requests (a create used to be retried blind and duplicated; fixed in the transport).
     ``fault_token_endpoint``: also fault the Google token endpoint (on by default; an unreadable token
     answer used to escape as a TypeError, fixed in connectors/sheets_auth.py).
+    ``hostile``: add the hostile edits (tests/soak/hostile.py) and their invariants (on by default).
     """
     scenario = Scenario(
-        env, tracker, seed, steps, spare_creates=spare_creates, fault_token_endpoint=fault_token_endpoint
+        env,
+        tracker,
+        seed,
+        steps,
+        spare_creates=spare_creates,
+        fault_token_endpoint=fault_token_endpoint,
+        hostile=hostile,
     )
     try:
         return scenario.run()
