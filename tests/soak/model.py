@@ -329,6 +329,9 @@ class Scenario:
         self.h.config_path.write_text(json.dumps(config))
         self.out.hostile["pointed away"] += 1
         self.note(f"config points the pair at another tracker for {self.away_left} cycle(s)")
+        if self.rng.random() < 0.5:  # the dangerous case: a full sweep of the empty tracker is due
+            self.h.sb.clock.advance(SWEEP_MINUTES * 60)
+            self.note(f"clock +{SWEEP_MINUTES * 60}s (full sweep due)")
 
     def _point_back(self) -> None:
         self.away_left = 0

@@ -2,12 +2,15 @@
 
 Every lead tracker of tests/e2e/conftest.py's LEAD_TRACKERS gets the same seeded scenarios: people
 edit both sides while cycles fail, crash and overlap, then two clean cycles must converge with no
-duplicate and no lost edit (tests/soak/model.py). A failure prints the seed and the steps.
+duplicate and no lost edit (tests/soak/model.py). The hostile edits are on (tests/soak/hostile.py):
+foreign, malformed and copied card markers, garbled lead link fields, the pair pointed at another
+tracker for a few cycles; no foreign record may be read or written and no cycle may mass-archive.
+A failure prints the seed and the steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
 
 import pytest
 
@@ -18,25 +21,24 @@ SCENARIOS_PER_TRACKER = 8
 FIRST_SEED = 1000
 
 
-@pytest.fixture(scope="module")
-def soak_env() -> Iterator[SoakEnvironment]:
-    with SoakEnvironment.start() as env:
-        yield env
-
-
 @pytest.mark.parametrize("tracker", sorted(LEAD_TRACKERS))
 def test_random_edits_faults_crashes_and_overlaps_converge_with_no_duplicate_and_no_lost_edit(
     soak_env: SoakEnvironment, tracker: str
 ) -> None:
     failures = []
-    crashes = overlaps = 0
+    crashes = overlaps = away = 0
+    hostile: Counter[str] = Counter()
     for seed in range(FIRST_SEED, FIRST_SEED + SCENARIOS_PER_TRACKER):
         outcome = run_scenario(soak_env, tracker, seed)
         crashes += outcome.crashes
         overlaps += outcome.overlaps
+        away += outcome.away_cycles
+        hostile.update(outcome.hostile)
         if outcome.violations:
             steps = "\n".join(outcome.log)
             failures.append(f"seed {seed}: {outcome.violations}\n{steps}")
 
     assert not failures, "\n\n".join(failures) + f"\nreplay: python infra/soak.py --trackers {tracker} --seed <seed>"
     assert crashes > 0, "the budget exercised crashes"
+    assert away > 0, f"the budget pointed the pair away: {hostile}"
+    assert hostile["card:foreign"] > 0, f"the budget made cards with foreign markers: {hostile}"
