@@ -333,14 +333,20 @@ class TrelloConnector:
         return FetchResult([self._record(c) for c in self._cards("open")], None, True)
 
     def get(self, record_id: str) -> Record | None:
-        """The card (``deleted`` when archived or moved off the board), ``None`` when gone.
+        """The card (``deleted`` when archived), ``None`` when gone or not on this board: a card of
+        another board is not this pair's (its values are never read), whether it was moved there or
+        a marker names it.
 
         A malformed id is a ``RecordError`` and nothing is sent."""
         self._card_id(record_id)
         try:
-            return self._record(self._card(record_id))
+            card = self._card(record_id)
         except NotFound:
             return None
+        if card.get("idBoard") and card.get("idBoard") != self.board_id:
+            log.warning("refused foreign link: card %s is on another board", record_id)
+            return None
+        return self._record(card)
 
     def find_by_link(self, link: str) -> Record | None:
         """The card whose marker is ``link``, preferring an open one.
