@@ -1,19 +1,29 @@
 """The one composition function: settings + config + credentials -> adapters ready to sync.
 
 Only this module knows which class implements which system.
+
+Rate budgets: when the state lives in DynamoDB (``settings.table``), every shared rate limiter
+draws from a budget item per credential in that table (``leadsync.state.budget``), so the many
+workers of a fan-out share one budget per Trello token, Notion token, Airtable base or Google
+account. Local runs on SQLite (CLI, demo) keep the purely in-process limiters.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from leadsync.config import PairConfig, Settings, SideConfig, SyncConfig, load_config_file, parse_config
+from leadsync.connectors import ratelimit
 from leadsync.connectors.base import Connector
 from leadsync.connectors.deadline import Deadline
 from leadsync.credentials import Credentials
 from leadsync.engine import PairRuntime
 from leadsync.errors import ConfigError
 from leadsync.state.base import StateStore
+
+if TYPE_CHECKING:
+    from leadsync.state.budget import DynamoBudgets
 
 
 def load_sync_config(settings: Settings) -> SyncConfig:
@@ -47,8 +57,37 @@ def _dynamo_store(table: str) -> StateStore:
     return DynamoStateStore(table)
 
 
+def configure_budgets(settings: Settings) -> DynamoBudgets | None:
+    """Install the shared rate budgets ``settings`` call for; return their factory (or ``None``).
+
+    With a state table: one ``DynamoBudgets`` per table and process (its ``calls`` count the
+    budgets' DynamoDB requests), so warm invocations keep their grants. Without: in-process
+    limiters (budgets this module installed earlier are taken down again).
+    """
+    if not settings.table:
+        if ratelimit.grant_sources() in _INSTALLED:
+            ratelimit.use_grant_sources(None)
+        return None
+    budgets = _dynamo_budgets(settings.table)
+    _INSTALLED.add(budgets)
+    ratelimit.use_grant_sources(budgets)
+    return budgets
+
+
+_INSTALLED: set[object] = set()
+
+
+@lru_cache(maxsize=4)
+def _dynamo_budgets(table: str) -> DynamoBudgets:
+    from leadsync.state.budget import DynamoBudgets
+
+    store = _dynamo_store(table)
+    return DynamoBudgets(table, getattr(store, "client", None))
+
+
 def build_runtime(pair: PairConfig, settings: Settings, creds: Credentials, deadline: Deadline) -> PairRuntime:
-    """Both connectors of a pair, on transports bounded by ``deadline``."""
+    """Both connectors of a pair, on transports bounded by ``deadline`` (and the shared budgets)."""
+    configure_budgets(settings)
     lead_fields = [f.lead for f in pair.fields.values()]
     card_fields = [f.card for f in pair.fields.values()]
     lead = build_connector(pair.lead, lead_fields, settings, creds, deadline, f"pair {pair.id!r} lead side")

@@ -1,4 +1,4 @@
-"""Token buckets: bursts, sustained rate, pauses, deadlines, process-wide sharing."""
+"""Token buckets: bursts, sustained rate, pauses, deadlines, process-wide sharing, shared budgets."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from leadsync.connectors.ratelimit import (
     Limit,
     TokenBucket,
     credential_key,
+    grant_size,
+    grant_sources,
     reset_shared_limiters,
     shared_limiter,
+    use_grant_sources,
 )
 from leadsync.errors import DeadlineExceeded
 
@@ -170,3 +173,165 @@ def test_concurrent_callers_share_one_budget() -> None:
         t.join()
     # 20 tokens, 1 free: 19 more at 100/s take at least 0.19 s however the threads interleave
     assert time.monotonic() - started >= 0.18
+
+
+# --- drawing from a shared budget (a grant source) -----------------------------------------------
+
+
+class FakeGrant:
+    def __init__(self, waits: tuple[float, ...], paused: float = 0.0, total: int | None = None) -> None:
+        self.waits = waits
+        self.paused = paused
+        self.total = total
+
+
+class FakeSource:
+    """A shared budget in memory: every grant is due now, unless told otherwise."""
+
+    def __init__(self, fake: FakeTime) -> None:
+        self.fake = fake
+        self.takes: list[tuple[int, float]] = []
+        self.pauses: list[float] = []
+        self.next_waits: tuple[float, ...] | None = None
+        self.total = 0
+
+    def take(self, count: int, max_wait: float) -> FakeGrant:
+        self.takes.append((count, max_wait))
+        waits = self.next_waits if self.next_waits is not None else (0.0,) * count
+        if waits and waits[0] > max_wait:
+            raise DeadlineExceeded("budget queue too long")
+        self.total += len(waits)
+        return FakeGrant(waits, total=self.total)
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+def test_a_bucket_with_a_source_takes_grants_of_several_tokens(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    bucket = TokenBucket(Limit(100.0, 100.0), clock=fake.clock, sleep=fake.sleep, source=source, grant_size=4)
+    for _ in range(9):
+        bucket.acquire()
+    assert [count for count, _ in source.takes] == [4, 4, 4]
+    assert bucket.grants == 3
+
+
+def test_granted_tokens_are_spent_no_earlier_than_due_and_at_the_local_rate(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    source.next_waits = (0.5, 0.5, 0.5)
+    bucket = TokenBucket(Limit(10.0, 1.0), clock=fake.clock, sleep=fake.sleep, source=source, grant_size=3)
+    waits = [bucket.acquire() for _ in range(3)]
+    assert waits == pytest.approx([0.5, 0.1, 0.1])  # due at +0.5, then the local rate spaces them
+
+
+def test_tokens_released_together_after_a_pause_keep_the_local_burst(fake: FakeTime) -> None:
+    bucket = TokenBucket(Limit(10.0, 2.0), clock=fake.clock, sleep=fake.sleep)
+    bucket.pause(1.0)
+    start = fake.now
+    results: list[float] = []
+    for _ in range(4):
+        bucket.acquire()
+        results.append(fake.now - start)
+    assert results == pytest.approx([1.0, 1.0, 1.1, 1.2])
+
+
+def test_the_deadline_passes_to_the_source_and_a_refusal_keeps_the_local_token(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    source.next_waits = (3.0,)
+    bucket = TokenBucket(Limit(1.0, 1.0), clock=fake.clock, sleep=fake.sleep, source=source)
+    with pytest.raises(DeadlineExceeded):
+        bucket.acquire(Deadline.in_seconds(2.0, clock=fake.clock))
+    assert source.takes[0][1] == pytest.approx(2.0)
+    assert fake.slept == []
+    source.next_waits = None
+    assert bucket.acquire(Deadline.in_seconds(2.0, clock=fake.clock)) == 0.0  # the local token was kept
+
+
+def test_a_granted_token_due_past_the_deadline_is_kept_for_the_next_caller(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    bucket = TokenBucket(Limit(10.0, 10.0), clock=fake.clock, sleep=fake.sleep, source=source, grant_size=3)
+    source.next_waits = (1.0, 2.0, 3.0)
+    assert bucket.acquire() == pytest.approx(1.0)
+    with pytest.raises(DeadlineExceeded):
+        bucket.acquire(Deadline.in_seconds(0.5, clock=fake.clock))  # the next is due in 1 s
+    assert bucket.acquire() == pytest.approx(1.0)
+    assert len(source.takes) == 1
+
+
+def test_unspent_granted_tokens_expire_after_the_grant_ttl(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    bucket = TokenBucket(
+        Limit(10.0, 10.0), clock=fake.clock, sleep=fake.sleep, source=source, grant_size=5, grant_ttl=120.0
+    )
+    bucket.acquire()
+    fake.now += 60.0  # the next cycle of an idle pair: spends a held token, no round trip
+    bucket.acquire()
+    assert len(source.takes) == 1
+    fake.now += 61.0  # past the ttl: the three left are dropped, a new grant is taken
+    bucket.acquire()
+    assert len(source.takes) == 2
+
+
+def test_a_pause_is_recorded_on_the_source_once(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    bucket = TokenBucket(Limit(10.0, 10.0), clock=fake.clock, sleep=fake.sleep, source=source)
+    bucket.pause(30.0)
+    bucket.pause(29.0)  # already known: no second write
+    bucket.pause(40.0)
+    assert source.pauses == [30.0, 40.0]
+    assert bucket.acquire() == pytest.approx(40.0)
+
+
+def test_a_pause_seen_on_the_budget_holds_this_bucket(fake: FakeTime) -> None:
+    class Paused(FakeSource):
+        def take(self, count: int, max_wait: float) -> FakeGrant:
+            return FakeGrant((70.0,) * count, paused=70.0)
+
+    source = Paused(fake)
+    bucket = TokenBucket(Limit(10.0, 10.0), clock=fake.clock, sleep=fake.sleep, source=source)
+    with pytest.raises(DeadlineExceeded):
+        bucket.acquire(Deadline.in_seconds(5.0, clock=fake.clock))
+    assert fake.slept == []
+    bucket.pause(50.0)  # shorter than the pause the budget holds: nothing to record
+    assert source.pauses == []
+    assert bucket.acquire() == pytest.approx(70.0)
+
+
+def test_taken_within_counts_what_the_whole_budget_granted(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    bucket = TokenBucket(Limit(100.0, 100.0), clock=fake.clock, sleep=fake.sleep, source=source, grant_size=5)
+    bucket.acquire()  # budget total 5
+    assert bucket.taken_within(10.0) >= (100 + 100 * 10)  # no earlier view of the counter: all may be ours
+    fake.now += 20.0
+    source.total += 40  # other workers took 40 meanwhile
+    for _ in range(5):
+        bucket.acquire()  # spends 4 held, then a new grant: total 50
+    assert bucket.taken_within(10.0) == 45
+
+
+def test_shared_limiters_draw_from_the_installed_grant_sources(fake: FakeTime) -> None:
+    made: list[tuple[str, str, Limit]] = []
+
+    def factory(system: str, key: str, limit: Limit) -> FakeSource:
+        made.append((system, key, limit))
+        return FakeSource(fake)
+
+    local = shared_limiter("trello", "token-a")
+    use_grant_sources(factory)
+    assert grant_sources() is factory
+    shared = shared_limiter("trello", "token-a")
+    assert shared is not local
+    assert shared.source is not None
+    assert made == [("trello", credential_key("token-a"), DEFAULT_LIMITS["trello"])]
+    assert "token-a" not in made[0][1]
+    use_grant_sources(factory)  # the same factory again: the buckets stay
+    assert shared_limiter("trello", "token-a") is shared
+    use_grant_sources(None)
+    assert shared_limiter("trello", "token-a").source is None
+
+
+def test_grant_size_follows_the_rate() -> None:
+    assert grant_size(DEFAULT_LIMITS["trello"]) == 10
+    assert grant_size(DEFAULT_LIMITS["notion"]) == 3
+    assert grant_size(DEFAULT_LIMITS["airtable"]) == 5
+    assert grant_size(DEFAULT_LIMITS["sheets"]) == 3

@@ -4,16 +4,26 @@ Rate limits belong to credentials, not to pairs or connectors: every transport t
 same Trello token (or Airtable base, Notion integration token, Google user) takes its tokens
 from the same bucket, so a process never exceeds the documented budget by itself and
 spreads a large first sync over several invocations instead of collecting 429s.
+
+Across processes (many Lambda workers at once) a bucket may also draw from a **grant source**:
+a budget shared by every worker of the credential (``leadsync.state.budget.DynamoBudget``, one
+DynamoDB item per credential). The bucket then spends a token only when it holds one granted by
+the source, taking them a few at a time (``grant_size``), and still paces them at its own rate:
+the in-process bucket is the fast path, the shared budget the bound. ``use_grant_sources``
+installs the factory of sources (the composition root does, when the state lives in DynamoDB);
+without one, buckets are purely in-process (local SQLite runs, the CLI, the demo).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from leadsync.connectors.deadline import Deadline
 from leadsync.errors import DeadlineExceeded
@@ -53,6 +63,58 @@ DEFAULT_LIMITS: dict[str, Limit] = {
 }
 
 
+class GrantLike(Protocol):
+    """What a grant source hands out: tokens of the shared budget, each due after a wait.
+
+    ``waits``: seconds from the moment the source answered until each granted token may be
+    spent (ascending; may be empty when nothing could be granted in time). ``paused``: seconds
+    the whole budget is paused for (a server signal recorded by any worker), 0 if none.
+    ``total``: tokens the budget has granted to all workers so far (a running counter), or
+    ``None`` when the source does not count.
+    """
+
+    @property
+    def waits(self) -> Sequence[float]: ...
+
+    @property
+    def paused(self) -> float: ...
+
+    @property
+    def total(self) -> int | None: ...
+
+
+class GrantSource(Protocol):
+    """A budget shared beyond this process (e.g. by every Lambda worker of a credential)."""
+
+    def take(self, count: int, max_wait: float) -> GrantLike:
+        """Up to ``count`` tokens, none due later than ``max_wait`` seconds from now.
+
+        Raises ``DeadlineExceeded`` when not even one token would be due within ``max_wait``.
+        """
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Hold every worker of the budget for ``seconds`` from now."""
+        ...
+
+
+GrantSourceFactory = Callable[[str, str, Limit], GrantSource]
+"""``(system, credential_key, limit) -> source``: the key is a hash, never the secret."""
+
+GRANT_SECONDS = 1.0  # a grant covers about this much of the sustained rate...
+GRANT_MIN, GRANT_MAX = 3, 10  # ...within these bounds (tokens per grant)
+# Granted tokens kept unspent in a warm container are usable this long after they were granted,
+# so an idle pair's next cycles (one a minute) spend them without a round trip to the budget.
+# Tokens spent late can add to a window's count: see ``TokenBucket`` for the bound.
+DEFAULT_GRANT_TTL = 180.0
+MAX_GRANT_WAIT = 900.0  # no deadline: never reserve tokens further ahead than a Lambda can live
+
+
+def grant_size(limit: Limit) -> int:
+    """Tokens per grant for ``limit``: about a second of its rate, 3 to 10 (Trello 10, Notion 3)."""
+    return max(GRANT_MIN, min(GRANT_MAX, math.ceil(limit.rate * GRANT_SECONDS)))
+
+
 class TokenBucket:
     """A thread-safe token bucket with a pause switch (for server-imposed waits).
 
@@ -60,6 +122,21 @@ class TokenBucket:
     deadline raises ``DeadlineExceeded`` without sleeping and without consuming the token.
     The bucket remembers when its recent tokens were due (``taken_within``), so a server's
     quota count can be told apart from this process's own use.
+
+    With a ``source`` (a budget shared by many processes), a token is spent only when the
+    bucket also holds a token granted by the source; it takes ``grant_size`` at a time and keeps
+    the unspent ones for ``grant_ttl`` seconds (across warm invocations), after which they are
+    dropped, never returned. Pauses are recorded on the source too, so every worker waits, and
+    ``taken_within`` then counts the tokens the whole budget granted (what every worker of this
+    deployment may have sent), so only requests beyond the budget look like someone else's.
+
+    The bound with a source: granted tokens come due at the budget's rate, so tokens *due* in
+    any window of ``W`` seconds are at most ``burst + rate * W``. A token spent later than it
+    came due (held from an earlier grant) can add to a later window: at most the unspent tokens
+    held when the window opens, i.e. ``grant_size - 1`` per container holding a grant of that
+    credential, and at most ``rate * grant_ttl`` in all. Dropped tokens only lower throughput.
+    A ``grant_ttl`` of a second or two makes the bound nearly exact, at one budget call per
+    cycle of an idle pair; server signals (429, low-quota headers) pause the budget either way.
     """
 
     HISTORY = 4096  # tokens remembered: minutes of any documented rate
@@ -70,6 +147,9 @@ class TokenBucket:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
+        source: GrantSource | None = None,
+        grant_size: int | None = None,
+        grant_ttl: float = DEFAULT_GRANT_TTL,
     ) -> None:
         self.limit = limit
         self._clock = clock
@@ -79,6 +159,14 @@ class TokenBucket:
         self._updated = clock()
         self._paused_until = 0.0
         self._taken: deque[float] = deque(maxlen=self.HISTORY)
+        self.source = source
+        self.grant_size = grant_size
+        self.grant_ttl = grant_ttl
+        self._granted: deque[float] = deque()  # local-clock due times of granted, unspent tokens
+        self._grant_expires = 0.0
+        self._source_paused_until = 0.0  # the budget's pause as last recorded or seen (local clock)
+        self._totals: deque[tuple[float, int]] = deque(maxlen=self.HISTORY)  # (when, budget total)
+        self.grants = 0  # grants taken from the source (each is one budget round trip or more)
 
     def configure(self, limit: Limit) -> None:
         """Change the rate/burst in place (settings loaded after the bucket was shared)."""
@@ -88,46 +176,107 @@ class TokenBucket:
             self._tokens = min(self._tokens, limit.burst)
 
     def acquire(self, deadline: Deadline | None = None) -> float:
-        """Take one token, sleeping as needed. Returns the seconds waited."""
+        """Take one token, sleeping as needed. Returns the seconds waited.
+
+        The token is spent when the local bucket has one, the pause is over and (with a source)
+        a granted token is due, whichever is last; the local bucket is debited at that moment,
+        so tokens released together after a wait are still spaced at the local rate.
+        """
         with self._lock:
+            due = self._granted_token(deadline) if self.source is not None else 0.0
             now = self._clock()
             self._refill(now)
+            saved = (self._tokens, self._updated)
+            start = max(now, self._updated)
+            held = max(self._paused_until, due)
+            if held > start:  # the bucket refills while the caller is held
+                self._tokens = min(self.limit.burst, self._tokens + (held - start) * self.limit.rate)
+                start = held
             self._tokens -= 1.0
-            wait = max(0.0, -self._tokens / self.limit.rate, self._paused_until - now)
+            self._updated = start
+            wait = start + max(0.0, -self._tokens / self.limit.rate) - now
             if deadline is not None and wait > deadline.remaining():
-                self._tokens += 1.0
+                self._tokens, self._updated = saved
                 raise DeadlineExceeded(f"rate limiter would wait {wait:.2f}s, past the deadline")
+            if self.source is not None:
+                self._granted.popleft()
             self._taken.append(now + wait)
         if wait > 0:
             self._sleep(wait)
         return wait
 
+    def _granted_token(self, deadline: Deadline | None) -> float:
+        """The due time of the next granted token, taking a grant from the source when none is held."""
+        assert self.source is not None
+        now = self._clock()
+        if self._granted and now > self._grant_expires:
+            self._granted.clear()  # held too long: dropped, so late tokens stay bounded
+        if not self._granted:
+            max_wait = MAX_GRANT_WAIT if deadline is None else min(MAX_GRANT_WAIT, deadline.remaining())
+            size = self.grant_size or grant_size(self.limit)
+            grant = self.source.take(size, max(0.0, max_wait))
+            self.grants += 1
+            base = self._clock()
+            self._granted.extend(base + max(0.0, w) for w in grant.waits)
+            self._grant_expires = base + self.grant_ttl
+            if grant.paused > 0:
+                self._paused_until = max(self._paused_until, base + grant.paused)
+                self._source_paused_until = max(self._source_paused_until, base + grant.paused)
+            if grant.total is not None:
+                self._totals.append((base, grant.total))
+            if not self._granted:
+                raise DeadlineExceeded("the shared rate budget granted no token within the deadline")
+        return self._granted[0]
+
     def taken_within(self, seconds: float) -> int:
-        """Tokens taken (due) in the last ``seconds``: this process's requests in that time."""
+        """Tokens taken (due) in the last ``seconds``: this process's requests in that time.
+
+        With a source that counts, the tokens the whole budget granted in that time when the
+        bucket saw the counter then (at least this process's own count); when it did not, what
+        the budget can grant in that time (``burst + rate * seconds``: all of it may be ours).
+        """
         with self._lock:
-            since = self._clock() - seconds
+            now = self._clock()
+            since = now - seconds
             count = 0
             for due in reversed(self._taken):
                 if due < since:
                     break
                 count += 1
-            return count
+            if self.source is None or not self._totals:
+                return count
+            before = next((total for when, total in reversed(self._totals) if when <= since), None)
+            if before is None:
+                return max(count, int(self.limit.burst + self.limit.rate * seconds))
+            return max(count, self._totals[-1][1] - before)
 
     def pause(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` from now (``Retry-After``, a low remaining quota)."""
+        """Hold every caller for ``seconds`` from now (``Retry-After``, a low remaining quota).
+
+        With a source, the pause is recorded on the shared budget too (unless a pause that long
+        is already known), so every worker of the credential waits.
+        """
         if seconds <= 0:
             return
         with self._lock:
-            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            until = self._clock() + seconds
+            self._paused_until = max(self._paused_until, until)
+            if self.source is None or until <= self._source_paused_until + PAUSE_SLACK:
+                return
+            self._source_paused_until = until
+        self.source.pause(seconds)
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(self.limit.burst, self._tokens + elapsed * self.limit.rate)
-        self._updated = now
+        self._updated = max(self._updated, now)  # a token spent ahead (after a wait) holds it there
 
+
+PAUSE_SLACK = 0.25  # seconds: a pause this close to one already recorded is not written again
 
 _REGISTRY: dict[tuple[str, str], TokenBucket] = {}
 _REGISTRY_LOCK = threading.Lock()
+_SOURCES: GrantSourceFactory | None = None
 
 
 def credential_key(credential: str) -> str:
@@ -147,7 +296,9 @@ def shared_limiter(
 
     ``credential`` is whatever the service meters on: the Notion token, the Trello token, the
     Airtable base id, the Google service-account email. ``limit`` defaults to
-    :data:`DEFAULT_LIMITS`; passing a different one reconfigures the shared bucket.
+    :data:`DEFAULT_LIMITS`; passing a different one reconfigures the shared bucket. When grant
+    sources are installed (``use_grant_sources``), a new bucket draws from the source of its
+    ``(system, credential_key)``: the budget every worker shares.
     """
     key = (system, credential_key(credential))
     wanted = limit or DEFAULT_LIMITS.get(system)
@@ -156,13 +307,35 @@ def shared_limiter(
     with _REGISTRY_LOCK:
         bucket = _REGISTRY.get(key)
         if bucket is None:
-            bucket = _REGISTRY[key] = TokenBucket(wanted, clock=clock, sleep=sleep)
+            source = _SOURCES(system, key[1], wanted) if _SOURCES is not None else None
+            bucket = _REGISTRY[key] = TokenBucket(wanted, clock=clock, sleep=sleep, source=source)
         elif limit is not None and bucket.limit != limit:
             bucket.configure(limit)
         return bucket
 
 
+def use_grant_sources(factory: GrantSourceFactory | None) -> None:
+    """Make new shared buckets draw from ``factory``'s sources (``None``: in-process only).
+
+    Installing a different factory forgets the shared buckets made under the previous one, so
+    transports built afterwards use the new budgets; installing the same one again is a no-op.
+    """
+    global _SOURCES
+    with _REGISTRY_LOCK:
+        if factory is _SOURCES:
+            return
+        _SOURCES = factory
+        _REGISTRY.clear()
+
+
+def grant_sources() -> GrantSourceFactory | None:
+    """The factory installed by ``use_grant_sources`` (``None`` when buckets are in-process)."""
+    return _SOURCES
+
+
 def reset_shared_limiters() -> None:
-    """Forget every shared bucket (tests)."""
+    """Forget every shared bucket and any grant sources (tests)."""
+    global _SOURCES
     with _REGISTRY_LOCK:
         _REGISTRY.clear()
+        _SOURCES = None

@@ -6,8 +6,11 @@ Items (one partition per pair):
 - ``PK=PAIR#<pair>, SK=LEAD#<lead id>``: lead_id, card_id, base (the link and its base snapshot)
 - ``PK=PAIR#<pair>, SK=CARD#<card id>``: card_id, lead_id (pointer back to the lead item)
 - ``PK=PAIR#<pair>, SK=INTENT#<token>``: token, side, source_id, created_at, expires_at (TTL)
+- ``PK=BUDGET#<system>#<credential key>, SK=BUCKET``: the rate budget every worker of one credential
+  shares (``leadsync.state.budget``): tat, paused_until, granted, rate, burst, expires_at (TTL, 30 days
+  after the last grant). The key is ``ratelimit.credential_key`` (a hash), never the credential.
 
-Only intents carry the TTL attribute; leases expire by a condition on ``lease_expires``, never by TTL.
+Intents and budgets carry the TTL attribute; leases expire by a condition on ``lease_expires``, never by TTL.
 """
 
 from __future__ import annotations
@@ -33,11 +36,18 @@ LEAD_PREFIX = "LEAD#"
 CARD_PREFIX = "CARD#"
 INTENT_PREFIX = "INTENT#"
 BACKLOG_PREFIX = "BACKLOG#"
+BUDGET_PREFIX = "BUDGET#"
+BUDGET_SK = "BUCKET"
 
 
 def pair_pk(pair_id: str) -> str:
     """The partition key of a pair."""
     return f"PAIR#{pair_id}"
+
+
+def budget_pk(system: str, key: str) -> str:
+    """The partition key of a credential's rate budget (``key``: the credential's hash)."""
+    return f"{BUDGET_PREFIX}{system}#{key}"
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
