@@ -158,7 +158,7 @@ def _print_table(rows: list[dict[str, object]]) -> None:
     print()
 
 
-HOSTILE = ("card:foreign", "card:malformed", "card:duplicate", "lead:garbled", "pointed away")
+HOSTILE = ("card:foreign", "card:malformed", "card:duplicate", "lead:garbled", "lead:foreign card", "pointed away")
 
 
 def _print_hostile(rows: list[dict[str, object]]) -> None:

@@ -309,14 +309,16 @@ class Scenario:
         self.note(f"hostile card {card_id} ({kind}) marker {marker[:60]!r} in {STATUS_TO_LIST[status]}")
 
     def garble_lead_link(self) -> None:
-        """A person overwrites a lead's link field with something that is no card id."""
+        """A person overwrites a lead's link field with something that is no card of this board."""
         leads = self.live_leads()
         if not leads:
             return
+        assert self.foreign is not None
         lead = self.rng.choice(leads)
-        garbage = self.rng.choice(MALFORMED)
+        foreign = self.rng.random() < 0.35  # a card of another board (fixed in 92f9a06: it is not found)
+        garbage = self.rng.choice(self.foreign.card_ids if foreign else MALFORMED)
         set_link_field(self.h, lead["id"], garbage)
-        self.out.hostile["lead:garbled"] += 1
+        self.out.hostile["lead:foreign card" if foreign else "lead:garbled"] += 1
         self.note(f"garble lead {lead['id']} link field {garbage[:60]!r}")
 
     def point_away(self) -> None:
