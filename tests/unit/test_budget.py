@@ -182,7 +182,7 @@ def test_an_idle_cycle_costs_at_most_one_budget_call_per_credential(client: Any,
             shared_limiter(system, credential, clock=fake.clock, sleep=fake.sleep).acquire()
         fake.now += 60.0
     per_credential_per_cycle = budgets.calls / (3 * cycles)
-    assert per_credential_per_cycle <= 0.5  # Trello grants 10, Notion 3, Airtable 5; kept for 180 s
+    assert per_credential_per_cycle <= 0.34  # a grant (3 to 10 tokens) is kept 180 s: 3-4 idle cycles
     assert all(b.calls >= 1 for b in budgets.budgets())
 
 

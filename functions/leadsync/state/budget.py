@@ -27,8 +27,9 @@ grants at once (DynamoDB applies conditional updates to one item one at a time).
 tokens ahead (``tat`` may run past ``now``), so busy workers queue instead of retrying; a worker
 whose deadline is too close to wait for its place gets nothing and raises ``DeadlineExceeded``.
 A failed condition returns the current item (``ReturnValuesOnConditionCheckFailure``), so a
-worker that guessed the wrong case retries once with the right one; after a few attempts (with
-jitter) it gives up with ``RetryableError``. Workers' clocks (NTP on Lambda) differ by
+worker that guessed the wrong case retries at once with the right one; further retries (others
+queued in between) sleep a jitter within the caller's wait; after ``ATTEMPTS`` the worker gets
+``DeadlineExceeded`` (no place within its wait), never an unchecked grant. Workers' clocks (NTP on Lambda) differ by
 milliseconds; a skew of ``d`` seconds can shift ``rate * d`` tokens.
 
 Only ``UpdateItem`` is used (``read`` uses ``GetItem``, for tools and the benchmark).
@@ -54,7 +55,8 @@ from leadsync.state.table import BUDGET_SK, PARTITION_KEY, SORT_KEY, TTL_ATTRIBU
 
 log = logging.getLogger("leadsync.budget")
 
-ATTEMPTS = 5  # conditional updates tried per grant before giving up
+ATTEMPTS = 8  # conditional updates tried per grant before giving up
+JITTER = 0.02  # seconds: the first retry's jitter ceiling, doubling per attempt (at most 0.5 s)
 BUDGET_TTL = 30 * 24 * 3600  # seconds an unused budget item lives
 _RETRYABLE_CODES = frozenset(
     {
@@ -71,11 +73,18 @@ _RETRYABLE_CODES = frozenset(
 @dataclass(frozen=True)
 class BudgetGrant:
     """Tokens granted: ``waits`` (seconds from the answer until each may be spent), the budget's
-    pause (seconds left, 0 if none) and the budget's running ``total`` of tokens granted."""
+    pause (seconds left, 0 if none) and the budget's running ``total`` of tokens granted.
+
+    ``at`` is the clock reading the update was conditioned on and ``dues`` the epoch second each
+    token comes due: a token may be spent from ``max(at, due)``, and those moments conform to
+    ``burst + rate * W`` per window of ``W`` seconds over every worker (the tests check it).
+    """
 
     waits: tuple[float, ...]
     paused: float
     total: int | None
+    at: float = 0.0
+    dues: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,8 @@ class DynamoBudget:
         """Up to ``count`` tokens, the last due within ``max_wait`` seconds (fewer if it must).
 
         Raises ``DeadlineExceeded`` (without sleeping) when not one token would be due in time,
-        ``RetryableError`` when DynamoDB fails or the item kept changing under every attempt.
+        or when other workers took the places left under every attempt (retries sleep a jitter
+        within the wait); ``RetryableError`` when DynamoDB fails.
         """
         if count < 1:
             raise ValueError("count must be >= 1")
@@ -196,8 +206,9 @@ class DynamoBudget:
             update += ", granted = if_not_exists(granted, :zero) + :n, rate = :rate, burst = :burst, #ttl = :exp"
             item = self._update(update, condition, values)
             if item is None:  # condition failed: self._known now holds the item as it is
-                if attempt:
-                    self._sleep(min(self._rng.uniform(0, 0.02 * 2**attempt), max(0.0, max_wait) / 4))
+                if attempt:  # the first retry uses the fresh item at once; later ones spread out
+                    room = max(0.0, latest - self._clock())
+                    self._sleep(self._rng.uniform(0, min(JITTER * 2**attempt, 0.5, room / 2)))
                 continue
             state = _state(item)
             assert state is not None
@@ -210,8 +221,14 @@ class DynamoBudget:
                 waits=tuple(max(0.0, due - answered) for due in dues),
                 paused=max(0.0, state.paused_until - answered),
                 total=state.granted,
+                at=now,
+                dues=tuple(dues),
             )
-        raise RetryableError(f"{self.system} budget: the item changed under {self.attempts} conditional updates")
+        # Every attempt found the item changed by other workers queueing at the same time: the
+        # places left within this caller's wait went to them. Not now, as for a long queue.
+        raise DeadlineExceeded(
+            f"{self.system} budget contended: no place within {max_wait:.2f}s after {self.attempts} conditional updates"
+        )
 
     def pause(self, seconds: float) -> None:
         """Record ``paused_until = now + seconds`` on the budget (never shortening a pause).

@@ -1,0 +1,171 @@
+"""The shared rate budget under contention: many boto3 clients in threads, over HTTP, on one item.
+
+A moto server that serializes requests stands in for DynamoDB's one-at-a-time conditional
+updates on an item (see ``SerializedMotoServer``); the clock is fake and shared, so the bound is
+checked exactly: the moments granted tokens may be spent never hold more than
+``burst + rate * W`` in any window of ``W`` seconds, summed over every worker.
+
+Run: .venv/bin/pytest tests/contract/test_budget_contention.py -q
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import threading
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from leadsync.errors import DeadlineExceeded
+from leadsync.state.budget import BudgetGrant, DynamoBudget
+from leadsync.state.table import create_table
+from tests.contract.test_state_store import SerializedMotoServer
+
+TABLE = "budget-contention"
+RATE, BURST = 20.0, 4.0
+WORKERS, TAKES = 8, 25
+
+
+class SharedClock:
+    """Epoch seconds every worker reads; workers move it forward a little before each grant."""
+
+    def __init__(self) -> None:
+        self.now = 1_750_000_000.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+@pytest.fixture(scope="module")
+def endpoint(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
+    server = SerializedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    create_table(_session().client("dynamodb", endpoint_url=url), TABLE)
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "t",
+            "AWS_SECRET_ACCESS_KEY": "t",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        yield patch
+
+
+def _session() -> boto3.session.Session:
+    return boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1")
+
+
+def _worker_budget(url: str, key: str, clock: SharedClock, seed: int) -> DynamoBudget:
+    """One worker: its own client (connection pool), as each Lambda container has."""
+    return DynamoBudget(
+        TABLE,
+        "trello",
+        key,
+        rate=RATE,
+        burst=BURST,
+        client=_session().client("dynamodb", endpoint_url=url),
+        clock=clock,
+        sleep=time.sleep,  # the jitter between attempts really spreads them (the fake clock stands still)
+        rng=random.Random(seed),
+    )
+
+
+def _spend_moments(grants: list[BudgetGrant]) -> list[float]:
+    return sorted(max(grant.at, due) for grant in grants for due in grant.dues)
+
+
+def _most_in_a_window(moments: list[float], window: float) -> int:
+    return max(bisect.bisect_right(moments, t + window + 1e-9) - i for i, t in enumerate(moments))
+
+
+def test_concurrent_workers_are_never_granted_more_than_the_budget(endpoint: str) -> None:
+    clock = SharedClock()
+    start = clock()
+    grants: list[BudgetGrant] = []
+    refused: list[int] = []
+    errors: list[BaseException] = []
+    budgets = [_worker_budget(endpoint, "shared-token", clock, seed) for seed in range(WORKERS)]
+    barrier = threading.Barrier(WORKERS)
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        rng = random.Random(index)
+        budget = budgets[index]
+        barrier.wait()
+        for _ in range(TAKES):
+            clock.advance(rng.uniform(0.0, 0.02))
+            try:
+                grant = budget.take(rng.randint(1, 8), max_wait=rng.choice([0.0, 0.1, 0.5, 2.0]))
+            except DeadlineExceeded:
+                with lock:
+                    refused.append(index)
+                continue
+            except BaseException as exc:
+                with lock:
+                    errors.append(exc)
+                return
+            with lock:
+                grants.append(grant)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    moments = _spend_moments(grants)
+    supply = BURST + RATE * (clock() - start)  # demand (~4.5 tokens per 10 ms) is far above it
+    print(f"{len(grants)} grants, {len(refused)} refused, {len(moments)} tokens of {supply:.0f} supplied")
+    assert len(moments) >= 0.8 * supply, "contention does not waste the budget"
+    assert moments[0] >= start
+    for window in (0.0, 0.05, 0.2, 1.0, 3.0):
+        assert _most_in_a_window(moments, window) <= BURST + RATE * window + 1e-6, f"window {window}s"
+    # and from the start: what all workers may have spent by any moment
+    for count, moment in enumerate(moments, start=1):
+        assert count <= BURST + RATE * (moment - start) + 1e-6
+
+    state = budgets[0].read()
+    assert state is not None
+    assert state.granted == len(moments), "every grant counted once: nothing granted twice, nothing lost"
+    calls = sum(b.calls for b in budgets) - 1  # the read above
+    takes = WORKERS * TAKES
+    assert calls <= 2.5 * takes, f"{calls} calls for {takes} grants: contention stays bounded"
+
+
+def test_a_pause_from_one_client_holds_a_worker_on_another(endpoint: str) -> None:
+    clock = SharedClock()
+    a = _worker_budget(endpoint, "paused-token", clock, 1)
+    b = _worker_budget(endpoint, "paused-token", clock, 2)
+    a.take(2, 1.0)
+    a.pause(10.0)  # a 429 with Retry-After: 10 seen by worker a
+    with pytest.raises(DeadlineExceeded):
+        b.take(5, max_wait=5.0)
+    grant = b.take(5, max_wait=15.0)
+    assert min(grant.dues) >= clock() + 10.0 - 1e-6
+    assert grant.paused == pytest.approx(10.0, abs=1e-4)
+
+
+def test_budgets_of_different_credentials_do_not_share_tokens(endpoint: str) -> None:
+    clock = SharedClock()
+    a = _worker_budget(endpoint, "token-one", clock, 1)
+    b = _worker_budget(endpoint, "token-two", clock, 2)
+    assert a.take(4, 0.0).waits == (0.0,) * 4
+    assert b.take(4, 0.0).waits == (0.0,) * 4
