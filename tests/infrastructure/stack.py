@@ -69,3 +69,18 @@ def iam_statements(resources: dict[str, dict[str, Any]]) -> Iterator[dict[str, A
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def role_statements(resources: dict[str, dict[str, Any]], role: str) -> list[dict[str, Any]]:
+    """The IAM statements of one role (both branches of each Fn::If), by the role's logical id."""
+    return list(iam_statements({role: resources[role]}))
+
+
+def allowed_actions(resources: dict[str, dict[str, Any]], role: str) -> dict[str, list[Any]]:
+    """Action -> the Resource values one role allows it on."""
+    allowed: dict[str, list[Any]] = {}
+    for statement in role_statements(resources, role):
+        assert statement["Effect"] == "Allow", statement
+        for action in as_list(statement["Action"]):
+            allowed.setdefault(action, []).extend(as_list(statement["Resource"]))
+    return allowed

@@ -1,4 +1,6 @@
-"""Least privilege and no secrets in the stack: every IAM statement names its resource."""
+"""Least privilege and no secrets in the stack: every IAM statement names its resource, and each function's
+role allows what that function does and nothing more (the dispatcher never sees a credential, the worker
+never sends to its own queue)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.infrastructure.stack import SECRET_ARN, as_list, iam_statements, of_type
+from tests.infrastructure.stack import SECRET_ARN, allowed_actions, as_list, iam_statements, of_type, role_statements
 
 Resources = dict[str, dict[str, Any]]
 
@@ -23,17 +25,60 @@ REFERENCE_SUFFIXES = ("Arn", "Name", "Uri", "Url")
 REFERENCE_SUFFIXES_ENV = ("_ARN", "_NAME", "_URI", "_URL", "_PARAMETER")
 
 
-def _statement_for(resources: Resources, action: str) -> dict[str, Any]:
-    found = [s for s in iam_statements(resources) if action in as_list(s["Action"])]
-    assert len(found) == 1, f"expected exactly one statement granting {action}, found {found}"
+ROLES = {"DispatchFunction": "DispatchFunctionRole", "SyncFunction": "SyncFunctionRole"}
+LOG_GROUPS = {"DispatchFunctionRole": "DispatchLogGroup", "SyncFunctionRole": "SyncLogGroup"}
+PAIR_QUEUE = {"Fn::GetAtt": ["PairQueue", "Arn"]}
+CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
+
+
+def _statement_for(resources: Resources, action: str, role: str = "SyncFunctionRole") -> dict[str, Any]:
+    found = [s for s in role_statements(resources, role) if action in as_list(s["Action"])]
+    assert len(found) == 1, f"expected exactly one statement of {role} granting {action}, found {found}"
     return found[0]
 
 
-def test_function_role_has_no_managed_policies(resources: Resources) -> None:
-    role = resources["SyncFunctionRole"]["Properties"]
+@pytest.mark.parametrize(("function", "role"), sorted(ROLES.items()))
+def test_each_function_has_its_own_role_without_managed_policies(
+    resources: Resources, function: str, role: str
+) -> None:
+    assert "ManagedPolicyArns" not in resources[role]["Properties"]
+    assert resources[function]["Properties"]["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+    assert set(of_type(resources, "AWS::IAM::Role")) == set(ROLES.values()), "SAM generated a role"
+    assert of_type(resources, "AWS::IAM::Policy") == {}
 
-    assert "ManagedPolicyArns" not in role
-    assert resources["SyncFunction"]["Properties"]["Role"] == {"Fn::GetAtt": ["SyncFunctionRole", "Arn"]}
+
+def test_dispatcher_can_send_to_the_pair_queue_but_cannot_read_secrets_or_state(resources: Resources) -> None:
+    allowed = allowed_actions(resources, "DispatchFunctionRole")
+
+    assert allowed["sqs:SendMessage"] == [PAIR_QUEUE, {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}]
+    assert allowed["ssm:GetParameter"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${ConfigParameterName}"}
+    ]
+    assert not [a for a in allowed if a.startswith(("secretsmanager:", "kms:", "dynamodb:"))]
+    assert not CONSUME & set(allowed), "the dispatcher only enqueues"
+    assert set(allowed) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "ssm:GetParameter",
+        "sqs:SendMessage",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+
+
+def test_worker_can_receive_and_delete_on_the_pair_queue_but_not_send(resources: Resources) -> None:
+    allowed = allowed_actions(resources, "SyncFunctionRole")
+
+    for action in CONSUME:
+        assert allowed[action] == [PAIR_QUEUE], action
+    assert not [a for a in allowed if a.startswith("sqs:") and a not in CONSUME], "no SendMessage, no Purge"
+    assert "sqs:SendMessage" not in allowed, "no async destination left on the worker"
+
+
+def test_no_role_may_touch_the_pair_dead_letter_queue(resources: Resources) -> None:
+    """SQS moves messages there itself; redriving is an operator's act (docs/deploy.md)."""
+    for statement in iam_statements(resources):
+        assert {"Fn::GetAtt": ["PairDeadLetterQueue", "Arn"]} not in as_list(statement["Resource"]), statement
 
 
 def test_wildcard_resource_only_for_actions_without_resource_level_permissions(resources: Resources) -> None:
@@ -50,6 +95,7 @@ def test_wildcard_resource_only_for_actions_without_resource_level_permissions(r
 
 def test_dynamodb_access_is_item_crud_on_the_state_table_only(resources: Resources) -> None:
     dynamodb = [s for s in iam_statements(resources) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+    assert dynamodb == [s for s in role_statements(resources, "SyncFunctionRole") if s in dynamodb]
 
     assert len(dynamodb) == 1
     (statement,) = dynamodb
@@ -66,8 +112,9 @@ def test_dynamodb_access_is_item_crud_on_the_state_table_only(resources: Resourc
     assert not {"dynamodb:Scan", "dynamodb:DeleteTable", "dynamodb:UpdateTable"} & set(statement["Action"])
 
 
-def test_config_parameter_read_is_scoped_to_exactly_that_parameter(resources: Resources) -> None:
-    statement = _statement_for(resources, "ssm:GetParameter")
+@pytest.mark.parametrize("role", sorted(ROLES.values()))
+def test_config_parameter_read_is_scoped_to_exactly_that_parameter(resources: Resources, role: str) -> None:
+    statement = _statement_for(resources, "ssm:GetParameter", role)
 
     assert as_list(statement["Action"]) == ["ssm:GetParameter"]
     assert statement["Resource"] == {
@@ -77,6 +124,8 @@ def test_config_parameter_read_is_scoped_to_exactly_that_parameter(resources: Re
 
 def test_secret_read_is_scoped_to_exactly_the_credentials_secret(resources: Resources) -> None:
     statement = _statement_for(resources, "secretsmanager:GetSecretValue")
+    granting = [s for s in iam_statements(resources) if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+    assert granting == [statement], "only the worker reads the secret"
 
     assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
     assert statement["Resource"] == {"Ref": "CredentialsSecretArn"}
@@ -94,12 +143,13 @@ def test_kms_decrypt_is_conditional_and_only_through_secrets_manager(resources: 
     assert [s["Fn::If"][0] for s in conditional] == ["HasCredentialsKmsKey"]
 
 
-def test_logs_and_dlq_writes_name_their_own_resources(resources: Resources) -> None:
-    logs = _statement_for(resources, "logs:PutLogEvents")
-    sqs = _statement_for(resources, "sqs:SendMessage")
+@pytest.mark.parametrize("role", sorted(ROLES.values()))
+def test_each_role_writes_only_its_own_log_group(resources: Resources, role: str) -> None:
+    logs = _statement_for(resources, "logs:PutLogEvents", role)
 
-    assert "log-group:${SyncLogGroup}:*" in logs["Resource"]["Fn::Sub"]
-    assert sqs["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    arn = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${GROUP}:*"
+    arn = arn.replace("GROUP", LOG_GROUPS[role])
+    assert logs["Resource"] == {"Fn::Sub": arn}
 
 
 @pytest.mark.parametrize(
@@ -163,6 +213,9 @@ def test_the_credential_pattern_recognises_real_token_shapes() -> None:
     assert not SECRET_VALUES.search("https://api.trello.com/1")
 
 
-def test_state_table_and_queue_are_encrypted_at_rest(resources: Resources) -> None:
+def test_state_table_and_queues_are_encrypted_at_rest(resources: Resources) -> None:
     assert resources["StateTable"]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
-    assert resources["DeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    queues = of_type(resources, "AWS::SQS::Queue")
+    assert sorted(queues) == ["DeadLetterQueue", "PairDeadLetterQueue", "PairQueue"]
+    for name, queue in queues.items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
