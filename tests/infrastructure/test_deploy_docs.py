@@ -34,3 +34,22 @@ def test_guide_runs_every_sam_command_with_the_infra_config_file() -> None:
     assert len(commands) >= 6
     for command in commands:
         assert "--config-file infra/samconfig.toml" in command, command
+
+
+def test_guide_invokes_and_follows_both_functions_with_their_events() -> None:
+    # whole commands, backslash-continued lines included
+    commands = re.findall(r"\.venv-sam/bin/sam (?:[^\n]*\\\n)*[^\n]*", DOC)
+    for function, event in (("DispatchFunction", "infra/events/scheduled.json"), ("SyncFunction", "sqs-pair")):
+        (invoke,) = [c for c in commands if f"local invoke {function} " in c]
+        assert "--env-vars infra/events/env.local.json" in invoke, function
+        assert event in invoke, function
+        assert [c for c in commands if "logs " in c and f"-n {function}" in c], function
+    assert "infra/events/sqs-pair.json" in DOC
+    assert "no local SQS" in DOC
+
+
+def test_guide_documents_every_fan_out_parameter() -> None:
+    for name in ("WorkerMaxConcurrency", "WorkerBatchSize", "QueueVisibilityTimeoutSeconds", "WorkerMaxReceiveCount"):
+        assert f"`{name}`" in DOC, name
+    assert "6 \u00d7 `FunctionTimeoutSeconds`" in DOC  # the multiplication sign
+    assert "start-message-move-task" in DOC
