@@ -6,7 +6,8 @@ delivered twice (EventBridge is at-least-once) one message. The per-pair lease s
 cycle: a worker that finds it held drops the message as done. A failed cycle fails its message:
 SQS delivers it again after the visibility timeout and, after ``maxReceiveCount`` attempts, moves
 it to the pair dead-letter queue. Only that pair's group waits meanwhile; the other pairs go on.
-A message older than ``stale_message_seconds`` is dropped: a newer tick's message stands for it.
+A message older than ``stale_message_seconds`` on its first delivery is dropped: a newer tick's
+message stands for it (a redelivery is always run, so a failing pair reaches the dead-letter queue).
 """
 
 from __future__ import annotations
@@ -160,7 +161,8 @@ def work(event: dict[str, Any], context: Any, *, settings: Settings | None = Non
             logger.warning("message for a pair no longer configured dropped", extra={"pair": message.pair})
             return
         age = engine.utcnow() - message.tick  # looked up per call: the demo and tests move the clock
-        if age > stale_after:
+        first_delivery = str(record.attributes.approximate_receive_count or "1") == "1"
+        if first_delivery and age > stale_after:  # a retry is never stale: it must reach the DLQ if it keeps failing
             logger.info("stale pair message dropped: a newer tick stands for it", extra={"pair": pair.id})
             return
         if deadline.remaining() < MIN_SECONDS_FOR_A_PAIR:

@@ -75,13 +75,6 @@ def test_first_delivery_of_a_failing_pair_fails_its_message(template: dict[str, 
     assert response["batchItemFailures"] == [{"itemIdentifier": EVENT["Records"][0]["messageId"]}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fanout.work drops a message older than LEADSYNC_STALE_MESSAGE_SECONDS (180 s) before running it, and "
-    "a redelivery comes QueueVisibilityTimeoutSeconds (360 s) after the tick: a poison pair's message is dropped "
-    "as done on its 2nd delivery and never reaches PairDeadLetterQueue. Fix in functions/ (e.g. judge staleness "
-    "only on the first receive), then remove this mark.",
-)
 def test_every_redelivery_of_a_failing_pair_fails_again_until_the_dead_letter_queue(
     template: dict[str, Any], failing_worker: Any
 ) -> None:

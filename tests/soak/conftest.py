@@ -9,7 +9,7 @@ import pytest
 from tests.soak.env import SoakEnvironment
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down with tests/soak: its patches must not reach later tests
 def soak_env() -> Iterator[SoakEnvironment]:
     with SoakEnvironment.start() as env:
         yield env

@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parents[2] / "functions"
 PACKAGE = ROOT / "leadsync"
 
 DECIDING = ("leadsync.engine", "leadsync.app", "leadsync.wiring", "leadsync.cli", "leadsync.core.planner")
-DECIDING += ("leadsync.core.merge",)
+DECIDING += ("leadsync.core.merge", "leadsync.fanout")
 HANDLER_ENTRY_POINTS = {
     "leadsync.app",
+    "leadsync.fanout",
     "leadsync.wiring",
     "leadsync.engine",
     "leadsync.config",
