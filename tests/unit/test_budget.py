@@ -224,3 +224,17 @@ def test_wiring_enables_budgets_with_a_state_table_only(client: Any) -> None:
 
     wiring.configure_budgets(Settings())  # a local run afterwards: in-process again
     assert shared_limiter("trello", "t").source is None
+
+
+def test_numbers_are_written_without_exponents_whatever_the_rate(client: Any, fake: FakeTime) -> None:
+    fast = budget(client, fake, rate=1e8, burst=1e8)  # a benchmark's "limits off"
+    assert len(fast.take(10, 0.0).waits) == 10
+    assert len(fast.take(10, 0.0).waits) == 10
+
+
+def test_a_budget_follows_a_bucket_on_a_steered_clock(client: Any, fake: FakeTime) -> None:
+    """A benchmark's virtual clock: the waits the bucket skips pass for the budget too."""
+    ratelimit.use_grant_sources(DynamoBudgets(TABLE, client))
+    bucket = shared_limiter("trello", "tok", limit=Limit(1.0, 1.0), clock=fake.clock, sleep=fake.sleep)
+    waits = [bucket.acquire(Deadline.in_seconds(5.0, clock=fake.clock)) for _ in range(6)]
+    assert waits == near([0.0, 1.0, 1.0, 1.0, 1.0, 1.0])

@@ -312,7 +312,8 @@ def test_taken_within_counts_what_the_whole_budget_granted(fake: FakeTime) -> No
 def test_shared_limiters_draw_from_the_installed_grant_sources(fake: FakeTime) -> None:
     made: list[tuple[str, str, Limit]] = []
 
-    def factory(system: str, key: str, limit: Limit) -> FakeSource:
+    def factory(system: str, key: str, limit: Limit, clock: object) -> FakeSource:
+        assert clock is time.monotonic
         made.append((system, key, limit))
         return FakeSource(fake)
 

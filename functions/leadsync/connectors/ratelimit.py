@@ -98,8 +98,9 @@ class GrantSource(Protocol):
         ...
 
 
-GrantSourceFactory = Callable[[str, str, Limit], GrantSource]
-"""``(system, credential_key, limit) -> source``: the key is a hash, never the secret."""
+GrantSourceFactory = Callable[[str, str, Limit, Clock], GrantSource]
+"""``(system, credential_key, limit, clock) -> source``: the key is a hash, never the secret;
+``clock`` is the bucket's (a source on shared wall-clock time may follow a steered one)."""
 
 GRANT_SECONDS = 1.0  # a grant covers about this much of the sustained rate...
 GRANT_MIN, GRANT_MAX = 3, 10  # ...within these bounds (tokens per grant)
@@ -307,7 +308,7 @@ def shared_limiter(
     with _REGISTRY_LOCK:
         bucket = _REGISTRY.get(key)
         if bucket is None:
-            source = _SOURCES(system, key[1], wanted) if _SOURCES is not None else None
+            source = _SOURCES(system, key[1], wanted, clock) if _SOURCES is not None else None
             bucket = _REGISTRY[key] = TokenBucket(wanted, clock=clock, sleep=sleep, source=source)
         elif limit is not None and bucket.limit != limit:
             bucket.configure(limit)

@@ -44,6 +44,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -108,9 +109,10 @@ def _state(item: dict[str, Any] | None) -> BudgetState | None:
 
 
 def _n(value: float) -> dict[str, str]:
+    """A DynamoDB number in plain decimal notation (``1e-08`` -> ``0.00000001``), exact for the float."""
     if not math.isfinite(value):
         raise ValueError(f"cannot store non-finite number {value!r}")
-    return {"N": repr(float(value)) if isinstance(value, float) else str(value)}
+    return {"N": format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value)}
 
 
 class DynamoBudget:
@@ -302,6 +304,12 @@ class DynamoBudget:
         return attributes
 
 
+def _epoch_clock(clock: Callable[[], float]) -> Callable[[], float]:
+    """``clock`` shifted so it reads epoch seconds now (and advances as ``clock`` does)."""
+    offset = time.time() - clock()
+    return lambda: offset + clock()
+
+
 def _translate(exc: Exception, operation: str, table: str) -> LeadsyncError:
     message = f"DynamoDB {operation} on {table} (rate budget) failed"
     if isinstance(exc, ClientError):
@@ -313,8 +321,13 @@ def _translate(exc: Exception, operation: str, table: str) -> LeadsyncError:
 class DynamoBudgets:
     """The factory of budgets on one table (``ratelimit.use_grant_sources`` takes it).
 
-    Called as ``budgets(system, credential_key, limit)``; one ``DynamoBudget`` per key, kept for
-    the life of the process (its view of the item saves round trips). ``calls`` sums them.
+    Called as ``budgets(system, credential_key, limit, clock)``; one ``DynamoBudget`` per key, kept
+    for the life of the process (its view of the item saves round trips). ``calls`` sums them.
+
+    Budget time is wall-clock epoch seconds (every worker shares it). A bucket on the default
+    ``time.monotonic`` gets ``time.time``; a bucket on another clock (a benchmark's virtual time)
+    gets that clock shifted to the epoch, so the budget sees the same waits pass as the bucket.
+    A ``clock=`` option given here wins over both.
     """
 
     def __init__(self, table_name: str, client: Any | None = None, **options: Any) -> None:
@@ -324,7 +337,7 @@ class DynamoBudgets:
         self._budgets: dict[tuple[str, str], DynamoBudget] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, system: str, key: str, limit: Any) -> DynamoBudget:
+    def __call__(self, system: str, key: str, limit: Any, clock: Callable[[], float] | None = None) -> DynamoBudget:
         with self._lock:
             budget = self._budgets.get((system, key))
             if budget is None:
@@ -332,8 +345,11 @@ class DynamoBudgets:
                     self.client = boto3.client(
                         "dynamodb", config=Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=5)
                     )
+                options = dict(self.options)
+                if "clock" not in options and clock is not None and clock is not time.monotonic:
+                    options["clock"] = _epoch_clock(clock)
                 budget = DynamoBudget(
-                    self.table_name, system, key, rate=limit.rate, burst=limit.burst, client=self.client, **self.options
+                    self.table_name, system, key, rate=limit.rate, burst=limit.burst, client=self.client, **options
                 )
                 self._budgets[(system, key)] = budget
             else:
