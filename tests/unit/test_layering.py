@@ -4,6 +4,8 @@
 - connectors and state stores read and write what they are told: they never import the engine,
   the composition modules or the deciding parts of the core (planner, merge), nor each other.
 - handlers only wire and call: of leadsync they import the entry points, never the layers below.
+- the phases of a cycle (``leadsync.cycle``) sit below the engine that runs them: they never import
+  the engine or the composition modules.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2] / "functions"
 PACKAGE = ROOT / "leadsync"
 
 DECIDING = ("leadsync.engine", "leadsync.app", "leadsync.wiring", "leadsync.cli", "leadsync.core.planner")
-DECIDING += ("leadsync.core.merge", "leadsync.fanout")
+DECIDING += ("leadsync.core.merge", "leadsync.cycle", "leadsync.fanout")
 HANDLER_ENTRY_POINTS = {
     "leadsync.app",
     "leadsync.fanout",
@@ -72,6 +74,7 @@ def _ids(paths: list[Path]) -> list[str]:
 
 CORE = sources("leadsync/core")
 ADAPTERS = sources("leadsync/connectors") + sources("leadsync/state")
+PHASES = sources("leadsync/cycle")
 HANDLERS = sources("handlers") if (ROOT / "handlers").is_dir() else []
 
 
@@ -79,6 +82,8 @@ def test_the_rules_see_the_modules() -> None:
     assert len(CORE) >= 5
     assert any(p.name == "planner.py" for p in CORE)
     assert imports(PACKAGE / "core" / "planner.py") >= {"leadsync.core.mapping", "leadsync.core.merge"}
+    assert {p.name for p in PHASES} >= {"fetch.py", "confirm.py", "apply.py", "commit.py"}
+    assert imports(PACKAGE / "engine.py") >= {f"leadsync.cycle.{phase}" for phase in ("fetch", "apply", "commit")}
 
 
 def foreign_to_core(names: set[str]) -> list[str]:
@@ -102,6 +107,15 @@ def test_connectors_and_state_never_import_what_decides(path: Path) -> None:
     own = "leadsync.connectors" if within(module_name(path), "leadsync.connectors") else "leadsync.state"
     other = "leadsync.state" if own == "leadsync.connectors" else "leadsync.connectors"
     bad = sorted(name for name in imports(path) if any(within(name, d) for d in (*DECIDING, other)))
+    assert bad == [], f"{module_name(path)} imports {bad}"
+
+
+ABOVE_THE_PHASES = ("leadsync.engine", "leadsync.app", "leadsync.fanout", "leadsync.wiring", "leadsync.cli")
+
+
+@pytest.mark.parametrize("path", PHASES, ids=_ids(PHASES))
+def test_phases_never_import_the_engine_that_runs_them(path: Path) -> None:
+    bad = sorted(name for name in imports(path) if any(within(name, m) for m in ABOVE_THE_PHASES))
     assert bad == [], f"{module_name(path)} imports {bad}"
 
 
