@@ -85,6 +85,29 @@ def test_a_few_changes_are_read_card_by_card(sb: Sandbox, board: str) -> None:
     assert sb.trello.request_count("GET", f"/1/boards/{board}/cards") == 0
 
 
+@pytest.mark.parametrize("shape", ["per_field", "combined"])
+@pytest.mark.parametrize("threshold", [50, 1], ids=["card-by-card", "board-listing"])
+def test_a_multi_field_edit_reads_the_same_record_whichever_action_shape_trello_records(
+    sb: Sandbox, board: str, shape: str, threshold: int
+) -> None:
+    """Trello does not document one updateCard per field or one for all (docs/sandbox.md): the
+    connector reads the card itself, so both shapes give one record with every new value."""
+    c = connector(sb, board, full_fetch_threshold=threshold)
+    new, won = sb.trello.list_id(board, "New"), sb.trello.list_id(board, "Won")
+    card = sb.trello.user_create_card(new, "Ada", "**leadsync**\nEmail: ada@old.example")
+    cursor = c.fetch_changed(None).cursor
+    sb.trello.multi_field_actions = shape
+    try:
+        sb.trello.user_update_card(card, name="Ada L.", desc="**leadsync**\nEmail: ada@new.example")
+        sb.trello.user_move_card(card, won)
+    finally:
+        sb.trello.multi_field_actions = "per_field"
+    records = c.fetch_changed(cursor).records
+    assert [(r.id, r.fields["name"], r.fields["list"], r.fields["desc:Email"]) for r in records] == [
+        (card, "Ada L.", "Won", "ada@new.example")
+    ]
+
+
 def test_many_changes_are_read_with_one_board_listing(sb: Sandbox, board: str) -> None:
     c = connector(sb, board, full_fetch_threshold=2)
     new = sb.trello.list_id(board, "New")
