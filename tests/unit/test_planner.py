@@ -516,3 +516,15 @@ def test_nameless_lead_waits_for_a_name_before_getting_a_card() -> None:
     w.sync()
     assert w.records[Side.CARD][card_of(w, lead)].fields["name"] == "Ada"
     assert_quiet(w)
+
+
+def test_a_copied_card_claiming_a_linked_lead_never_delays_that_leads_update() -> None:
+    w = world()
+    lead, card = linked(w)
+    w.edit(Side.LEAD, lead, {"Status": "Qualified"})
+    w.put(Side.CARD, "C2", {**ADA_CARD, "name": "Ada (copy)"}, link=lead)
+    result = w.sync()
+    assert [(type(op).__name__, op.record_id) for op in result.operations] == [("Update", card)]
+    assert w.records[Side.CARD][card].fields["list"] == "Done"
+    assert w.records[Side.CARD]["C2"].fields["list"] == ADA_CARD["list"]
+    assert_quiet(w)
