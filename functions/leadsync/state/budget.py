@@ -52,23 +52,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leadsync.errors import DeadlineExceeded, LeadsyncError, RetryableError
-from leadsync.state.table import BUDGET_SK, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, budget_pk
+from leadsync.state.table import BUDGET_SK, PARTITION_KEY, RETRYABLE_CODES, SORT_KEY, TTL_ATTRIBUTE, budget_pk
 
 log = logging.getLogger("leadsync.budget")
 
 ATTEMPTS = 8  # conditional updates tried per grant before giving up
 JITTER = 0.02  # seconds: the first retry's jitter ceiling, doubling per attempt (at most 0.5 s)
 BUDGET_TTL = 30 * 24 * 3600  # seconds an unused budget item lives
-_RETRYABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "LimitExceededException",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -314,7 +304,7 @@ def _translate(exc: Exception, operation: str, table: str) -> LeadsyncError:
     message = f"DynamoDB {operation} on {table} (rate budget) failed"
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
-        return RetryableError(f"{message}: {code}") if code in _RETRYABLE_CODES else LeadsyncError(f"{message}: {code}")
+        return RetryableError(f"{message}: {code}") if code in RETRYABLE_CODES else LeadsyncError(f"{message}: {code}")
     return RetryableError(f"{message}: {exc}")
 
 

@@ -26,6 +26,7 @@ from leadsync.state.table import (
     LEAD_PREFIX,
     META_SK,
     PARTITION_KEY,
+    RETRYABLE_CODES,
     SORT_KEY,
     TTL_ATTRIBUTE,
     pair_pk,
@@ -38,16 +39,6 @@ FENCED_CHUNK = 99  # TransactWriteItems takes 100 items: the lease check on META
 READ_CHUNK = 100  # BatchGetItem limit
 MAX_BATCH_ATTEMPTS = 8
 DEFAULT_INTENT_TTL = timedelta(days=7)
-_RETRYABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "LimitExceededException",
-    }
-)
 
 
 # --- attribute value encoding (JSON-like values <-> DynamoDB AttributeValue) -------------------
@@ -144,7 +135,7 @@ class DynamoStateStore:
             if code == "ConditionalCheckFailedException":
                 raise
             message = f"DynamoDB {operation} on {self.table_name} failed: {code}"
-            if code in _RETRYABLE_CODES:
+            if code in RETRYABLE_CODES:
                 raise RetryableError(message) from exc
             raise LeadsyncError(message) from exc
         except BotoCoreError as exc:
@@ -231,7 +222,7 @@ class DynamoStateStore:
         if isinstance(exc, ClientError):
             code = exc.response.get("Error", {}).get("Code", "")
             message = f"{message}: {code}"
-            return RetryableError(message) if code in _RETRYABLE_CODES else LeadsyncError(message)
+            return RetryableError(message) if code in RETRYABLE_CODES else LeadsyncError(message)
         return RetryableError(f"{message}: {exc}")
 
     def _query(self, pair_id: str, prefix: str) -> Iterator[Item]:

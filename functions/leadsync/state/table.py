@@ -21,6 +21,17 @@ PARTITION_KEY = "PK"
 SORT_KEY = "SK"
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds (Number)
 BILLING_MODE = "PAY_PER_REQUEST"
+# DynamoDB error codes worth retrying (throttling and transient server errors), for every client of the table.
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
 
 KEY_SCHEMA: list[dict[str, str]] = [
     {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
