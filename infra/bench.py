@@ -550,6 +550,7 @@ def static_section(args: argparse.Namespace) -> str:
         lines.append("package size: skipped (--no-package)")
     else:
         lines.append(f"package size: {package_size().describe()}")
+        lines.append(f"  Sheets layer (deployed while SheetsSupport=true): {package_size('sheets').describe()}")
     return "\n".join(lines)
 
 

@@ -124,16 +124,22 @@ def measure_dir(directory: Path, source: str) -> PackageSize:
     return PackageSize(source, total, without, zipped)
 
 
-def package_size() -> PackageSize:
-    """The built function: ``sam build`` output when present, else what ``sam build`` would make:
-    ``functions/build_package.py`` (the makefile builder's script: wheels for the Lambda runtime,
-    without the boto3/botocore it provides, plus the sources)."""
-    if SAM_BUILD.is_dir():
-        return measure_dir(SAM_BUILD, f"sam build output {SAM_BUILD.relative_to(ROOT)}")
+def package_size(layer: str | None = None) -> PackageSize:
+    """The built function (or ``layer="sheets"``: the Sheets layer): ``sam build`` output when present,
+    else what ``sam build`` would make: ``functions/build_package.py`` (the makefile builder's script:
+    wheels for the Lambda runtime, without the boto3/botocore it provides, plus the sources)."""
+    built = SAM_BUILD.parent / "SheetsLayer" if layer else SAM_BUILD
+    if built.is_dir():
+        return measure_dir(built, f"sam build output {built.relative_to(ROOT)}")
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "package"
         subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-            [sys.executable, str(ROOT / "functions/build_package.py"), str(target)],
+            [
+                sys.executable,
+                str(ROOT / "functions/build_package.py"),
+                *(["--layer", layer] if layer else []),
+                str(target),
+            ],
             check=True,
             capture_output=True,
         )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +88,53 @@ def test_prune_leaves_out_what_the_runtime_provides_and_every_cache(tmp_path: Pa
     assert "six.py" in removed
     assert "botocore-1.44.18.dist-info" in removed
     assert not list(tmp_path.rglob("__pycache__"))
+
+
+def test_a_sheets_pair_without_the_sheets_layer_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SheetsSupport=false deploys no google-auth: a Sheets pair fails with the fix, other pairs are unaffected."""
+    from leadsync.config import Settings, parse_config
+    from leadsync.connectors.deadline import Deadline
+    from leadsync.credentials import Credentials
+    from leadsync.errors import ConfigError
+    from leadsync.wiring import build_runtime
+
+    for name in [m for m in sys.modules if m.startswith(("google", "leadsync.connectors.sheets"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "google", None)  # as if not installed
+    pair = parse_config(
+        {
+            "id": "p",
+            "lead": {"system": "sheets", "spreadsheet_id": "1" + "a" * 43, "sheet": "Leads"},
+            "card": {"system": "trello", "board_id": "b" * 24},
+            "fields": {"name": {"lead": "Name", "card": "name"}},
+            "status_field": None,
+        }
+    ).pairs[0]
+    creds = Credentials(trello_key="k" * 32, trello_token="ATTAx")
+    with pytest.raises(ConfigError, match=r"pair 'p' lead side: Google Sheets needs google-auth.*SheetsSupport=true"):
+        build_runtime(pair, Settings(), creds, Deadline.never())
+
+
+def test_sheets_dependencies_go_to_the_layer_and_nowhere_else(tmp_path: Path) -> None:
+    names = ["google", "google_auth-2.63.1.dist-info", "cryptography", "_cffi_backend.cpython-312-x86_64-linux-gnu.so"]
+    names += ["pyasn1_modules", "pydantic", "requests", "typing_extensions.py"]
+    for folder in ("function", "layer"):
+        for name in names:
+            (tmp_path / folder / name).mkdir(parents=True)
+    build_package.prune(tmp_path / "function")
+    build_package.keep_only(tmp_path / "layer", build_package.SHEETS_ONLY)
+    function = sorted(p.name for p in (tmp_path / "function").iterdir())
+    layer = sorted(p.name for p in (tmp_path / "layer").iterdir())
+    assert function == ["pydantic", "requests", "typing_extensions.py"]
+    assert sorted(layer + function) == sorted(names)
+    assert build_package.requirement("google-auth").startswith("google-auth>=")
+
+
+def test_the_sync_function_carries_the_sheets_layer_while_sheets_support_is_on() -> None:
+    resources = _template()["Resources"]
+    layer = resources["SheetsLayer"]
+    assert layer["Condition"] == "HasSheetsSupport"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert "build-SheetsLayer:" in (ROOT / "functions/Makefile").read_text()
+    text = (ROOT / "template.yaml").read_text()
+    assert "Layers: !If [HasSheetsSupport, [!Ref SheetsLayer], !Ref AWS::NoValue]" in text
