@@ -81,6 +81,7 @@ class Cycle:
 class FirstSync:
     clock: str
     scale: float = 1.0
+    latency: bool = False  # the emulators answered with realistic latency (sandbox/latency.py)
     cycles: list[Cycle] = field(default_factory=list)
     progress: list[tuple[int, int]] = field(default_factory=list)  # (leads linked, open cards) after each
     done: bool = False
@@ -181,14 +182,14 @@ def _synced(world: World, cycle: Cycle, linked: tuple[int, int]) -> bool:
 
 
 def first_sync(
-    world: World, worker: Worker, clock: str, scale: float, max_invocations: int, budget: float
+    world: World, worker: Worker, clock: str, scale: float, max_invocations: int, budget: float, latency: bool = False
 ) -> FirstSync:
     """Invocations, one per tick, until every lead is linked to a card (or a cap is reached).
 
     Progress is counted from the cycles' own ``create_card`` counts; the world itself (every
     lead's link, every card: O(N)) is checked when that count says the sync may be done.
     """
-    result = FirstSync(clock, scale)
+    result = FirstSync(clock, scale, latency)
     started = time.perf_counter()
     created = 0
     while len(result.cycles) < max_invocations and time.perf_counter() - started < budget:
@@ -228,12 +229,22 @@ def finish_unlimited(world: World, worker: Worker, first: FirstSync, max_invocat
     return False
 
 
-def bench_world(stack: Stack, system: str, make: Any, n: int, args: argparse.Namespace) -> Result:
+def bench_world(
+    stack: Stack, system: str, make: Any, n: int, args: argparse.Namespace, latency: bool = False
+) -> Result:
+    """Latency off: the first sync, then the no-change, CPU, memory and sweep figures. Latency on:
+    the first sync only, every emulator answering with its system's realistic latency (seeded)."""
     scale = (auto_scale(n) if args.scale == "auto" else float(args.scale)) if args.clock == "scaled" else 1.0
     _progress(f"{system} N={n}: seeding")
     world = World(stack, system, n).build(make)
-    log = stack.workdir / f"worker-{system}-{n}.log"
-    label = f"{system} N={n}"
+    log = stack.workdir / f"worker-{system}-{n}{'-latency' if latency else ''}.log"
+    label = f"{system} N={n}" + (" latency on" if latency else "")
+    if latency:
+        stack.sb.latency(seed=n, mode="virtual" if args.clock == "virtual" else "real")
+        try:
+            return _first_sync_only(world, Worker(world.env, log), system, n, scale, label, args)
+        finally:
+            stack.sb.latency(False)
 
     def limits(worker: Worker, enabled: bool) -> None:
         world.rate_limits(enabled, scale if enabled else 1.0)
@@ -292,6 +303,27 @@ def bench_world(stack: Stack, system: str, make: Any, n: int, args: argparse.Nam
         if cycle is not None and cycle.changed:
             result.notes.append(f"{label}: a cycle meant to be no-change applied {cycle.summary['applied']}")
             break
+    if not all(c.clock_ok for c in first.cycles):
+        result.notes.append(f"{label}: some rate-limit buckets did not run on the bench's clock")
+    return result
+
+
+def _first_sync_only(
+    world: World, worker: Worker, system: str, n: int, scale: float, label: str, args: argparse.Namespace
+) -> Result:
+    try:
+        world.rate_limits(True, scale)
+        worker.limits(args.clock, scale, True)
+        _progress(f"{label}: first sync, rate limits and latency on, {clock_words(args.clock, scale)}")
+        first = first_sync(world, worker, args.clock, scale, args.max_invocations, args.first_sync_budget, True)
+    finally:
+        worker.close()
+    result = Result(system, n, first)
+    if not first.done:
+        result.notes.append(
+            f"{label}: first sync NOT done after {len(first.cycles)} invocations: "
+            f"{first.linked[1]:,}/{n:,} cards; " + describe_progress(first)
+        )
     if not all(c.clock_ok for c in first.cycles):
         result.notes.append(f"{label}: some rate-limit buckets did not run on the bench's clock")
     return result
@@ -366,6 +398,8 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
     lines = ["", "## No-change cycle (first sync complete + three settling cycles)", ""]
     rows = []
     for r in results:
+        if r.first.latency:
+            continue
         warm_cpu = statistics.median(c.cpu for c in r.warm) if r.warm else math.nan
         rows.append(
             [
@@ -409,6 +443,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
                 r.system,
                 f"{r.n:,}",
                 "virtual" if f.clock == "virtual" else f"x{f.scale:g}",
+                "on" if f.latency else "off",
                 f"{len(f.cycles)} {state}",
                 _per_system(f.total("requests")),
                 _per_system(f.total("throttled")),
@@ -427,6 +462,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
                 "tracker",
                 "N",
                 "clock",
+                "latency",
                 "invocations",
                 "requests",
                 "429s",
@@ -454,7 +490,7 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
             _swept(r.sweep.summary),
         ]
         for r in results
-        if r.sweep is not None
+        if r.sweep is not None and not r.first.latency
     ]
     lines.append(table(["tracker", "N", "requests", "DDB calls", "CPU s", "wall s", "peak RSS MB", "swept"], rows))
     lines += ["", "Notes:"]
@@ -491,6 +527,9 @@ def legend(clock: str) -> list[str]:
         " documented rate: "
         + ", ".join(f"{k} {v:g}/s" for k, v in DOCUMENTED_RATES.items())
         + " for reads and for writes separately); active/bound: how close the first sync runs to that limit.",
+        "latency on: every emulator answers after a delay drawn (seeded) from its system's realistic read/write"
+        " latency (docs/sandbox.md, Latency); on the virtual clock it moves the sandbox's clock and the product's"
+        " clocks follow it, so it counts in 'active s' and against the Lambda timeout as a real wait would.",
         "CPU s (busy): handler CPU over the whole first sync, and its share of the handler's real wall time.",
         f"Lambda timeout {LAMBDA_TIMEOUT:g} s (simulated), the engine's own safety margin inside it.",
     ]
@@ -499,15 +538,19 @@ def legend(clock: str) -> list[str]:
 def static_section(args: argparse.Namespace) -> str:
     from bench_static import import_seconds, package_size
 
-    seconds, top = import_seconds(args.import_runs)
     lines = ["", "## Handler", ""]
-    lines.append(f"import handlers.scheduled_sync (fresh interpreter, median of {args.import_runs}): {seconds:.3f} s")
-    slowest = ", ".join(f"{name} {t:.3f} s" for name, t in top)
-    lines.append(f"  slowest third-party packages (cumulative, nested ones also inside their importer): {slowest}")
+    modes = ((True, "as in Lambda: runtime variables set, tracing on"), (False, "locally: tracing off"))
+    for lambda_env, words in modes:
+        seconds, top = import_seconds(args.import_runs, lambda_env)
+        runs = f"fresh interpreter, median of {args.import_runs}"
+        lines.append(f"import handlers.scheduled_sync ({words}; {runs}): {seconds:.3f} s")
+        slowest = ", ".join(f"{name} {t:.3f} s" for name, t in top)
+        lines.append(f"  slowest third-party packages (cumulative, nested ones also inside their importer): {slowest}")
     if args.no_package:
         lines.append("package size: skipped (--no-package)")
     else:
         lines.append(f"package size: {package_size().describe()}")
+        lines.append(f"  Sheets layer (deployed while SheetsSupport=true): {package_size('sheets').describe()}")
     return "\n".join(lines)
 
 
@@ -524,6 +567,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-sync-budget", type=float, default=900.0, help="cap on real seconds per first sync")
     parser.add_argument(
         "--finish-budget", type=float, default=120.0, help="real seconds to finish an unfinished first sync unlimited"
+    )
+    parser.add_argument(
+        "--latency",
+        choices=("off", "on", "both"),
+        default="both",
+        help="first syncs without and/or with realistic API latency in the sandbox (default both)",
     )
     parser.add_argument("--cycles", type=int, default=3, help="no-change cycles measured per mode (default 3)")
     parser.add_argument("--import-runs", type=int, default=3, help="fresh interpreters timed for the import")
@@ -545,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
             for system in wanted:
                 if n > args.all_trackers_up_to and system != "notion" and len(wanted) > 1:
                     continue
-                results.append(bench_world(stack, system, available[system], n, args))
+                for latency in {"off": (False,), "on": (True,), "both": (False, True)}[args.latency]:
+                    results.append(bench_world(stack, system, available[system], n, args, latency))
     finally:
         stack.stop()
     print(report(results, args))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -19,23 +18,38 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 IMPORT_SNIPPET = "import time; t = time.perf_counter(); import handlers.scheduled_sync; print(time.perf_counter() - t)"
 
 
-def _env() -> dict[str, str]:
+# What the Lambda runtime sets and the imports react to: X-Ray's recorder takes its Lambda path
+# (local sampling: no X-Ray client built at import) and leadsync turns tracing on.
+LAMBDA_ENV = {
+    "LAMBDA_TASK_ROOT": str(ROOT / "functions"),
+    "AWS_LAMBDA_FUNCTION_NAME": "leadsync-SyncFunction",
+    "AWS_REGION": "eu-west-1",
+}
+
+
+def _env(lambda_env: bool = False) -> dict[str, str]:
     path = os.pathsep.join(str(p) for p in (ROOT / "functions", ROOT / "infra", ROOT))
-    return {**os.environ, "PYTHONPATH": path, "AWS_DEFAULT_REGION": "eu-west-1", "POWERTOOLS_SERVICE_NAME": "leadsync"}
+    env = {**os.environ, "PYTHONPATH": path, "AWS_DEFAULT_REGION": "eu-west-1", "POWERTOOLS_SERVICE_NAME": "leadsync"}
+    for name in (*LAMBDA_ENV, "AWS_EXECUTION_ENV", "AWS_SAM_LOCAL"):
+        env.pop(name, None)
+    return {**env, **LAMBDA_ENV} if lambda_env else env
 
 
-def import_seconds(runs: int = 3) -> tuple[float, list[tuple[str, float]]]:
+def import_seconds(runs: int = 3, lambda_env: bool = True) -> tuple[float, list[tuple[str, float]]]:
     """Median seconds to ``import handlers.scheduled_sync`` in a fresh interpreter, and the
-    five third-party packages that take longest to import, cumulative (``python -X importtime``)."""
+    five third-party packages that take longest to import, cumulative (``python -X importtime``).
+
+    ``lambda_env``: with the variables the Lambda runtime sets (tracing on, X-Ray's Lambda path),
+    the cold start's import as deployed; without: a local run (tracing off)."""
     times = []
     for _ in range(runs):
         out = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
-            [sys.executable, "-c", IMPORT_SNIPPET], env=_env(), capture_output=True, text=True, check=True
+            [sys.executable, "-c", IMPORT_SNIPPET], env=_env(lambda_env), capture_output=True, text=True, check=True
         )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     trace = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import handlers.scheduled_sync"],
-        env=_env(),
+        env=_env(lambda_env),
         capture_output=True,
         text=True,
         check=True,
@@ -110,27 +124,23 @@ def measure_dir(directory: Path, source: str) -> PackageSize:
     return PackageSize(source, total, without, zipped)
 
 
-def package_size() -> PackageSize:
-    """The built function: ``sam build`` output when present, else a ``pip install --target`` of
-    functions/requirements.txt plus the functions/ sources (Python and platform of this machine)."""
-    if SAM_BUILD.is_dir():
-        return measure_dir(SAM_BUILD, f"sam build output {SAM_BUILD.relative_to(ROOT)}")
+def package_size(layer: str | None = None) -> PackageSize:
+    """The built function (or ``layer="sheets"``: the Sheets layer): ``sam build`` output when present,
+    else what ``sam build`` would make: ``functions/build_package.py`` (the makefile builder's script:
+    wheels for the Lambda runtime, without the boto3/botocore it provides, plus the sources)."""
+    built = SAM_BUILD.parent / "SheetsLayer" if layer else SAM_BUILD
+    if built.is_dir():
+        return measure_dir(built, f"sam build output {built.relative_to(ROOT)}")
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "package"
         subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
             [
                 sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--target",
+                str(ROOT / "functions/build_package.py"),
+                *(["--layer", layer] if layer else []),
                 str(target),
-                "-r",
-                str(ROOT / "functions/requirements.txt"),
             ],
             check=True,
+            capture_output=True,
         )
-        for name in ("handlers", "leadsync"):
-            shutil.copytree(ROOT / "functions" / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        return measure_dir(target, "pip install --target of functions/requirements.txt + functions/ sources")
+        return measure_dir(target, "functions/build_package.py (what sam build runs)")

@@ -112,7 +112,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cycles", type=int, default=6, help="scheduled invocations to run (default 6)")
     parser.add_argument("--verbose", action="store_true", help="show the handler's own log lines")
+    parser.add_argument(
+        "--latency",
+        default=os.environ.get("LEADSYNC_SANDBOX_LATENCY"),
+        help="the emulators answer as slowly as the real APIs: realistic, fixed:SECONDS or lognormal:MEDIAN:P95"
+        " (default: $LEADSYNC_SANDBOX_LATENCY, else none); see docs/sandbox.md",
+    )
     args = parser.parse_args(argv)
+    from sandbox.latency import latency_settings
+
+    try:
+        latency = latency_settings(args.latency, seed=1)
+    except ValueError as exc:
+        parser.error(f"--latency: {exc}, or realistic, or off")
 
     workdir = Path(tempfile.mkdtemp(prefix="leadsync-demo-"))
     os.environ.update(
@@ -138,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox import Sandbox
 
     with Sandbox.start(only=("notion", "trello")) as sb, mock_aws():
+        if latency is not None:
+            sb.latency(**latency)
         os.environ.update(sb.env())
         from leadsync.state.table import create_table
 

@@ -3,6 +3,7 @@
     python infra/soak.py --scenarios 200 [--trackers notion,airtable,sheets] [--seed S]
                          [--steps 24] [--store sqlite|dynamodb] [--spare-creates]
                          [--spare-token-endpoint] [--no-hostile] [--workers 2]
+                         [--latency realistic|fixed:S|lognormal:MEDIAN:P95]
 
 Each scenario (tests/soak/model.py) drives the real handler against the sandbox: people edit both
 sides, cycles run under random faults, get killed at a random call, or overlap with a second
@@ -11,7 +12,8 @@ Hostile edits are on unless ``--no-hostile`` (tests/soak/hostile.py): hand-made 
 malformed and copied markers, lead link fields overwritten with garbage, the pair pointed at another
 tracker for a few cycles; the summary counts foreign reads/writes and mass archives (both must be 0).
 Scenario i of a tracker uses seed S + i, so any failure replays with ``--seed <its seed>
---scenarios 1 --trackers <tracker> --verbose``. Exits 1 on any violation.
+--scenarios 1 --trackers <tracker> --verbose``. ``--latency`` makes the emulators answer with API latency
+on the sandbox's virtual clock (sandbox/latency.py; seeded by the scenario seeds). Exits 1 on any violation.
 """
 
 from __future__ import annotations
@@ -33,14 +35,23 @@ KINDS = ("429", "500", "502", "503", "timeout", "drop", "malformed", "truncated"
 
 
 def _run_chunk(
-    tracker: str, seeds: list[int], steps: int, store: str, spare: bool, token: bool, hostile: bool
+    tracker: str,
+    seeds: list[int],
+    steps: int,
+    store: str,
+    spare: bool,
+    token: bool,
+    hostile: bool,
+    latency: str | None = None,
 ) -> list[object]:
     """Run some scenarios in this process, on one sandbox (a worker of the pool)."""
     warnings.simplefilter("ignore")
+    from sandbox.latency import latency_settings
     from tests.soak.env import SoakEnvironment
     from tests.soak.model import run_scenario
 
-    with SoakEnvironment.start(quiet=True, store=store) as env:
+    settings = latency_settings(latency, seeds[0] if seeds else None, mode="virtual")
+    with SoakEnvironment.start(quiet=True, store=store, latency=settings) as env:
         return [
             run_scenario(env, tracker, seed, steps, spare_creates=spare, fault_token_endpoint=token, hostile=hostile)
             for seed in seeds
@@ -67,9 +78,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="no hostile edits (foreign/malformed/copied markers, garbled link fields, config pointed away)",
     )
+    parser.add_argument(
+        "--latency",
+        default=None,
+        help="emulators answer with API latency (virtual clock): realistic, fixed:SECONDS or lognormal:MEDIAN:P95",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes (each with its own sandbox)")
     parser.add_argument("--verbose", action="store_true", help="print the steps of every failing scenario")
     args = parser.parse_args(argv)
+    from sandbox.latency import latency_settings
+
+    try:
+        latency_settings(args.latency)
+    except ValueError as exc:
+        parser.error(f"--latency: {exc}, or realistic, or off")
 
     from tests.soak.env import LEAD_TRACKERS
 
@@ -80,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"soak: {args.scenarios} scenario(s) x {len(trackers)} tracker(s), {args.steps} steps, seeds from "
         f"{args.seed}, state in {args.store}{', no ambiguous faults on POST' if args.spare_creates else ''}"
-        f"{', hostile edits' if args.hostile else ', no hostile edits'}",
+        f"{', hostile edits' if args.hostile else ', no hostile edits'}"
+        f"{f', latency {args.latency}' if args.latency else ''}",
         flush=True,
     )
     rows, failures = [], []
@@ -99,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.spare_creates,
                     args.fault_token_endpoint,
                     args.hostile,
+                    args.latency,
                 )
                 for chunk in chunks
             ]

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from leadsync.core.models import Record, Side
+from leadsync.core.models import PairMeta, Record, Side
 
 CHUNK_BYTES = 300_000  # DynamoDB items are limited to 400 KB
 BATCH = 400  # records taken into one cycle: more than an invocation can create at the APIs' rates
@@ -68,3 +68,21 @@ def chunks(entries: Iterable[dict[str, Any]]) -> tuple[list[list[dict[str, Any]]
     if current:
         out.append(current)
     return out, too_large
+
+
+def queued(meta: PairMeta) -> int:
+    """Records in a pair's backlog queue at the start of a cycle: the count the last committed
+    cycle left in its summary (``last_run["backlog"]``); for a queue saved before that count was
+    kept, an upper bound (full chunks)."""
+    if not meta.backlog:
+        return 0
+    known = meta.last_run.get("backlog")
+    if isinstance(known, int) and not isinstance(known, bool) and known >= 0:
+        return known
+    return len(meta.backlog) * CHUNK_ENTRIES
+
+
+def queued_after(before: int, entries_read: int, head_entries: int) -> int:
+    """Records in the queue once a cycle saved it: its new head chunks plus the older chunks it did
+    not read (``before`` minus the entries of the chunks read)."""
+    return head_entries + max(0, before - entries_read)

@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--every", type=float, default=0, help="repeat every N seconds (Ctrl-C stops)")
     sync.add_argument("--budget", type=float, default=55, help="seconds per cycle, like the Lambda timeout")
     sync.add_argument(
+        "--progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="progress bar of records linked on stderr (auto: when stderr is a terminal); while it shows,"
+        " the per-record log lines are left out",
+    )
+    sync.add_argument(
         "--allow-deletions",
         metavar="PAIR",
         action="append",
@@ -82,15 +89,40 @@ def _validate(args: argparse.Namespace) -> int:
 def _sync(args: argparse.Namespace) -> int:
     from leadsync.app import run_scheduled
 
+    bars = _progress_bars(args.progress)
     allow = list(args.allow_deletions)
-    while True:
-        result = run_scheduled(LocalContext(args.budget), allow_deletions=allow)
-        allow = []  # a confirmation is for one cycle: a later mass deletion is held again
-        _print_result(result)
-        if not args.every:
-            failed = any(p.get("status") == "failed" for p in result["pairs"].values())
-            return 1 if failed else 0
-        time.sleep(args.every)
+    try:
+        while True:
+            result = run_scheduled(LocalContext(args.budget), allow_deletions=allow)
+            allow = []  # a confirmation is for one cycle: a later mass deletion is held again
+            if bars is not None:
+                for pair, summary in result["pairs"].items():
+                    bars.cycle_done(pair, _created(summary))
+            _print_result(result)
+            if not args.every:
+                failed = any(p.get("status") == "failed" for p in result["pairs"].values())
+                return 1 if failed else 0
+            time.sleep(args.every)
+    finally:
+        if bars is not None:
+            bars.close()
+
+
+def _progress_bars(mode: str) -> Any:
+    """A tqdm bar per pair on stderr (``on``, or ``auto`` on a terminal), or None. While it shows,
+    the per-record INFO lines (one per card) are left out: the bar says how far along the sync is."""
+    if mode == "off" or (mode == "auto" and not sys.stderr.isatty()):
+        return None
+    try:
+        from leadsync.progress_bar import ProgressBars
+    except ModuleNotFoundError as exc:  # installed from functions/requirements.txt alone
+        print(f"no progress bar: {exc.name} is not installed (pip install -r requirements.txt)", file=sys.stderr)
+        return None
+    return ProgressBars(sys.stderr)
+
+
+def _created(summary: dict[str, Any]) -> int:
+    return sum(n for key, n in (summary.get("applied") or {}).items() if key.startswith("create_"))
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -165,10 +197,14 @@ def _now() -> Any:
 
 
 def _print_result(result: dict[str, Any]) -> None:
+    from leadsync.progress import describe_eta
+
     for pair, summary in result["pairs"].items():
+        waiting = summary.get("backlog") or 0
+        eta = f"; {waiting} waiting, {describe_eta(summary.get('eta_seconds'))} to go" if waiting else ""
         print(
             f"pair {pair}: {summary['status']}; read {summary.get('read')}; applied {summary.get('applied')}; "
-            f"conflicts {summary.get('conflicts')}; errors {summary.get('errors')}"
+            f"conflicts {summary.get('conflicts')}; errors {summary.get('errors')}{eta}"
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from leadsync import backlog
 from leadsync.connectors.deadline import Deadline
 from leadsync.core.models import Fence, Side
 from leadsync.core.operations import Plan
@@ -93,6 +94,7 @@ class Engine:
             force_sweep=full_sweep,
             allow_deletions=allow_deletions,
         )
+        report.backlog = backlog.queued(meta)  # until the commit saves a new queue
         try:
             self._run(cycle, owner, dry_run)
         except LeadsyncError as exc:

@@ -51,10 +51,16 @@ metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE),
     service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE),
 )
-tracer = Tracer(service=SERVICE, disabled=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") is None)
+TRACED_LIBRARIES = ("botocore", "requests")
+"""What leadsync calls out through (DynamoDB, SSM, Secrets Manager; the four APIs): traced in X-Ray.
+Patching only these, not everything X-Ray can patch (Powertools' default ``patch_all``), keeps the
+cold start from importing and patching libraries leadsync never uses (httpx, sqlite3, http.client ...)."""
+
+tracer = Tracer(service=SERVICE, disabled=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") is None, auto_patch=False)
+tracer.patch(TRACED_LIBRARIES)  # nothing when tracing is off
 
 COUNT = MetricUnit.Count
 SECONDS = MetricUnit.Seconds
 MILLISECONDS = MetricUnit.Milliseconds
 
-__all__ = ["COUNT", "MILLISECONDS", "SECONDS", "logger", "metrics", "tracer"]
+__all__ = ["COUNT", "MILLISECONDS", "SECONDS", "TRACED_LIBRARIES", "logger", "metrics", "tracer"]

@@ -138,7 +138,18 @@ def build_connector(
             last_modified_field=side.last_modified_field,
             archived_field=side.archived_field,
         )
-    from leadsync.connectors.sheets import SheetsConnector
+    try:
+        from leadsync.connectors.sheets import SheetsConnector
+    except ModuleNotFoundError as exc:  # the stack deployed without its Sheets layer (SheetsSupport=false)
+        if not (exc.name or "").startswith(("google", "cryptography", "pyasn1")):
+            raise
+        raise ConfigError(
+            [
+                f"{where}: Google Sheets needs google-auth, which this deployment does not have ({exc.name} is"
+                " missing): deploy the stack with SheetsSupport=true (the Sheets layer), or locally"
+                " pip install -r functions/requirements.txt"
+            ]
+        ) from exc
 
     account = creds.require("google_service_account", where)
     return SheetsConnector.from_service_account(

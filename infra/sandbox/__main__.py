@@ -1,13 +1,15 @@
-"""`python -m sandbox [--port-base N] [--demo]`: run every emulator in the foreground."""
+"""`python -m sandbox [--port-base N] [--demo] [--latency SPEC]`: run every emulator in the foreground."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import threading
 from pathlib import Path
 
+from sandbox.latency import latency_settings
 from sandbox.suite import Sandbox
 
 DEMO_CREDENTIALS = {
@@ -17,6 +19,11 @@ DEMO_CREDENTIALS = {
     "AIRTABLE_TOKEN": "patSandboxDemo.0000",
 }
 DEMO_CONFIG = Path(".leadsync/sandbox-config.json")
+LATENCY_ENV = "LEADSYNC_SANDBOX_LATENCY"
+LATENCY_HELP = (
+    "answer with latency: 'realistic' (each service's typical figures, docs/sandbox.md), 'fixed:SECONDS' or"
+    f" 'lognormal:MEDIAN:P95'; default: ${LATENCY_ENV}, else none"
+)
 
 
 def _seed_demo(sb: Sandbox) -> list[str]:
@@ -52,11 +59,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port-base", type=int, default=None, help="notion=N, trello=N+1, airtable=N+2, sheets=N+3")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--demo", action="store_true", help="create a demo Notion database and Trello board")
+    parser.add_argument("--latency", default=os.environ.get(LATENCY_ENV), help=LATENCY_HELP)
+    parser.add_argument("--latency-seed", type=int, default=None, help="repeatable latency draws")
     args = parser.parse_args(argv)
+    try:
+        latency = latency_settings(args.latency, args.latency_seed)
+    except ValueError as exc:
+        parser.error(f"--latency: {exc}, or realistic, or off")
     sb = Sandbox.start(host=args.host, port_base=args.port_base)
+    if latency is not None:
+        sb.latency(**latency)
     print("leadsync sandbox running (Ctrl-C to stop)\n")
     for name, emulator in sb.emulators.items():
         print(f"  {name:<9} {emulator.url:<32} control: {emulator.root_url}/_sandbox/stats")
+    if latency is not None:
+        print(f"\n  latency on ({args.latency}): see docs/sandbox.md, Latency")
     print("\n# paste into your shell:")
     for key, value in sorted(sb.env().items()):
         print(f"export {key}={value}")

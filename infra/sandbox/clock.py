@@ -32,6 +32,16 @@ class Clock:
         with self._lock:
             self._offset += seconds
 
+    def advance_to(self, when: float) -> float:
+        """Move the clock forward to `when` (epoch seconds) unless it is already past it; the step taken.
+
+        Atomic: concurrent callers with the same target move the clock once, not once each.
+        """
+        with self._lock:
+            step = max(0.0, when - (time.time() + self._offset))
+            self._offset += step
+            return step
+
     @property
     def offset(self) -> float:
         """Current offset from real time, in seconds."""

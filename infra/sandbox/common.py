@@ -24,8 +24,8 @@ Everything else is shared: the request pipeline (request log -> fault -> auth ->
 `request_count`, `start()/stop()/reset()` and the control endpoints, which live at the host root (not
 under `base_path`): `POST /_sandbox/reset`, `GET|POST /_sandbox/faults` (JSON as `faults.set`, plus
 `{"clear": true}` / `{"next": [{"kind": "500", "n": 2}]}`), `POST /_sandbox/rate_limit` (JSON as
-`rate_limit`), `POST /_sandbox/clock` (`{"advance": 60}`), `POST /_sandbox/tokens`
-(`{"tokens": [...]}`), `GET /_sandbox/stats`.
+`rate_limit`), `POST /_sandbox/latency` (JSON as `latency.set`), `POST /_sandbox/clock`
+(`{"advance": 60}`), `POST /_sandbox/tokens` (`{"tokens": [...]}`), `GET /_sandbox/stats`.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.clock import Clock
 from sandbox.faults import FaultSwitchboard
+from sandbox.latency import LatencyInjector
 from sandbox.ratelimit import RateLimiter
 from sandbox.server import ServerThread
 
@@ -124,6 +125,7 @@ class Emulator:
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
         self.faults = FaultSwitchboard()
+        self.latency = LatencyInjector(self.clock, self.name)
         self.limiter = RateLimiter(self.clock, **self.rate_limit_defaults)
         self.lock = threading.RLock()
         self._log: list[tuple[str, str]] = []
@@ -235,6 +237,7 @@ class Emulator:
         with self.lock:
             self.reset_data()
         self.faults.clear()
+        self.latency.clear()
         self.limiter.reset()
         self._tokens = None
         self.clear_requests()
@@ -310,6 +313,7 @@ class Emulator:
         fault = self.faults.pick(request.method, request.path)
         if self.faults.latency:
             time.sleep(self.faults.latency)
+        advanced = self.latency.wait(request.method, self.limiter.time_scale) if self.latency.enabled else 0.0
         if fault == "drop":
             _abort(environ)
         if fault == "429":
@@ -328,6 +332,8 @@ class Emulator:
                 time.sleep(self.faults.timeout_sleep)
             response = self._handle(request)
         response.headers.setdefault("Date", http_date(received))
+        if advanced:  # a virtual-clock client (the bench) keeps its own time in step with the sandbox's
+            response.headers["x-sandbox-clock-offset"] = repr(self.clock.offset)
         self.decorate(request, response)
         if fault == "lost_response":
             _abort(environ)
@@ -371,6 +377,8 @@ class Emulator:
                 self.faults.configure(body)
             elif action == "rate_limit" and request.method == "POST":
                 self.rate_limit(**body)
+            elif action == "latency" and request.method == "POST":
+                self.latency.configure(body)
             elif action == "clock" and request.method == "POST":
                 self.clock.advance(float(body.get("advance", 0)))
             elif action == "tokens" and request.method == "POST":
@@ -395,6 +403,7 @@ class Emulator:
             "responses_by_status": statuses,
             "faults": self.faults.describe(),
             "rate_limit": self.limiter.describe(),
+            "latency": self.latency.describe(),
             "clock": {"now": self.clock.now().isoformat(), "offset_s": self.clock.offset},
             "data": data,
         }

@@ -84,6 +84,12 @@ class Sandbox:
             env.update(emulator.env())
         return env
 
+    def latency(self, enabled: bool = True, seed: int | None = None, **settings: Any) -> None:
+        """Every emulator answers with latency (`LatencyInjector.set`: each system's defaults unless
+        `read` / `write` models are given; emulator i draws from `seed + i` when seeded)."""
+        for index, emulator in enumerate(self.emulators.values()):
+            emulator.latency.set(enabled, seed=None if seed is None else seed + index, **settings)
+
     def reset(self) -> None:
         """Clear data, faults, rate limiters and request logs of every emulator; clock back to real time."""
         for emulator in self.emulators.values():

@@ -27,11 +27,14 @@ class _NoManagedPolicies:
 
 
 def transform_template(template: dict[str, Any], region: str = REGION) -> dict[str, Any]:
-    """Run the SAM transform offline on a copy whose CodeUri points at S3, as `sam package` would."""
+    """Run the SAM transform offline on a copy whose CodeUri (and layers' ContentUri) points at S3,
+    as `sam package` would."""
     fragment = copy.deepcopy(template)
     for resource in fragment["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = CODE_URI
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = CODE_URI
     previous = ArnGenerator.BOTO_SESSION_REGION_NAME
     ArnGenerator.BOTO_SESSION_REGION_NAME = region
     try:

@@ -68,12 +68,16 @@ class SoakEnvironment:
     dynamodb: Any
     workdir: Path
     store: str = "sqlite"  # "sqlite" (fast, the same StateStore contract) or "dynamodb" (moto, in-process)
+    latency: dict[str, Any] | None = None  # `Sandbox.latency` settings applied to every scenario's world
     conflicts: ConflictLog = field(default_factory=ConflictLog)
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, *, quiet: bool = False, store: str = "sqlite") -> Iterator[SoakEnvironment]:
-        """Start everything; ``quiet`` sends the handler's own log lines and metrics to /dev/null."""
+    def start(
+        cls, *, quiet: bool = False, store: str = "sqlite", latency: dict[str, Any] | None = None
+    ) -> Iterator[SoakEnvironment]:
+        """Start everything; ``quiet`` sends the handler's own log lines and metrics to /dev/null;
+        ``latency``: the emulators answer with that latency (`Sandbox.latency` settings)."""
         patches = [
             mock.patch.dict(os.environ),  # every variable set below is restored on exit
             virtual_waits(request_timeout=CLIENT_TIMEOUT),
@@ -88,7 +92,7 @@ class SoakEnvironment:
             sb = stack.enter_context(Sandbox.start())
             stack.enter_context(mock_aws())
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadsync-soak-")))
-            env = cls(sb, boto3.client("dynamodb", region_name="eu-west-1"), workdir, store)
+            env = cls(sb, boto3.client("dynamodb", region_name="eu-west-1"), workdir, store, latency=latency)
             engine_module = importlib.import_module("leadsync.engine")
             stack.enter_context(mock.patch.object(engine_module, "utcnow", sb.clock.now))
             app_logger = logging.getLogger("leadsync")
@@ -109,6 +113,8 @@ class SoakEnvironment:
                 if hasattr(module, "clear_caches"):
                     module.clear_caches()
         self.sandbox.reset()
+        if self.latency is not None:
+            self.sandbox.latency(**self.latency)
         notion.clear_caches()
         trello.clear_caches()
         ratelimit.reset_shared_limiters()

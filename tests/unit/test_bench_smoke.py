@@ -14,16 +14,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 NO_CHANGE_COLUMNS = ["requests/cycle", "DDB calls", "DDB calls by operation", "CPU s warm", "CPU s cold"]
 MEMORY_COLUMNS = ["peak RSS MB", "heap peak MB"]
-FIRST_SYNC_COLUMNS = ["clock", "invocations", "requests", "429s", "active s", "span s", "bound s", "active/bound"]
+FIRST_SYNC_COLUMNS = ["clock", "latency", "invocations", "requests", "429s", "active s", "span s", "bound s"]
+FIRST_SYNC_COLUMNS += ["active/bound"]
 MORE_FIRST_SYNC_COLUMNS = ["DDB calls", "CPU s (busy)", "real s"]
 SWEEP_COLUMNS = ["requests", "DDB calls", "CPU s", "wall s", "swept"]
 
 
-def _row(output: str, after: str, system: str, n: str) -> list[str]:
+def _row(output: str, after: str, system: str, n: str, *more: str) -> list[str]:
     section = output.split(after, 1)[1]
     for line in section.splitlines():
         cells = [c.strip() for c in line.split("|")]
-        if cells[:2] == [system, n]:
+        if cells[:2] == [system, n] and cells[3 : 3 + len(more)] == list(more):
             return cells
     raise AssertionError(f"no {system} N={n} row after {after!r} in:\n{output}")
 
@@ -65,13 +66,20 @@ def test_bench_runs_twenty_leads_and_prints_every_column() -> None:
     assert set(_counts(steady[2])) == {"notion", "trello"}
     assert all(cell not in ("", "-") for cell in steady), steady
 
-    first = _row(text, "## First sync", "notion", "20")
+    first = _row(text, "## First sync", "notion", "20", "off")
     assert first[2] == "virtual"
-    assert first[3].endswith(" done"), first
-    requests = _counts(first[4])
+    assert first[4].endswith(" done"), first
+    requests = _counts(first[5])
     assert requests["trello"] >= 20  # one card created per lead
     assert requests["notion"] >= 20  # the card's id written back to each lead
-    assert float(first[8].split()[0]) > 0
+    assert float(first[9].split()[0]) > 0
+
+    # the same first sync with realistic latency: done too, and its simulated time holds at least one
+    # median round trip per request (Trello reads 150 ms, so 0.15 s a request is a safe floor)
+    slow = _row(text, "## First sync", "notion", "20", "on")
+    assert slow[4].endswith(" done"), slow
+    slow_requests = sum(_counts(slow[5]).values())
+    assert float(slow[7]) >= float(first[7]) + 0.15 * slow_requests, (first, slow)
 
     sweep = _row(text, "## Hourly full sweep", "notion", "20")
     assert sweep[-1] == "yes"

@@ -18,6 +18,7 @@ from leadsync.core.fingerprint import fingerprint
 from leadsync.core.guards import Held, hold_mass_deletions
 from leadsync.core.models import Intent, Link, Record, Side
 from leadsync.core.operations import Archive, Create, Plan, SetMarker, Unit, Update
+from leadsync.cycle import meter
 from leadsync.cycle.markers import marker_not_written, queue_marker, remember_marker, write_markers
 from leadsync.cycle.working import Cycle
 from leadsync.errors import ApiError, DeadlineExceeded, LeadsyncError, RetryableError, StaleState
@@ -74,6 +75,7 @@ def apply_plan(
     """Apply the units that time allows; the links to store and to drop at the commit."""
     puts: list[Link] = []
     drops: list[Link] = []
+    progress = meter.start(cycle, the_plan)
     for unit in the_plan.units:
         if unit.writes and cycle.deadline.remaining() < reserve(cycle):
             _defer(cycle, unit)
@@ -100,6 +102,8 @@ def apply_plan(
         if unit.drop is not None and not created:
             drops.append(unit.drop)
         _record_activity(cycle, unit)
+        if created and progress is not None:
+            progress.created_one()
     for side in (Side.LEAD, Side.CARD):
         write_markers(cycle, side)
     return puts, drops

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from leadsync import backlog
+from leadsync import backlog, progress
 from leadsync.core.models import Link, Record, Side
 from leadsync.cycle.working import Cycle, CycleReport
 from leadsync.errors import LeadsyncError, StaleState
@@ -83,6 +83,7 @@ def _commit_cycle(cycle: Cycle, store: StateStore, owner: str, full: bool) -> No
     if cycle.report.errors or cycle.report.deferred:
         cycle.report.status = "partial"
     cycle.report.duration_ms = cycle.report.elapsed_ms()
+    _estimate(cycle.report)
     meta.last_run = {**cycle.report.summary(), "at": cycle.started.isoformat()}
     if not _commit_meta(cycle, store, owner, "nothing more committed"):
         return
@@ -107,6 +108,8 @@ def _save_backlog(cycle: Cycle, store: StateStore) -> list[int]:
     head, too_large = backlog.chunks([*cycle.backlog_rest, *deferred])
     for entry in too_large:  # cannot be saved whole: re-read it directly instead
         cycle.failed[Side(str(entry["side"]))].add(str(entry["id"]))
+    before = cycle.report.backlog
+    cycle.report.backlog = backlog.queued_after(before, cycle.backlog_entries_read, sum(len(c) for c in head))
     retired = list(cycle.backlog_consumed)
     tail = meta.backlog[len(retired) :]
     first = max([*meta.backlog, -1]) + 1
@@ -146,9 +149,32 @@ def _seen_to_keep(cycle: Cycle, side: Side) -> dict[str, str]:
     return {record_id: digest for _, record_id, digest in entries[: cycle.limits.max_seen]}
 
 
+def created(report: CycleReport) -> int:
+    """Records this cycle created (on either side)."""
+    return sum(n for key, n in report.applied.items() if key.startswith("create_"))
+
+
+def _estimate(report: CycleReport) -> None:
+    """The backlog's ETA at this cycle's rate of creations (see ``leadsync.progress``)."""
+    eta = progress.estimate(created(report), report.backlog, report.duration_ms / 1000)
+    report.eta_seconds, report.eta_cycles = eta.eta_seconds, eta.eta_cycles
+
+
 def emit(report: CycleReport, cycle: Cycle | None) -> None:
     """The cycle's summary line and metrics (every cycle, whatever its status)."""
-    logger.info("cycle finished", extra={"summary": report.summary()})
+    if report.backlog and report.eta_seconds is None and report.eta_cycles is None:
+        _estimate(report)
+    message = "cycle finished"
+    if report.backlog:
+        message += (
+            f"; {report.backlog} records wait to be created, {progress.describe_eta(report.eta_seconds)} to go"
+            f" ({report.eta_cycles if report.eta_cycles is not None else '?'} cycles) at this cycle's rate"
+        )
+    logger.info(message, extra={"summary": report.summary()})
+    if progress.listening():
+        elapsed = report.duration_ms / 1000
+        progress.publish(progress.Progress(report.pair, created(report), report.backlog, elapsed))
+    metrics.add_metric(name="BacklogRemaining", unit=COUNT, value=report.backlog)
     metrics.add_metric(name="RecordsRead", unit=COUNT, value=sum(report.read.values()))
     metrics.add_metric(name="OperationsApplied", unit=COUNT, value=sum(report.applied.values()))
     metrics.add_metric(name="Conflicts", unit=COUNT, value=report.conflicts)

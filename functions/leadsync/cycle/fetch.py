@@ -142,6 +142,7 @@ def take_backlog(cycle: Cycle, store: StateStore) -> None:
     for seq in cycle.meta.backlog[: backlog.MAX_CHUNKS_PER_CYCLE]:
         chunk = store.backlog(cycle.pair.id, seq)
         cycle.backlog_consumed.append(seq)
+        cycle.backlog_entries_read += len(chunk)
         live.extend(_unlinked(store, cycle.pair.id, chunk))
         if len(live) >= backlog.BATCH or cycle.deadline.remaining() < cycle.limits.unit_reserve_seconds * 4:
             break

@@ -82,6 +82,9 @@ class CycleReport:
     activity: list[str] = field(default_factory=list)
     deferred: int = 0
     held_deletions: int = 0  # archives kept back by the mass-deletion guard
+    backlog: int = 0  # records waiting in the backlog to be created after this cycle (leadsync.progress)
+    eta_seconds: int | None = None  # when the backlog will be done at this cycle's rate (None: unknown)
+    eta_cycles: int | None = None
     duration_ms: int = 0
     started_monotonic: float = field(default_factory=time.monotonic, repr=False)
 
@@ -99,6 +102,9 @@ class CycleReport:
             "problems": len(self.problems),
             "deferred": self.deferred,
             "held_deletions": self.held_deletions,
+            "backlog": self.backlog,
+            "eta_seconds": self.eta_seconds,
+            "eta_cycles": self.eta_cycles,
             "duration_ms": self.duration_ms,
         }
 
@@ -141,6 +147,7 @@ class Cycle:
     blocked: dict[Side, set[str]] = field(default_factory=lambda: {Side.LEAD: set(), Side.CARD: set()})
     backlog_consumed: list[int] = field(default_factory=list)  # chunks read from the head this cycle
     backlog_rest: list[dict[str, object]] = field(default_factory=list)  # read but not taken: saved again
+    backlog_entries_read: int = 0  # entries of the chunks read from the head (linked ones included)
     from_backlog: set[tuple[Side, str]] = field(default_factory=set)
     deferred_creates: dict[tuple[Side, str], Record] = field(default_factory=dict)
     markers: dict[Side, list[tuple[str, str | None]]] = field(default_factory=lambda: {Side.LEAD: [], Side.CARD: []})
