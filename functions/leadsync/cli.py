@@ -5,6 +5,7 @@
     plan       a dry run: print what a cycle would do, write nothing
     status     last run, cursors and link count of every pair
     repoint    forget a re-pointed pair's links, so its next cycle adopts the new place's records
+    history    what the sync did to which record, and why (--pair, --record, --field, --kind, --since, --json)
 
 Settings come from the environment (LEADSYNC_CONFIG_FILE, LEADSYNC_TABLE or LEADSYNC_STATE_PATH,
 credentials such as NOTION_TOKEN, TRELLO_API_KEY, TRELLO_TOKEN); see the README.
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show each pair's state")
     point = sub.add_parser("repoint", help="forget a re-pointed pair's links (after moving a side on purpose)")
     point.add_argument("pair", help="the pair's id")
+    from leadsync import operator_cli
+
+    operator_cli.add_commands(sub)
     args = parser.parse_args(argv)
     if args.config:
         os.environ["LEADSYNC_CONFIG_FILE"] = args.config
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from leadsync.errors import ConfigError
 
     try:
-        return _COMMANDS[args.command](args)
+        return {**_COMMANDS, **operator_cli.COMMANDS}[args.command](args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -186,6 +186,8 @@ class PairConfig(_Strict):
     required_fields: list[str] | None = None  # default: ["name"] when a "name" field is mapped
     full_sweep_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60, strict=True)
     max_deletions_per_cycle: int | None = Field(default=None, ge=0, strict=True)
+    history_days: int = Field(default=30, ge=1, le=3650, strict=True)  # how long activity is kept
+    redact_fields: list[str] = Field(default_factory=list)  # values kept out of history and logs
 
     @field_validator("fields")
     @classmethod
@@ -205,6 +207,11 @@ class PairConfig(_Strict):
         for name in self.required_fields or []:
             if name not in self.fields:
                 problems.append(f"required_fields names {name!r}, which is not a mapped field")
+        for name in self.redact_fields:
+            if name not in self.fields:
+                problems.append(
+                    f"redact_fields names {name!r}, which is not a mapped field (mapped: {', '.join(self.fields)})"
+                )
         status = self.fields.get(self.status_field or "")
         if status is not None and status.values is not None:
             unknown = [s for s in self.skip_statuses if s not in status.values]

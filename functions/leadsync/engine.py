@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from leadsync.connectors.deadline import Deadline
+from leadsync.core.history import redact_plan
 from leadsync.core.models import Fence, Side
 from leadsync.core.operations import Plan
 from leadsync.core.planner import plan
@@ -107,6 +108,7 @@ class Engine:
             self._release(pair.id, owner)
         finally:
             report.duration_ms = report.elapsed_ms()
+            commit.record_history(cycle, self.store)
             commit.emit(report, cycle)
         return report
 
@@ -134,6 +136,7 @@ class Engine:
             confirm.recover_intents(cycle)
             fetch.take_backlog(cycle, store)
         links = confirm.load_links(cycle, store, full)
+        cycle.bases = {link.lead_id: link.base for link in links}
         confirm.hold_back_blocked(cycle)
         with tracer.provider.in_subsegment("plan"):
             the_plan = plan(pair.plan_config, links, cycle.records[Side.LEAD], cycle.records[Side.CARD])
@@ -142,7 +145,8 @@ class Engine:
         the_plan, held = apply.guard_deletions(cycle, the_plan, links, full)
         if dry_run:
             cycle.report.status = "dry_run"
-            cycle.report.activity = the_plan.describe() + [f"held: {line}" for line in Plan(held.units).describe()]
+            shown, kept_back = redact_plan(the_plan, cycle.redacted), redact_plan(Plan(held.units), cycle.redacted)
+            cycle.report.activity = shown.describe() + [f"held: {line}" for line in kept_back.describe()]
             store.release(pair.id, owner)
             return
         with tracer.provider.in_subsegment("apply"):

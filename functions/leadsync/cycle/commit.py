@@ -11,9 +11,10 @@ cycle reads the same window and skips what is already linked. What comes after t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from leadsync import backlog
+from leadsync.core import history
 from leadsync.core.models import Link, Record, Side
 from leadsync.cycle.working import Cycle, CycleReport
 from leadsync.errors import LeadsyncError, StaleState
@@ -144,6 +145,28 @@ def _seen_to_keep(cycle: Cycle, side: Side) -> dict[str, str]:
     ]
     entries.sort(reverse=True)
     return {record_id: digest for _, record_id, digest in entries[: cycle.limits.max_seen]}
+
+
+def record_history(cycle: Cycle, store: StateStore) -> None:
+    """Store the cycle's activity: what it applied, its conflicts, skipped records, failures.
+
+    Whatever the cycle's outcome (a failed cycle's changes happened all the same); never raises:
+    a history that cannot be written is logged, the sync itself is not undone or failed for it.
+    """
+    report, pair_id = cycle.report, cycle.pair.id
+    if report.status == "dry_run":
+        return
+    at = cycle.clock()
+    items = list(cycle.history)
+    items += [history.skipped(pair_id, at, problem) for problem in report.problems]
+    recorded = [a.message for a in items if a.kind == "failed"]
+    items += [history.error(pair_id, at, e) for e in report.errors if not any(m.startswith(e) for m in recorded)]
+    if not items:
+        return
+    try:
+        store.put_activity(pair_id, items, timedelta(days=cycle.pair.config.history_days))
+    except Exception as exc:  # the sync is done; only its history is missing
+        logger.warning("could not store the cycle's history", extra={"error": str(exc), "items": len(items)})
 
 
 def emit(report: CycleReport, cycle: Cycle | None) -> None:

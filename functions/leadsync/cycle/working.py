@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from leadsync.config import PairConfig
 from leadsync.connectors.base import Connector
 from leadsync.connectors.deadline import Deadline
+from leadsync.core.history import Activity
 from leadsync.core.mapping import Normalizer
-from leadsync.core.models import Fence, FetchResult, Intent, PairMeta, Record, Side
+from leadsync.core.models import Fence, FetchResult, Fields, Intent, PairMeta, Record, Side
 from leadsync.core.planner import PlanConfig
 from leadsync.observability import logger
 
@@ -144,6 +145,13 @@ class Cycle:
     from_backlog: set[tuple[Side, str]] = field(default_factory=set)
     deferred_creates: dict[tuple[Side, str], Record] = field(default_factory=dict)
     markers: dict[Side, list[tuple[str, str | None]]] = field(default_factory=lambda: {Side.LEAD: [], Side.CARD: []})
+    bases: dict[str, Fields] = field(default_factory=dict)  # lead id -> its link's base as loaded (old values)
+    history: list[Activity] = field(default_factory=list)  # stored at the end of the cycle (commit.record_history)
+
+    @property
+    def redacted(self) -> frozenset[str]:
+        """The fields whose values stay out of history, logs and the report (``redact_fields``)."""
+        return frozenset(self.pair.config.redact_fields)
 
     def problem(self, message: str) -> None:
         """A problem with one record or value: reported and logged; the cycle goes on."""
