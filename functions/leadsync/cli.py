@@ -6,6 +6,9 @@
     status     last run, cursors and link count of every pair
     repoint    forget a re-pointed pair's links, so its next cycle adopts the new place's records
     history    what the sync did to which record, and why (--pair, --record, --field, --kind, --since, --json)
+    pending    deletions waiting for approval (on_lead_deleted / on_card_deleted: approve)
+    approve    archive the pending deletions named (ID ... or --all)
+    reject     keep the records of the pending deletions named, unlinked (ID ... or --all)
 
 Settings come from the environment (LEADSYNC_CONFIG_FILE, LEADSYNC_TABLE or LEADSYNC_STATE_PATH,
 credentials such as NOTION_TOKEN, TRELLO_API_KEY, TRELLO_TOKEN); see the README.
@@ -170,9 +173,11 @@ def _now() -> Any:
 
 def _print_result(result: dict[str, Any]) -> None:
     for pair, summary in result["pairs"].items():
+        waiting = summary.get("awaiting_approval")
         print(
             f"pair {pair}: {summary['status']}; read {summary.get('read')}; applied {summary.get('applied')}; "
             f"conflicts {summary.get('conflicts')}; errors {summary.get('errors')}"
+            + (f"; {waiting} deletion(s) now wait for approval (python -m leadsync pending)" if waiting else "")
         )
 
 

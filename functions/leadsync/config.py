@@ -255,8 +255,8 @@ class PairConfig(_Strict):
         """Archiving on an Airtable side without ``archived_field`` is a DELETE: only when asked by name."""
         problems = []
         rules = (
-            ("lead", self.lead, "on_card_deleted", self.on_card_deleted is CardDeleted.ARCHIVE_LEAD),
-            ("card", self.card, "on_lead_deleted", self.on_lead_deleted is LeadDeleted.ARCHIVE_CARD),
+            ("lead", self.lead, "on_card_deleted", self.on_card_deleted is not CardDeleted.DETACH),
+            ("card", self.card, "on_lead_deleted", self.on_lead_deleted is not LeadDeleted.DETACH),
         )
         for side_name, side, rule, archives in rules:
             if archives and isinstance(side, AirtableSide) and side.archived_field is None and not side.hard_delete:
@@ -266,6 +266,15 @@ class PairConfig(_Strict):
                     f"or {side_name}.hard_delete: true to delete for good"
                 )
         return problems
+
+    def approval_sides(self) -> frozenset[Side]:
+        """The sides whose archives wait for the operator (``on_lead_deleted``/``on_card_deleted: approve``)."""
+        sides = set()
+        if self.on_lead_deleted is LeadDeleted.APPROVE:
+            sides.add(Side.CARD)
+        if self.on_card_deleted is CardDeleted.APPROVE:
+            sides.add(Side.LEAD)
+        return frozenset(sides)
 
     def deletion_limit(self, links: int) -> int:
         """The most records one cycle may archive or delete before the mass-deletion guard stops it.
@@ -310,8 +319,13 @@ class PairConfig(_Strict):
             granularity=granularity,
             skip=skip,
             create_leads=self.create_leads_from_cards,
-            on_lead_deleted=self.on_lead_deleted,
-            on_card_deleted=self.on_card_deleted,
+            # ``approve`` plans the archive; the cycle holds it for the operator (leadsync.cycle.approval)
+            on_lead_deleted=LeadDeleted.ARCHIVE_CARD
+            if self.on_lead_deleted is LeadDeleted.APPROVE
+            else self.on_lead_deleted,
+            on_card_deleted=CardDeleted.ARCHIVE_LEAD
+            if self.on_card_deleted is CardDeleted.APPROVE
+            else self.on_card_deleted,
             match_on=tuple(self.match_on),
             required=tuple(
                 self.required_fields if self.required_fields is not None else [n for n in ("name",) if n in self.fields]

@@ -19,7 +19,7 @@ from leadsync.core.history import redact_plan
 from leadsync.core.models import Fence, Side
 from leadsync.core.operations import Plan
 from leadsync.core.planner import plan
-from leadsync.cycle import apply, commit, confirm, fetch
+from leadsync.cycle import apply, approval, commit, confirm, fetch
 from leadsync.cycle.working import Cycle, CycleReport, Limits, PairRuntime
 from leadsync.errors import DeadlineExceeded, LeadsyncError, LeaseHeld, RetryableError
 from leadsync.identity import check_containers
@@ -138,15 +138,18 @@ class Engine:
         links = confirm.load_links(cycle, store, full)
         cycle.bases = {link.lead_id: link.base for link in links}
         confirm.hold_back_blocked(cycle)
+        approval.check_pending(cycle, store, write=not dry_run)
         with tracer.provider.in_subsegment("plan"):
             the_plan = plan(pair.plan_config, links, cycle.records[Side.LEAD], cycle.records[Side.CARD])
         for problem in the_plan.problems:
             cycle.problem(problem)
+        the_plan = approval.hold_for_approval(cycle, the_plan)
         the_plan, held = apply.guard_deletions(cycle, the_plan, links, full)
         if dry_run:
             cycle.report.status = "dry_run"
             shown, kept_back = redact_plan(the_plan, cycle.redacted), redact_plan(Plan(held.units), cycle.redacted)
-            cycle.report.activity = shown.describe() + [f"held: {line}" for line in kept_back.describe()]
+            waiting = [f"waits for approval: {p.describe()}" for p in cycle.new_pending]
+            cycle.report.activity = shown.describe() + [f"held: {line}" for line in kept_back.describe()] + waiting
             store.release(pair.id, owner)
             return
         with tracer.provider.in_subsegment("apply"):

@@ -618,3 +618,34 @@ def test_activity_of_different_pairs_is_isolated_and_leaves_links_alone(store: S
     assert store.activity(PAIR, T0) == []
     assert len(store.all_links(PAIR)) == 2
     assert store.links_by_card(PAIR, ["card-0001"])["card-0001"].lead_id == "lead-0001"
+
+
+# --- deletions waiting for approval -----------------------------------------------------------
+
+
+def _pending(record: str, at: datetime, link: Link | None = None) -> Any:
+    from leadsync.core.approvals import PendingDeletion, pending_id
+
+    return PendingDeletion(pending_id(Side.CARD, record), Side.CARD, record, "lead-x", "its lead was deleted", at, link)
+
+
+def test_pending_deletions_round_trip_oldest_first_with_their_link(store: StateStore) -> None:
+    link = Link("lead-x", "card-b", {"name": "Zoë", "email": None})
+    first, second = _pending("card-b", T0, link), _pending("card-a", T0 + timedelta(seconds=1))
+    store.put_pending(PAIR, [second, first])
+    assert store.pending(PAIR) == [first, second]
+    assert store.pending("other-pair") == []
+
+
+def test_a_deletion_already_waiting_keeps_its_first_record(store: StateStore) -> None:
+    first = _pending("card-a", T0)
+    store.put_pending(PAIR, [first])
+    store.put_pending(PAIR, [replace(first, created_at=T0 + timedelta(hours=1), reason="again")])
+    assert store.pending(PAIR) == [first]
+
+
+def test_delete_pending_forgets_only_those(store: StateStore) -> None:
+    a, b = _pending("card-a", T0), _pending("card-b", T0)
+    store.put_pending(PAIR, [a, b])
+    store.delete_pending(PAIR, [a.id, "never-existed"])
+    assert store.pending(PAIR) == [b]

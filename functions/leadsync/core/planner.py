@@ -23,6 +23,7 @@ class LeadDeleted(StrEnum):
 
     ARCHIVE_CARD = "archive_card"
     DETACH = "detach"  # leave the card, drop the link
+    APPROVE = "approve"  # archive the card once the operator approves (planned as ARCHIVE_CARD, see core.approvals)
 
 
 class CardDeleted(StrEnum):
@@ -30,6 +31,7 @@ class CardDeleted(StrEnum):
 
     DETACH = "detach"  # leave the lead, keep a tombstone link (no replacement card)
     ARCHIVE_LEAD = "archive_lead"
+    APPROVE = "approve"  # archive the lead once the operator approves (planned as ARCHIVE_LEAD)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ def commit(cycle: Cycle, store: StateStore, owner: str, full: bool, puts: list[L
         store.put_links(pair_id, puts, fence=cycle.fence)
     for intent in cycle.resolved_intents:
         store.delete_intent(pair_id, intent.token, fence=cycle.fence)
+    if cycle.new_pending:
+        store.put_pending(pair_id, cycle.new_pending)
     _commit_cycle(cycle, store, owner, full)
 
 

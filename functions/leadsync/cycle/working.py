@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from leadsync.config import PairConfig
 from leadsync.connectors.base import Connector
 from leadsync.connectors.deadline import Deadline
+from leadsync.core.approvals import PendingDeletion
 from leadsync.core.history import Activity
 from leadsync.core.mapping import Normalizer
 from leadsync.core.models import Fence, FetchResult, Fields, Intent, PairMeta, Record, Side
@@ -83,6 +84,7 @@ class CycleReport:
     activity: list[str] = field(default_factory=list)
     deferred: int = 0
     held_deletions: int = 0  # archives kept back by the mass-deletion guard
+    awaiting_approval: int = 0  # deletions newly held for the operator's approval (approve mode)
     duration_ms: int = 0
     started_monotonic: float = field(default_factory=time.monotonic, repr=False)
 
@@ -100,6 +102,7 @@ class CycleReport:
             "problems": len(self.problems),
             "deferred": self.deferred,
             "held_deletions": self.held_deletions,
+            "awaiting_approval": self.awaiting_approval,
             "duration_ms": self.duration_ms,
         }
 
@@ -147,6 +150,8 @@ class Cycle:
     markers: dict[Side, list[tuple[str, str | None]]] = field(default_factory=lambda: {Side.LEAD: [], Side.CARD: []})
     bases: dict[str, Fields] = field(default_factory=dict)  # lead id -> its link's base as loaded (old values)
     history: list[Activity] = field(default_factory=list)  # stored at the end of the cycle (commit.record_history)
+    waiting: list[PendingDeletion] = field(default_factory=list)  # deletions waiting for approval (approve mode)
+    new_pending: list[PendingDeletion] = field(default_factory=list)  # held this cycle: stored at the commit
 
     @property
     def redacted(self) -> frozenset[str]:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from leadsync.core.approvals import PendingDeletion
 from leadsync.core.history import Activity
 from leadsync.core.models import Fence, Intent, Link, PairMeta
 
@@ -90,3 +91,12 @@ class StateStore(Protocol):
 
         At most ``limit``; activities past their retention at ``now`` are left out.
         """
+
+    def put_pending(self, pair_id: str, items: Sequence[PendingDeletion]) -> None:
+        """Record deletions that wait for approval; one already waiting (same id) is kept as it is."""
+
+    def pending(self, pair_id: str) -> list[PendingDeletion]:
+        """Every deletion of the pair that waits for approval, oldest first."""
+
+    def delete_pending(self, pair_id: str, ids: Iterable[str]) -> None:
+        """Forget these pending deletions (approved and done, rejected, or their record came back)."""

@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leadsync.core.approvals import PendingDeletion
 from leadsync.core.history import Activity
 from leadsync.core.models import Fence, Fields, Intent, Link, PairMeta, Side
 from leadsync.errors import LeadsyncError, LeaseHeld, RetryableError, StaleState
@@ -29,6 +30,7 @@ from leadsync.state.table import (
     LEAD_PREFIX,
     META_SK,
     PARTITION_KEY,
+    PENDING_PREFIX,
     RECORD_PREFIX,
     SORT_KEY,
     TTL_ATTRIBUTE,
@@ -478,6 +480,35 @@ class DynamoStateStore:
                 break
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
         return found[:limit]
+
+    # --- deletions waiting for approval ---------------------------------------------------------
+
+    def put_pending(self, pair_id: str, items: Sequence[PendingDeletion]) -> None:
+        """One conditional PutItem each: a deletion already waiting keeps its first record."""
+        for p in items:
+            item = {
+                **self._key(pair_id, PENDING_PREFIX + p.id),
+                "id": {"S": p.id},
+                "created_at": {"S": p.created_at.isoformat()},
+                "body": {"S": p.to_json()},
+            }
+            try:
+                self._call(
+                    "put_item",
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#sk)",
+                    ExpressionAttributeNames={"#sk": SORT_KEY},
+                )
+            except ClientError:  # already waiting (the only error _call lets through as is)
+                continue
+
+    def pending(self, pair_id: str) -> list[PendingDeletion]:
+        items = [PendingDeletion.from_dict(json.loads(i["body"]["S"])) for i in self._query(pair_id, PENDING_PREFIX)]
+        return sorted(items, key=lambda p: (p.created_at, p.id))
+
+    def delete_pending(self, pair_id: str, ids: Iterable[str]) -> None:
+        keys = [self._key(pair_id, PENDING_PREFIX + i) for i in dict.fromkeys(ids)]
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
 
 
 def _as_batch_request(request: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from leadsync.core.approvals import PendingDeletion
 from leadsync.core.history import Activity
 from leadsync.core.models import Fence, Intent, Link, PairMeta, Side
 from leadsync.errors import LeaseHeld, StaleState
@@ -57,6 +58,10 @@ CREATE TABLE IF NOT EXISTS activity (
 CREATE INDEX IF NOT EXISTS activity_by_time ON activity (pair_id, at);
 CREATE INDEX IF NOT EXISTS activity_by_lead ON activity (pair_id, lead_id, at);
 CREATE INDEX IF NOT EXISTS activity_by_card ON activity (pair_id, card_id, at);
+CREATE TABLE IF NOT EXISTS pending (
+    pair_id TEXT NOT NULL, id TEXT NOT NULL, created_at TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (pair_id, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS intents (
     pair_id TEXT NOT NULL, token TEXT NOT NULL, side TEXT NOT NULL, source_id TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -334,6 +339,23 @@ class SqliteStateStore:
             params += [record, record]
         rows = self._read(sql + " ORDER BY at DESC, rowid DESC LIMIT ?", (*params, limit))
         return [Activity.from_dict(json.loads(row[0])) for row in rows]
+
+    # --- deletions waiting for approval ---------------------------------------------------------
+
+    def put_pending(self, pair_id: str, items: Sequence[PendingDeletion]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO pending (pair_id, id, created_at, body) VALUES (?, ?, ?, ?)",
+                [(pair_id, p.id, _stamp(p.created_at), p.to_json()) for p in items],
+            )
+
+    def pending(self, pair_id: str) -> list[PendingDeletion]:
+        rows = self._read("SELECT body FROM pending WHERE pair_id = ? ORDER BY created_at, id", (pair_id,))
+        return [PendingDeletion.from_dict(json.loads(row[0])) for row in rows]
+
+    def delete_pending(self, pair_id: str, ids: Iterable[str]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM pending WHERE pair_id = ? AND id = ?", [(pair_id, i) for i in ids])
 
 
 def _stamp(at: datetime) -> str:

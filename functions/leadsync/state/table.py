@@ -10,6 +10,8 @@ Items (one partition per pair):
   by time; ``SK=REC#<record id>#<time>#<uid>``: the same activity again under each of its records
   (lead id and card id), so "what happened to this card" is one Query. Both carry ``expires_at``
   (TTL: the pair's ``history_days`` after the activity).
+- ``PK=PAIR#<pair>, SK=PENDING#<id>``: a deletion waiting for approval (``leadsync.core.approvals``):
+  id, created_at, body (JSON: the record to archive, the gone record, the link to drop, why).
 - ``PK=BUDGET#<system>#<credential key>, SK=BUCKET``: the rate budget every worker of one credential
   shares (``leadsync.state.budget``): tat, paused_until, granted, rate, burst, expires_at (TTL, 30 days
   after the last grant). The key is ``ratelimit.credential_key`` (a hash), never the credential.
@@ -44,6 +46,7 @@ INTENT_PREFIX = "INTENT#"
 BACKLOG_PREFIX = "BACKLOG#"
 ACTIVITY_PREFIX = "ACT#"
 RECORD_PREFIX = "REC#"
+PENDING_PREFIX = "PENDING#"
 BUDGET_PREFIX = "BUDGET#"
 BUDGET_SK = "BUCKET"
 
