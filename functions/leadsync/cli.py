@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", help="configuration file (default: $LEADSYNC_CONFIG_FILE)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("validate", help="check the configuration")
+    check = sub.add_parser("validate", help="check the configuration")
+    check.add_argument(
+        "--live", action="store_true", help="also check every mapped field, option and list against the live systems"
+    )
     sync = sub.add_parser("sync", help="run sync cycles")
     sync.add_argument("--every", type=float, default=0, help="repeat every N seconds (Ctrl-C stops)")
     sync.add_argument("--budget", type=float, default=55, help="seconds per cycle, like the Lambda timeout")
@@ -80,9 +83,18 @@ def _validate(args: argparse.Namespace) -> int:
     from leadsync.config import Settings
     from leadsync.wiring import load_sync_config
 
-    config = load_sync_config(Settings.from_env())
+    settings = Settings.from_env()
+    config = load_sync_config(settings)
+    if getattr(args, "live", False):
+        from leadsync.errors import ConfigError
+        from leadsync.live_check import check_live
+
+        problems = check_live(config.pairs, settings)
+        if problems:
+            raise ConfigError([f"live check: {p}" for p in problems])
+    where = " (checked against the live systems)" if getattr(args, "live", False) else ""
     for pair in config.pairs:
-        print(f"ok: pair {pair.id}: {pair.lead.system} <-> {pair.card.system}, fields {', '.join(pair.fields)}")
+        print(f"ok: pair {pair.id}: {pair.lead.system} <-> {pair.card.system}, fields {', '.join(pair.fields)}{where}")
     return 0
 
 
