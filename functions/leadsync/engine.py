@@ -19,7 +19,7 @@ from leadsync.core.history import redact_plan
 from leadsync.core.models import Fence, Side
 from leadsync.core.operations import Plan
 from leadsync.core.planner import plan
-from leadsync.cycle import apply, approval, commit, confirm, fetch
+from leadsync.cycle import apply, approval, commit, confirm, fetch, rules
 from leadsync.cycle.working import Cycle, CycleReport, Limits, PairRuntime
 from leadsync.errors import DeadlineExceeded, LeadsyncError, LeaseHeld, RetryableError
 from leadsync.identity import check_containers
@@ -140,7 +140,9 @@ class Engine:
         confirm.hold_back_blocked(cycle)
         approval.check_pending(cycle, store, write=not dry_run)
         with tracer.provider.in_subsegment("plan"):
-            the_plan = plan(pair.plan_config, links, cycle.records[Side.LEAD], cycle.records[Side.CARD])
+            chosen = rules.select(cycle, links)  # the pair's rules: which records sync
+            the_plan = plan(pair.plan_config, chosen.links, chosen.leads, chosen.cards)
+            the_plan.units[:0] = chosen.detach
         for problem in the_plan.problems:
             cycle.problem(problem)
         the_plan = approval.hold_for_approval(cycle, the_plan)
