@@ -18,10 +18,10 @@ from leadsync.connectors.base import Schema
 from leadsync.core.models import Side
 
 
-def schema_problems(pair: PairConfig, index: int, side: Side, schema: Schema) -> list[str]:
-    """Every setting of ``pair`` (the ``index``-th) that names something ``schema`` does not have (pure)."""
+def schema_problems(pair: PairConfig, where: str, side: Side, schema: Schema) -> list[str]:
+    """Every setting of ``pair`` that names something ``schema`` does not have (pure); each problem
+    starts with the setting's path under ``where`` (e.g. ``pairs[0]``)."""
     config = pair.lead if side is Side.LEAD else pair.card
-    where = f"pairs[{index}]"
     what = _container(config)
     problems = []
     for name, f in pair.fields.items():
@@ -115,5 +115,5 @@ def check_live(config: list[PairConfig], settings: Settings) -> list[str]:
             except LeadsyncError as exc:
                 problems.append(f"pairs[{index}].{side.value}: could not read the {connector.system} schema: {exc}")
                 continue
-            problems += schema_problems(pair, index, side, schema)
+            problems += schema_problems(pair, f"pairs[{index}]", side, schema)
     return problems

@@ -53,3 +53,31 @@ def test_a_list_the_board_does_not_have_is_caught_live(harness: Harness, capsys:
     code, out = _validate(capsys, "--live")
     assert code == 2, out
     assert "pairs[0].fields.status.values: 'Won' is not a list of 'list' in the Trello board" in out
+
+
+def test_every_full_sweep_reports_a_setting_the_live_schema_lacks(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from leadsync.config import Settings
+    from leadsync.wiring import build_store
+
+    if harness.leads.system != "notion":
+        pytest.skip("Airtable and Sheets connectors refuse a missing field themselves: the cycle fails, naming it")
+    native = harness.leads.native()
+    fields = {"name": {"lead": native["name"], "card": "name"}, "email": {"lead": "Emial", "card": "desc:Email"}}
+    harness.configure(fields=fields, status_field=None)
+    harness.leads.add(name="Ada", email="ada@example.com", status="New", source="Web")
+
+    first = harness.cycle()  # the first cycle is a full sweep
+    quiet = harness.cycle()  # an incremental one does not read the schema
+
+    assert first["problems"] >= 1
+    assert quiet["problems"] == 0
+    store = build_store(Settings.from_env())
+    found = [a.message for a in store.activity("e2e", harness.sb.clock.now() + timedelta(seconds=1))]
+    assert any("settings do not match" in m and "pair e2e.fields.email.lead = 'Emial'" in m for m in found), found
+
+
+def test_a_pair_that_matches_its_trackers_has_no_sweep_problem(harness: Harness) -> None:
+    harness.leads.add(name="Ada", email="ada@example.com", status="New", source="Web")
+    assert harness.cycle()["problems"] == 0

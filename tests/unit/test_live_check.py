@@ -37,12 +37,12 @@ def pair(**fields: Any) -> Any:
 
 def test_a_pair_that_matches_the_live_schemas_has_no_problem() -> None:
     config = pair()
-    assert schema_problems(config, 0, Side.LEAD, NOTION) == []
-    assert schema_problems(config, 0, Side.CARD, TRELLO) == []
+    assert schema_problems(config, "pairs[0]", Side.LEAD, NOTION) == []
+    assert schema_problems(config, "pairs[0]", Side.CARD, TRELLO) == []
 
 
 def test_a_property_typo_is_named_with_its_path_and_the_likely_one() -> None:
-    (problem,) = schema_problems(pair(email={"lead": "Emial", "card": "desc:Email"}), 0, Side.LEAD, NOTION)
+    (problem,) = schema_problems(pair(email={"lead": "Emial", "card": "desc:Email"}), "pairs[0]", Side.LEAD, NOTION)
     assert problem.startswith("pairs[0].fields.email.lead = 'Emial': the Notion database 0000")
     assert "has no such field (it has: 'Email', 'Name', 'Status', 'Trello Card'); did you mean 'Email'?" in problem
 
@@ -50,8 +50,8 @@ def test_a_property_typo_is_named_with_its_path_and_the_likely_one() -> None:
 def test_a_status_value_that_is_not_an_option_or_a_list_is_named() -> None:
     values = {**STATUS, "Won": "Won"}
     config = pair(status={"lead": "Status", "card": "list", "values": values})
-    (lead,) = schema_problems(config, 0, Side.LEAD, NOTION)
-    (card,) = schema_problems(config, 0, Side.CARD, TRELLO)
+    (lead,) = schema_problems(config, "pairs[0]", Side.LEAD, NOTION)
+    (card,) = schema_problems(config, "pairs[0]", Side.CARD, TRELLO)
     assert lead.startswith("pairs[0].fields.status.values: 'Won' is not an option of 'Status' in the Notion database")
     assert card.startswith("pairs[0].fields.status.values: 'Won' is not a list of 'list' in the Trello board bbbb")
     assert "(it has: 'To Do', 'In Progress', 'Done', 'Lost')" in card
@@ -59,12 +59,12 @@ def test_a_status_value_that_is_not_an_option_or_a_list_is_named() -> None:
 
 def test_option_names_compare_without_case_and_unrestricted_fields_take_anything() -> None:
     lower = Schema(fields=NOTION.fields, options={"Status": ["new", "contacted", "qualified", "lost"]})
-    assert schema_problems(pair(), 0, Side.LEAD, lower) == []
+    assert schema_problems(pair(), "pairs[0]", Side.LEAD, lower) == []
     free = Schema(fields=NOTION.fields)  # e.g. a sheet: any text goes
-    assert schema_problems(pair(), 0, Side.LEAD, free) == []
+    assert schema_problems(pair(), "pairs[0]", Side.LEAD, free) == []
 
 
 def test_the_sides_own_fields_must_exist_too() -> None:
     without_link = Schema(fields={k: v for k, v in NOTION.fields.items() if k != "Trello Card"}, options=NOTION.options)
-    (problem,) = schema_problems(pair(), 3, Side.LEAD, without_link)
+    (problem,) = schema_problems(pair(), "pairs[3]", Side.LEAD, without_link)
     assert problem.startswith("pairs[3].lead.link_field = 'Trello Card': the Notion database")
