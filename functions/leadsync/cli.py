@@ -147,6 +147,9 @@ def _status(args: argparse.Namespace) -> int:
             pending = {k: len(v) for k, v in meta.pending.items() if v}
             if pending:
                 print(f"  waiting to be retried: {pending}")
+        waiting = store.pending(pair.id)
+        if waiting:
+            print(f"  deletions waiting for approval: {len(waiting)} (python -m leadsync pending)")
     return 0
 
 
