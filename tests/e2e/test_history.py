@@ -143,3 +143,19 @@ def test_history_rejects_a_bad_since(harness: Harness, capsys: pytest.CaptureFix
     assert cli.main(["history", "--since", "yesterday"]) == 2
     assert "30m, 12h, 1d, 2w" in capsys.readouterr().err
     assert datetime.now(UTC)  # the clock the CLI reads is the wall clock
+
+
+def test_a_history_that_cannot_be_written_does_not_fail_the_sync(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadsync.errors import RetryableError
+    from leadsync.state.dynamodb import DynamoStateStore
+
+    def throttled(*args: object, **kwargs: object) -> None:
+        raise RetryableError("DynamoDB BatchWriteItem failed: ThrottlingException")
+
+    monkeypatch.setattr(DynamoStateStore, "put_activity", throttled)
+    lead = harness.leads.add(name="Ada", email="ada@example.com", status="New", source="Web")
+
+    assert harness.cycle()["status"] == "synced"
+    assert harness.board.card_for(lead)["name"] == "Ada"
