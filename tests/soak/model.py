@@ -79,6 +79,7 @@ class Outcome:
     away_cycles: int = 0  # cycles run while the configuration pointed the pair elsewhere
     held: int = 0  # archives the mass-deletion guard kept back (report field held_deletions)
     most_archived: int = 0  # the most records one cycle archived or deleted
+    approve: bool = False  # on_lead_deleted: approve in this scenario
     pending: int = 0  # deletions found waiting for approval at convergence (approve-mode scenarios)
 
 
@@ -114,6 +115,7 @@ class Scenario:
         self.approve = seed % 3 == 0 if approve is None else approve
         if self.approve:
             self.config["on_lead_deleted"] = "approve"
+        self.out.approve = self.approve
         self.h: Harness = env.harness(tracker, **self.config)
         self.store = env.state_store()
         self.edits: dict[tuple[str, str, str], Edit] = {}
