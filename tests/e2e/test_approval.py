@@ -163,3 +163,18 @@ def test_pending_says_when_nothing_waits_and_approve_needs_ids_or_all(
     code, out = _run(capsys, "reject", "--all", "--pair", "nope")
     assert code == 2
     assert "no pair 'nope'" in out
+
+
+def test_a_card_archived_by_a_person_while_its_deletion_waits_settles_it(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, card, pending = _deleted_lead_waiting(harness, capsys)
+    harness.board.archive(card)
+    harness.cycle()
+
+    assert _pending(capsys) == []
+    assert [x.detached for x in _links(harness) if x.card_id == card] in ([], [True]), "the rules take it from here"
+    assert any(f"pending deletion {pending} dropped" in i["message"] for i in _history(capsys, card))
+    assert harness.cycle(advance=3601)["status"] == "synced"
+    harness.cycle()
+    assert card not in [x.card_id for x in _links(harness)], "the sweep drops the link of a deleted lead"

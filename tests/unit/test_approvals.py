@@ -67,3 +67,14 @@ def test_approve_mode_plans_the_archive_and_names_the_sides_that_wait() -> None:
         parse_config({**pair, "on_lead_deleted": "detach", "on_card_deleted": "detach"}).pairs[0].approval_sides()
         == set()
     )
+
+
+def test_a_record_archived_meanwhile_settles_its_waiting_deletion() -> None:
+    from leadsync.core.approvals import settled
+
+    (p,) = from_unit(ARCHIVE_CARD, T0)
+    closed = {Side.LEAD: {}, Side.CARD: {"card-1": Record("card-1", {}, deleted=True)}}
+    still_open = {Side.LEAD: {}, Side.CARD: {"card-1": Record("card-1", {"name": "Ada"})}}
+    assert settled([p], closed) == [p]
+    assert settled([p], still_open) == []
+    assert settled([p], {Side.LEAD: {}, Side.CARD: {}}) == []

@@ -143,3 +143,13 @@ def reappeared(
         if record is not None and not record.deleted:
             out.append(p)
     return out
+
+
+def settled(waiting: Iterable[PendingDeletion], records: Mapping[Side, Mapping[str, Record]]) -> list[PendingDeletion]:
+    """The waiting deletions whose record to archive was read archived or deleted already (by a person)."""
+    out = []
+    for p in waiting:
+        record = records[p.side].get(p.record_id)
+        if record is not None and record.deleted:
+            out.append(p)
+    return out

@@ -21,17 +21,20 @@ def check_pending(cycle: Cycle, store: StateStore, *, write: bool) -> None:
         return
     waiting = store.pending(pair_id)
     back = approvals.reappeared(waiting, cycle.records)
-    if back and write:
-        store.delete_pending(pair_id, [p.id for p in back])
+    done = [p for p in approvals.settled(waiting, cycle.records) if p not in back]
+    if (back or done) and write:
+        store.delete_pending(pair_id, [p.id for p in [*back, *done]])
         at = cycle.clock()
-        for p in back:
-            line = f"pending deletion {p.id} dropped: {p.gone_side.value} {p.gone_id} is back ({p.describe()} not done)"
+        lines = [(p, f"{p.gone_side.value} {p.gone_id} is back ({p.describe()} not done)") for p in back]
+        lines += [(p, f"{p.side.value} {p.record_id} was archived or deleted meanwhile") for p in done]
+        for p, why in lines:
+            line = f"pending deletion {p.id} dropped: {why}"
             cycle.report.activity.append(line)
             logger.info(line)
             cycle.history.append(
                 history.Activity(at, pair_id, "note", line, *_ids(p), side=p.side.value, label=p.label)
             )
-    cycle.waiting = [p for p in waiting if p not in back]
+    cycle.waiting = [p for p in waiting if p not in back and p not in done]
 
 
 def hold_for_approval(cycle: Cycle, the_plan: Plan) -> Plan:
