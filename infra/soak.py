@@ -153,10 +153,14 @@ def main(argv: list[str] | None = None) -> int:
                 "max_arch": max((o.most_archived for o in outcomes), default=0),  # type: ignore[attr-defined]
                 "failed": len(bad),
                 "time": elapsed,
+                "approve": sum(1 for o in outcomes if o.approve),  # type: ignore[attr-defined]
+                "waited": sum(o.pending for o in outcomes),  # type: ignore[attr-defined]
             }
         )
         print(f"  {tracker}: {len(outcomes)} scenarios in {elapsed:.0f}s, {len(bad)} failing", flush=True)
     _print_table(rows)
+    for row in rows:  # approve mode: no card archived without approval (a violation otherwise)
+        print(f"  {row['tracker']}: {row['approve']} approve-mode scenarios, {row['waited']} deletions waited")
     if args.hostile:
         _print_hostile(rows)
     if failures:

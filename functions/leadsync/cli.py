@@ -5,6 +5,10 @@
     plan       a dry run: print what a cycle would do, write nothing
     status     last run, cursors and link count of every pair
     repoint    forget a re-pointed pair's links, so its next cycle adopts the new place's records
+    history    what the sync did to which record, and why (--pair, --record, --field, --kind, --since, --json)
+    pending    deletions waiting for approval (on_lead_deleted / on_card_deleted: approve)
+    approve    archive the pending deletions named (ID ... or --all)
+    reject     keep the records of the pending deletions named, unlinked (ID ... or --all)
 
 Settings come from the environment (LEADSYNC_CONFIG_FILE, LEADSYNC_TABLE or LEADSYNC_STATE_PATH,
 credentials such as NOTION_TOKEN, TRELLO_API_KEY, TRELLO_TOKEN); see the README.
@@ -41,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", help="configuration file (default: $LEADSYNC_CONFIG_FILE)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("validate", help="check the configuration")
+    check = sub.add_parser("validate", help="check the configuration")
+    check.add_argument(
+        "--live", action="store_true", help="also check every mapped field, option and list against the live systems"
+    )
     sync = sub.add_parser("sync", help="run sync cycles")
     sync.add_argument("--every", type=float, default=0, help="repeat every N seconds (Ctrl-C stops)")
     sync.add_argument("--budget", type=float, default=55, help="seconds per cycle, like the Lambda timeout")
@@ -63,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show each pair's state")
     point = sub.add_parser("repoint", help="forget a re-pointed pair's links (after moving a side on purpose)")
     point.add_argument("pair", help="the pair's id")
+    from leadsync import operator_cli
+
+    operator_cli.add_commands(sub)
     args = parser.parse_args(argv)
     if args.config:
         os.environ["LEADSYNC_CONFIG_FILE"] = args.config
@@ -70,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from leadsync.errors import ConfigError
 
     try:
-        return _COMMANDS[args.command](args)
+        return {**_COMMANDS, **operator_cli.COMMANDS}[args.command](args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -80,9 +90,18 @@ def _validate(args: argparse.Namespace) -> int:
     from leadsync.config import Settings
     from leadsync.wiring import load_sync_config
 
-    config = load_sync_config(Settings.from_env())
+    settings = Settings.from_env()
+    config = load_sync_config(settings)
+    if getattr(args, "live", False):
+        from leadsync.errors import ConfigError
+        from leadsync.live_check import check_live
+
+        problems = check_live(config.pairs, settings)
+        if problems:
+            raise ConfigError([f"live check: {p}" for p in problems])
+    where = " (checked against the live systems)" if getattr(args, "live", False) else ""
     for pair in config.pairs:
-        print(f"ok: pair {pair.id}: {pair.lead.system} <-> {pair.card.system}, fields {', '.join(pair.fields)}")
+        print(f"ok: pair {pair.id}: {pair.lead.system} <-> {pair.card.system}, fields {', '.join(pair.fields)}{where}")
     return 0
 
 
@@ -160,6 +179,9 @@ def _status(args: argparse.Namespace) -> int:
             pending = {k: len(v) for k, v in meta.pending.items() if v}
             if pending:
                 print(f"  waiting to be retried: {pending}")
+        waiting = store.pending(pair.id)
+        if waiting:
+            print(f"  deletions waiting for approval: {len(waiting)} (python -m leadsync pending)")
     return 0
 
 
@@ -202,9 +224,11 @@ def _print_result(result: dict[str, Any]) -> None:
     for pair, summary in result["pairs"].items():
         waiting = summary.get("backlog") or 0
         eta = f"; {waiting} waiting, {describe_eta(summary.get('eta_seconds'))} to go" if waiting else ""
+        approvals = summary.get("awaiting_approval")
         print(
             f"pair {pair}: {summary['status']}; read {summary.get('read')}; applied {summary.get('applied')}; "
             f"conflicts {summary.get('conflicts')}; errors {summary.get('errors')}{eta}"
+            + (f"; {approvals} deletion(s) now wait for approval (python -m leadsync pending)" if approvals else "")
         )
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from leadsync.connectors import trello_desc
+from leadsync.core import rules as rules_core
 from leadsync.core.mapping import Direction, FieldMapping, FieldSpec, Normalizer, normalize_text
 from leadsync.core.merge import ConflictPolicy
 from leadsync.core.models import Side
@@ -168,6 +169,20 @@ class FieldConfig(_Strict):
         return self
 
 
+class RuleConfig(_Strict):
+    """Records of one side sync while the canonical ``field`` holds one of ``in`` (in that side's own words)."""
+
+    field: str = Field(min_length=1)
+    in_: list[str] = Field(alias="in", min_length=1)
+
+
+class RulesConfig(_Strict):
+    """Which records sync (see ``leadsync.core.rules``): a rule per side, either or both."""
+
+    lead: RuleConfig | None = None
+    card: RuleConfig | None = None
+
+
 class PairConfig(_Strict):
     """One lead tracker synced with one work tracker."""
 
@@ -186,6 +201,9 @@ class PairConfig(_Strict):
     required_fields: list[str] | None = None  # default: ["name"] when a "name" field is mapped
     full_sweep_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60, strict=True)
     max_deletions_per_cycle: int | None = Field(default=None, ge=0, strict=True)
+    history_days: int = Field(default=30, ge=1, le=3650, strict=True)  # how long activity is kept
+    redact_fields: list[str] = Field(default_factory=list)  # values kept out of history and logs
+    rules: RulesConfig | None = None  # which records sync (default: all)
 
     @field_validator("fields")
     @classmethod
@@ -205,6 +223,12 @@ class PairConfig(_Strict):
         for name in self.required_fields or []:
             if name not in self.fields:
                 problems.append(f"required_fields names {name!r}, which is not a mapped field")
+        problems += self._rule_problems()
+        for name in self.redact_fields:
+            if name not in self.fields:
+                problems.append(
+                    f"redact_fields names {name!r}, which is not a mapped field (mapped: {', '.join(self.fields)})"
+                )
         status = self.fields.get(self.status_field or "")
         if status is not None and status.values is not None:
             unknown = [s for s in self.skip_statuses if s not in status.values]
@@ -248,8 +272,8 @@ class PairConfig(_Strict):
         """Archiving on an Airtable side without ``archived_field`` is a DELETE: only when asked by name."""
         problems = []
         rules = (
-            ("lead", self.lead, "on_card_deleted", self.on_card_deleted is CardDeleted.ARCHIVE_LEAD),
-            ("card", self.card, "on_lead_deleted", self.on_lead_deleted is LeadDeleted.ARCHIVE_CARD),
+            ("lead", self.lead, "on_card_deleted", self.on_card_deleted is not CardDeleted.DETACH),
+            ("card", self.card, "on_lead_deleted", self.on_lead_deleted is not LeadDeleted.DETACH),
         )
         for side_name, side, rule, archives in rules:
             if archives and isinstance(side, AirtableSide) and side.archived_field is None and not side.hard_delete:
@@ -259,6 +283,53 @@ class PairConfig(_Strict):
                     f"or {side_name}.hard_delete: true to delete for good"
                 )
         return problems
+
+    def _rule_configs(self) -> list[tuple[Side, RuleConfig]]:
+        if self.rules is None:
+            return []
+        pairs = ((Side.LEAD, self.rules.lead), (Side.CARD, self.rules.card))
+        return [(side, cfg) for side, cfg in pairs if cfg is not None]
+
+    def _rule_problems(self) -> list[str]:
+        """A rule names a mapped field, and on the card side of a value-mapped field, mapped card values."""
+        problems: list[str] = []
+        for side_of, cfg in self._rule_configs():
+            side = side_of.value
+            f = self.fields.get(cfg.field)
+            if f is None:
+                problems.append(
+                    f"rules.{side}.field {cfg.field!r} is not a mapped field (mapped: {', '.join(self.fields)})"
+                )
+                continue
+            known = (f.values.keys() if side == "lead" else f.values.values()) if f.values is not None else None
+            unknown = [v for v in cfg.in_ if known is not None and v not in known]
+            if unknown:
+                problems.append(
+                    f"rules.{side}.in: {unknown} are not {side} values of fields.{cfg.field}.values "
+                    f"(known: {sorted(set(known or []))})"
+                )
+        return problems
+
+    def sync_rules(self) -> dict[Side, rules_core.Rule]:
+        """The rules in canonical values (a card rule's values read back through the field's value map)."""
+        out: dict[Side, rules_core.Rule] = {}
+        for side, cfg in self._rule_configs():
+            values = list(cfg.in_)
+            f = self.fields[cfg.field]
+            if side is Side.CARD and f.values is not None:
+                reverse = f.reverse_values or {card: lead for lead, card in f.values.items()}
+                values = [reverse.get(v, v) for v in values]
+            out[side] = rules_core.rule(cfg.field, values, cfg.in_)
+        return out
+
+    def approval_sides(self) -> frozenset[Side]:
+        """The sides whose archives wait for the operator (``on_lead_deleted``/``on_card_deleted: approve``)."""
+        sides = set()
+        if self.on_lead_deleted is LeadDeleted.APPROVE:
+            sides.add(Side.CARD)
+        if self.on_card_deleted is CardDeleted.APPROVE:
+            sides.add(Side.LEAD)
+        return frozenset(sides)
 
     def deletion_limit(self, links: int) -> int:
         """The most records one cycle may archive or delete before the mass-deletion guard stops it.
@@ -303,8 +374,13 @@ class PairConfig(_Strict):
             granularity=granularity,
             skip=skip,
             create_leads=self.create_leads_from_cards,
-            on_lead_deleted=self.on_lead_deleted,
-            on_card_deleted=self.on_card_deleted,
+            # ``approve`` plans the archive; the cycle holds it for the operator (leadsync.cycle.approval)
+            on_lead_deleted=LeadDeleted.ARCHIVE_CARD
+            if self.on_lead_deleted is LeadDeleted.APPROVE
+            else self.on_lead_deleted,
+            on_card_deleted=CardDeleted.ARCHIVE_LEAD
+            if self.on_card_deleted is CardDeleted.APPROVE
+            else self.on_card_deleted,
             match_on=tuple(self.match_on),
             required=tuple(
                 self.required_fields if self.required_fields is not None else [n for n in ("name",) if n in self.fields]

@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 
 from leadsync import backlog
 from leadsync.connectors.deadline import Deadline
+from leadsync.core.history import redact_plan
 from leadsync.core.models import Fence, Side
 from leadsync.core.operations import Plan
 from leadsync.core.planner import plan
-from leadsync.cycle import apply, commit, confirm, fetch
+from leadsync.cycle import apply, approval, commit, confirm, fetch, rules, schema
 from leadsync.cycle.working import Cycle, CycleReport, Limits, PairRuntime
 from leadsync.errors import DeadlineExceeded, LeadsyncError, LeaseHeld, RetryableError
 from leadsync.identity import check_containers
@@ -109,6 +110,7 @@ class Engine:
             self._release(pair.id, owner)
         finally:
             report.duration_ms = report.elapsed_ms()
+            commit.record_history(cycle, self.store)
             commit.emit(report, cycle)
         return report
 
@@ -135,16 +137,25 @@ class Engine:
                 return
             confirm.recover_intents(cycle)
             fetch.take_backlog(cycle, store)
+        if full:
+            schema.check(cycle)  # a renamed property or list is reported once per sweep
         links = confirm.load_links(cycle, store, full)
+        cycle.bases = {link.lead_id: link.base for link in links}
         confirm.hold_back_blocked(cycle)
+        approval.check_pending(cycle, store, write=not dry_run)
         with tracer.provider.in_subsegment("plan"):
-            the_plan = plan(pair.plan_config, links, cycle.records[Side.LEAD], cycle.records[Side.CARD])
+            chosen = rules.select(cycle, links)  # the pair's rules: which records sync
+            the_plan = plan(pair.plan_config, chosen.links, chosen.leads, chosen.cards)
+            the_plan.units[:0] = chosen.detach
         for problem in the_plan.problems:
             cycle.problem(problem)
+        the_plan = approval.hold_for_approval(cycle, the_plan)
         the_plan, held = apply.guard_deletions(cycle, the_plan, links, full)
         if dry_run:
             cycle.report.status = "dry_run"
-            cycle.report.activity = the_plan.describe() + [f"held: {line}" for line in Plan(held.units).describe()]
+            shown, kept_back = redact_plan(the_plan, cycle.redacted), redact_plan(Plan(held.units), cycle.redacted)
+            waiting = [f"waits for approval: {p.describe()}" for p in cycle.new_pending]
+            cycle.report.activity = shown.describe() + [f"held: {line}" for line in kept_back.describe()] + waiting
             store.release(pair.id, owner)
             return
         with tracer.provider.in_subsegment("apply"):

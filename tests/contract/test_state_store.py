@@ -545,3 +545,107 @@ def _race_acquire(stores: list[StateStore], pair: str) -> dict[str, str]:
     for thread in threads:
         thread.join(timeout=30)
     return outcome
+
+
+# --- activity history -------------------------------------------------------------------------
+
+RETAIN = timedelta(days=30)
+
+
+def _activity(at: datetime, kind: str = "update", lead: str | None = "lead-1", card: str | None = "card-1") -> Any:
+    from leadsync.core.history import Activity
+
+    return Activity(at, PAIR, kind, f"{kind} at {at.isoformat()}", lead, card, field="status", old="New", new="Done")
+
+
+def test_activity_round_trips_newest_first(store: StateStore) -> None:
+    items = [_activity(T0 + timedelta(minutes=i)) for i in range(3)]
+    store.put_activity(PAIR, items, RETAIN)
+    assert store.activity(PAIR, T0 + timedelta(hours=1)) == list(reversed(items))
+
+
+def test_activity_keeps_every_value_and_unicode(store: StateStore) -> None:
+    from leadsync.core.history import Activity
+
+    item = Activity(
+        T0.replace(microsecond=123456),
+        PAIR,
+        "conflict",
+        "conflict on name: 'Zoë' vs 'Zoe'",
+        "lead-1",
+        "card-1",
+        field="name",
+        lead_value="Zoë 🚀",
+        card_value=None,
+        winner="lead",
+        policy="conflict_policy lead",
+        label="Zoë",
+    )
+    store.put_activity(PAIR, [item], RETAIN)
+    assert store.activity(PAIR, T0) == [item]
+
+
+def test_activity_by_record_finds_it_by_lead_or_card_id(store: StateStore) -> None:
+    ada = _activity(T0, lead="lead-ada", card="card-ada")
+    bob = _activity(T0 + timedelta(seconds=1), lead="lead-bob", card="card-bob")
+    ada_only_lead = _activity(T0 + timedelta(seconds=2), kind="skipped", lead="lead-ada", card=None)
+    store.put_activity(PAIR, [ada, bob, ada_only_lead], RETAIN)
+    now = T0 + timedelta(minutes=1)
+    assert store.activity(PAIR, now, record="card-ada") == [ada]
+    assert store.activity(PAIR, now, record="lead-ada") == [ada_only_lead, ada]
+    assert store.activity(PAIR, now, record="lead-bo") == []  # a prefix of an id is not that id
+
+
+def test_activity_since_and_limit(store: StateStore) -> None:
+    items = [_activity(T0 + timedelta(hours=i)) for i in range(30)]
+    store.put_activity(PAIR, items, RETAIN)
+    now = T0 + timedelta(days=2)
+    assert store.activity(PAIR, now, since=T0 + timedelta(hours=27)) == items[:26:-1]
+    assert store.activity(PAIR, now, record="card-1", since=T0 + timedelta(hours=28)) == items[:27:-1]
+    assert store.activity(PAIR, now, limit=4) == items[:25:-1]
+
+
+def test_activity_past_its_retention_is_not_listed(store: StateStore) -> None:
+    old, recent = _activity(T0), _activity(T0 + timedelta(days=20))
+    store.put_activity(PAIR, [old, recent], RETAIN)
+    assert store.activity(PAIR, T0 + timedelta(days=31)) == [recent]
+    assert store.activity(PAIR, T0 + timedelta(days=31), record="lead-1") == [recent]
+
+
+def test_activity_of_different_pairs_is_isolated_and_leaves_links_alone(store: StateStore) -> None:
+    store.put_links(PAIR, make_links(2))
+    store.put_activity("other-pair", [_activity(T0)], RETAIN)
+    assert store.activity(PAIR, T0) == []
+    assert len(store.all_links(PAIR)) == 2
+    assert store.links_by_card(PAIR, ["card-0001"])["card-0001"].lead_id == "lead-0001"
+
+
+# --- deletions waiting for approval -----------------------------------------------------------
+
+
+def _pending(record: str, at: datetime, link: Link | None = None) -> Any:
+    from leadsync.core.approvals import PendingDeletion, pending_id
+
+    return PendingDeletion(pending_id(Side.CARD, record), Side.CARD, record, "lead-x", "its lead was deleted", at, link)
+
+
+def test_pending_deletions_round_trip_oldest_first_with_their_link(store: StateStore) -> None:
+    link = Link("lead-x", "card-b", {"name": "Zoë", "email": None})
+    first, second = _pending("card-b", T0, link), _pending("card-a", T0 + timedelta(seconds=1))
+    store.put_pending(PAIR, [second, first])
+    assert store.pending(PAIR) == [first, second]
+    assert store.pending("other-pair") == []
+
+
+def test_a_deletion_already_waiting_keeps_its_first_record(store: StateStore) -> None:
+    first = _pending("card-a", T0)
+    store.put_pending(PAIR, [first])
+    store.put_pending(PAIR, [replace(first, created_at=T0 + timedelta(hours=1), reason="again")])
+    assert store.pending(PAIR) == [first]
+
+
+def test_delete_pending_forgets_only_those(store: StateStore) -> None:
+    a, b = _pending("card-a", T0), _pending("card-b", T0)
+    store.put_pending(PAIR, [a, b])
+    store.delete_pending(PAIR, [a.id, "never-existed"])
+    assert store.pending(PAIR) == [b]

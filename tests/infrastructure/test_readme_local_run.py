@@ -95,5 +95,6 @@ def test_the_readme_local_run_block_runs_as_typed(tmp_path: Path) -> None:
     assert re.search(r"^ok: pair sandbox: notion <-> trello", output, re.M), output
     assert re.search(r"^pair sandbox: synced; read .*; applied \{.*'create_card': 1", output, re.M), output
     assert re.search(r"^pair sandbox: 1 links", output, re.M), output
+    assert re.search(r"^\S+ \S+\s+create\s+.*created card \w+ for lead", output, re.M), output  # the history
     assert "Traceback" not in output, output
     assert (tmp_path / ".leadsync" / "sandbox" / "state.db").exists()

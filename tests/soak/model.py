@@ -79,6 +79,8 @@ class Outcome:
     away_cycles: int = 0  # cycles run while the configuration pointed the pair elsewhere
     held: int = 0  # archives the mass-deletion guard kept back (report field held_deletions)
     most_archived: int = 0  # the most records one cycle archived or deleted
+    approve: bool = False  # on_lead_deleted: approve in this scenario
+    pending: int = 0  # deletions found waiting for approval at convergence (approve-mode scenarios)
 
 
 class Scenario:
@@ -94,6 +96,7 @@ class Scenario:
         spare_creates: bool = False,
         fault_token_endpoint: bool = True,
         hostile: bool = True,
+        approve: bool | None = None,
     ) -> None:
         self.env = env
         self.spare_creates = spare_creates
@@ -107,6 +110,12 @@ class Scenario:
             "create_leads_from_cards": self.rng.random() < 0.3,
             "full_sweep_minutes": SWEEP_MINUTES,
         }
+        # deletions wait for approval in every third scenario (decided apart from the seeded draws,
+        # so the other scenarios replay as before): no card is archived by a cycle, none is lost
+        self.approve = seed % 3 == 0 if approve is None else approve
+        if self.approve:
+            self.config["on_lead_deleted"] = "approve"
+        self.out.approve = self.approve
         self.h: Harness = env.harness(tracker, **self.config)
         self.store = env.state_store()
         self.edits: dict[tuple[str, str, str], Edit] = {}
@@ -429,6 +438,9 @@ class Scenario:
         self.out.most_archived = max(self.out.most_archived, len(removed))
         limit = max(10, len(self.store.all_links(PAIR)) // 10)  # the default max_deletions_per_cycle
         runs = 1 + len(nested)
+        if self.approve and any(kind == "card" for kind, _ in removed):
+            cards = sorted(i for kind, i in removed if kind == "card")
+            self.out.violations.append(f"approve mode: cards {cards} archived by a cycle without approval")
         if len(removed) > limit * runs:
             self.out.mass_archives += 1
             self.out.violations.append(f"mass archive: one cycle archived or deleted {len(removed)} (limit {limit})")
@@ -491,7 +503,35 @@ class Scenario:
             reports.append(self.h.cycle())
             self._took(reports[-1])
             self._check_archives(before, reports[-1]["status"], [])
+        if self.approve:
+            reports.append(self._approve_all())
         self.check(reports)
+
+    def _approve_all(self) -> dict[str, Any]:
+        """Approve mode: every trashed lead's open, linked card waits for approval (nothing lost
+        meanwhile); the operator approves them all, and a clean cycle follows."""
+        from leadsync.cli import main as leadsync_cli
+
+        waiting = {p.record_id for p in self.store.pending(PAIR)}
+        self.out.pending += len(waiting)
+        open_cards = {c["id"] for c in self.h.board.cards()}
+        for link in self.store.all_links(PAIR):
+            if link.lead_id in self.trashed and link.card_id in open_cards and link.card_id not in waiting:
+                self.out.violations.append(
+                    f"approve mode: lead {link.lead_id} is trashed, its card {link.card_id} is open and linked, "
+                    "but no deletion waits for approval"
+                )
+        self.note(f"approve --all ({len(waiting)} waiting)")
+        if leadsync_cli(["approve", "--all"]) != 0:
+            self.out.violations.append("approve mode: `approve --all` failed")
+        if self.store.pending(PAIR):
+            self.out.violations.append(f"approve mode: still waiting after approve --all: {self.store.pending(PAIR)}")
+        self.note("clean cycle")
+        before = self._removable()
+        report = self.h.cycle()
+        self._took(report)
+        self._check_archives(before, report["status"], [])
+        return report
 
     def check(self, reports: list[dict[str, Any]]) -> None:
         v = self.out.violations
@@ -616,6 +656,7 @@ def run_scenario(
     spare_creates: bool = False,
     fault_token_endpoint: bool = True,
     hostile: bool = True,
+    approve: bool | None = None,
 ) -> Outcome:
     """Run one seeded scenario and check the invariants (never raises for a violation).
 
@@ -624,6 +665,7 @@ def run_scenario(
     ``fault_token_endpoint``: also fault the Google token endpoint (on by default; an unreadable token
     answer used to escape as a TypeError, fixed in connectors/sheets_auth.py).
     ``hostile``: add the hostile edits (tests/soak/hostile.py) and their invariants (on by default).
+    ``approve``: ``on_lead_deleted: approve`` and its invariants (default: every third seed).
     """
     scenario = Scenario(
         env,
@@ -633,6 +675,7 @@ def run_scenario(
         spare_creates=spare_creates,
         fault_token_endpoint=fault_token_endpoint,
         hostile=hostile,
+        approve=approve,
     )
     try:
         return scenario.run()

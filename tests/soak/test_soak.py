@@ -19,6 +19,7 @@ from tests.soak.model import run_scenario
 
 SCENARIOS_PER_TRACKER = 8
 FIRST_SEED = 1000
+APPROVE_SCENARIOS = 6
 
 
 @pytest.mark.parametrize("tracker", sorted(LEAD_TRACKERS))
@@ -42,3 +43,20 @@ def test_random_edits_faults_crashes_and_overlaps_converge_with_no_duplicate_and
     assert crashes > 0, "the budget exercised crashes"
     assert away > 0, f"the budget pointed the pair away: {hostile}"
     assert hostile["card:foreign"] > 0, f"the budget made cards with foreign markers: {hostile}"
+
+
+@pytest.mark.parametrize("tracker", sorted(LEAD_TRACKERS))
+def test_in_approve_mode_no_card_is_archived_without_approval_and_no_deletion_is_lost(
+    soak_env: SoakEnvironment, tracker: str
+) -> None:
+    """Deletions wait for approval: no cycle archives a card (crashes, faults and overlaps included),
+    every trashed lead's linked card is waiting at convergence, and `approve --all` archives them."""
+    failures = []
+    waited = 0
+    for seed in range(FIRST_SEED + 100, FIRST_SEED + 100 + APPROVE_SCENARIOS):
+        outcome = run_scenario(soak_env, tracker, seed, approve=True)
+        waited += outcome.pending
+        if outcome.violations:
+            failures.append(f"seed {seed}: {outcome.violations}\n" + "\n".join(outcome.log))
+    assert not failures, "\n\n".join(failures)
+    assert waited > 0, "the budget trashed leads whose cards then waited for approval"

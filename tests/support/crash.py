@@ -53,6 +53,9 @@ STORE_METHODS = (
     "put_intent",
     "intents",
     "delete_intent",
+    "put_pending",
+    "pending",
+    "delete_pending",
 )
 
 

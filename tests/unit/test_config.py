@@ -312,3 +312,19 @@ def test_bad_setting_is_named_by_its_environment_variable() -> None:
     with pytest.raises(ConfigError) as err:
         Settings.from_env({"LEADSYNC_SAFETY_MARGIN_SECONDS": "soon"})
     assert "LEADSYNC_SAFETY_MARGIN_SECONDS" in str(err.value)
+
+
+def test_history_settings_default_to_30_days_and_nothing_redacted() -> None:
+    pair = parse_config(example()).pairs[0]
+    assert (pair.history_days, pair.redact_fields) == (30, [])
+    set_ = parse_config(example(history_days=7, redact_fields=["email"])).pairs[0]
+    assert (set_.history_days, set_.redact_fields) == (7, ["email"])
+
+
+def test_redact_fields_must_name_mapped_fields() -> None:
+    rejected(example(redact_fields=["phone"]), "redact_fields names 'phone', which is not a mapped field")
+
+
+@pytest.mark.parametrize("days", [0, -1, True, "30", 1.5])
+def test_history_days_is_a_whole_positive_number(days: Any) -> None:
+    rejected(example(history_days=days), "history_days")

@@ -115,6 +115,20 @@ def test_a_trello_lead_side_with_a_notion_card_side_checks_only_the_lead_names()
     )
 
 
+def test_a_trello_to_trello_pair_with_lead_side_names_is_rejected_on_both_sides() -> None:
+    other_board = {**TRELLO, "board_id": "6a1a2b3c4d5e6f7a8b9c0d1e"}
+    fields = {"name": {"lead": "Name", "card": "name"}, "status": {"lead": "Status", "card": "List"}}
+    document = pair(lead=TRELLO, card=other_board, fields=fields)
+    rejected(document, "pairs[0]", "fields.name.lead = 'Name'", "'name', 'list', 'desc' or 'desc:<Label>'")
+    rejected(document, "pairs[0]", "fields.status.lead = 'Status'")
+    rejected(document, "pairs[0]", "fields.status.card = 'List'")
+    fine = {"name": {"lead": "name", "card": "name"}, "status": {"lead": "list", "card": "list"}}
+    assert (
+        parse_config(pair(lead=TRELLO, card=other_board, fields=fine, skip_statuses=[])).pairs[0].lead.system
+        == "trello"
+    )
+
+
 # -- JSON types: no silent coercion -----------------------------------------------------------
 
 

@@ -69,6 +69,18 @@ def pick_winner(policy: ConflictPolicy, tie: Side, lead: Stamp, card: Stamp) -> 
     return tie
 
 
+def why_won(policy: ConflictPolicy, tie: Side, lead: Stamp, card: Stamp) -> str:
+    """Why ``pick_winner`` chose its side, in the words of the settings (for the history)."""
+    if policy is not ConflictPolicy.NEWEST:
+        return f"conflict_policy {policy.value}"
+    winner = pick_winner(policy, tie, lead, card)
+    if lead.time is None or card.time is None:
+        return f"conflict_policy newest, an edit time unknown: tie_breaker {tie.value}"
+    if winner is tie and pick_winner(policy, tie.other, lead, card) is tie.other:
+        return f"conflict_policy newest, edits too close to order: tie_breaker {tie.value}"
+    return f"conflict_policy newest: {winner.value} edited last"
+
+
 @dataclass(frozen=True)
 class FieldOutcome:
     """What to do with one field of one linked pair."""

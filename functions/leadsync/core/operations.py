@@ -68,6 +68,7 @@ class Conflict:
     card_value: Value
     winner: Side
     reason: str = "both sides changed"
+    why: str = ""  # why the winner won (the policy, or the tie-breaker), see merge.why_won
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from leadsync.core.mapping import FieldMapping, FieldSpec
-from leadsync.core.merge import MISSING, ConflictPolicy, Maybe, Stamp, merge_field, pick_winner
+from leadsync.core.merge import MISSING, ConflictPolicy, Maybe, Stamp, merge_field, pick_winner, why_won
 from leadsync.core.models import Fields, Link, Record, Side
 from leadsync.core.operations import Archive, Conflict, Create, Operation, Plan, SetMarker, Unit, Update
 
@@ -23,6 +23,7 @@ class LeadDeleted(StrEnum):
 
     ARCHIVE_CARD = "archive_card"
     DETACH = "detach"  # leave the card, drop the link
+    APPROVE = "approve"  # archive the card once the operator approves (planned as ARCHIVE_CARD, see core.approvals)
 
 
 class CardDeleted(StrEnum):
@@ -30,6 +31,7 @@ class CardDeleted(StrEnum):
 
     DETACH = "detach"  # leave the lead, keep a tombstone link (no replacement card)
     ARCHIVE_LEAD = "archive_lead"
+    APPROVE = "approve"  # archive the lead once the operator approves (planned as ARCHIVE_LEAD)
 
 
 @dataclass(frozen=True)
@@ -139,12 +141,8 @@ class _Planner:
         return None
 
     def _merge(self, link: Link, lead: Record | None, card: Record | None, *, force_link: bool = False) -> Unit:
-        winner = pick_winner(
-            self.cfg.policy,
-            self.cfg.tie,
-            self._stamp(Side.LEAD, lead),
-            self._stamp(Side.CARD, card),
-        )
+        stamps = (self._stamp(Side.LEAD, lead), self._stamp(Side.CARD, card))
+        winner = pick_winner(self.cfg.policy, self.cfg.tie, *stamps)
         base: Fields = {}
         to_card: Fields = {}
         to_lead: Fields = {}
@@ -164,7 +162,8 @@ class _Planner:
             if out.conflict is not None:
                 lead_value, card_value, side = out.conflict
                 reason = "both sides changed" if spec.name in link.base else "values differ when adopting"
-                conflicts.append(Conflict(spec.name, lead_value, card_value, side, reason))
+                why = why_won(self.cfg.policy, self.cfg.tie, *stamps)
+                conflicts.append(Conflict(spec.name, lead_value, card_value, side, reason, why))
         ops: list[Operation] = []
         if to_card:
             ops.append(Update(Side.CARD, link.card_id, to_card))

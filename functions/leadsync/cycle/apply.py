@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from leadsync.core import history
 from leadsync.core.fingerprint import fingerprint
 from leadsync.core.guards import Held, hold_mass_deletions
 from leadsync.core.models import Intent, Link, Record, Side
@@ -56,6 +57,8 @@ def guard_deletions(cycle: Cycle, the_plan: Plan, links: list[Link], full: bool)
     logger.error(message, extra={"examples": [op.describe() for u in held.units[:5] for op in u.ops]})
     cycle.report.errors.append(message)
     cycle.report.held_deletions = held.count
+    why = f"mass-deletion guard, more than {limit} this cycle; `sync --allow-deletions {pair.id}` confirms"
+    cycle.history += [item for unit in held.units for item in history.held(pair.id, cycle.clock(), unit, why)]
     for unit in held.units:  # read again by the next sweep, not skipped as already seen
         for side, record_id in ((Side.LEAD, unit.lead_id), (Side.CARD, unit.card_id)):
             if record_id:
@@ -82,7 +85,8 @@ def apply_plan(
             continue
         # Logged before the writes: once the winner's value reaches the losing side, the next
         # cycle sees both sides agree, so a unit cut short (error, crash) would never log it.
-        _record_conflicts(cycle, unit)
+        before = _before(cycle, unit)
+        _record_conflicts(cycle, unit, before)
         try:
             link = _apply_unit(cycle, store, unit)
         except DeadlineExceeded:
@@ -94,6 +98,7 @@ def apply_plan(
             message = f"pair {cycle.pair.id}, lead {unit.lead_id}, card {unit.card_id}: {exc}"
             cycle.report.errors.append(message)
             logger.error("could not apply changes; will retry next cycle", extra={"error": message})
+            cycle.history.append(history.failed(cycle.pair.id, cycle.clock(), unit, message))
             _mark_failed(cycle, unit)
             continue
         created = any(isinstance(op, Create) for op in unit.ops)
@@ -101,7 +106,7 @@ def apply_plan(
             puts.append(link)
         if unit.drop is not None and not created:
             drops.append(unit.drop)
-        _record_activity(cycle, unit)
+        _record_activity(cycle, unit, link, before)
         if created and progress is not None:
             progress.created_one()
     for side in (Side.LEAD, Side.CARD):
@@ -201,33 +206,46 @@ def _count(cycle: Cycle, op: Create | Update | Archive | SetMarker) -> None:
     cycle.report.applied[key] = cycle.report.applied.get(key, 0) + 1
 
 
-def _record_activity(cycle: Cycle, unit: Unit) -> None:
+def _before(cycle: Cycle, unit: Unit) -> dict[Side, Record | None]:
+    """Each side's record of the unit as read this cycle (before the unit writes it)."""
+    return {
+        side: cycle.records[side].get(record_id) if record_id else None
+        for side, record_id in ((Side.LEAD, unit.lead_id), (Side.CARD, unit.card_id))
+    }
+
+
+def _record_activity(cycle: Cycle, unit: Unit, link: Link | None, before: dict[Side, Record | None]) -> None:
+    """The report's lines, the log's and the history's items of an applied unit (redacted)."""
     for op in unit.ops:
-        line = op.describe()
+        line = history.redact_op(op, cycle.redacted).describe()
         cycle.report.activity.append(line)
         logger.info("applied", extra={"activity": line, "lead": unit.lead_id, "card": unit.card_id})
     for note in unit.notes:
         cycle.report.activity.append(note)
         logger.info(note, extra={"lead": unit.lead_id, "card": unit.card_id})
+    lead_id = link.lead_id if link is not None else unit.lead_id
+    card_id = link.card_id if link is not None else unit.card_id
+    base, mapping = cycle.bases.get(unit.lead_id or "", {}), cycle.pair.plan_config.mapping
+    at = cycle.clock()
+    cycle.history += history.applied(cycle.pair.id, at, unit, lead_id, card_id, before, cycle.redacted, base, mapping)
 
 
-def _record_conflicts(cycle: Cycle, unit: Unit) -> None:
+def _record_conflicts(cycle: Cycle, unit: Unit, before: dict[Side, Record | None]) -> None:
     """Log each conflict of a unit about to be applied (again if the unit is retried next cycle)."""
     for conflict in unit.conflicts:
         cycle.report.conflicts += 1
-        line = (
-            f"conflict on {conflict.field} ({conflict.reason}): lead={conflict.lead_value!r} "
-            f"card={conflict.card_value!r} -> {conflict.winner.value} wins"
-        )
-        cycle.report.activity.append(line)
+        shown = history.redact_conflict(conflict, cycle.redacted)
+        cycle.report.activity.append(history.conflict_line(shown))
         logger.warning(
             "conflict resolved",
             extra={
                 "field": conflict.field,
-                "lead_value": conflict.lead_value,
-                "card_value": conflict.card_value,
+                "lead_value": shown.lead_value,
+                "card_value": shown.card_value,
                 "winner": conflict.winner.value,
+                "why": conflict.why,
                 "lead": unit.lead_id,
                 "card": unit.card_id,
             },
         )
+    cycle.history += history.conflicts(cycle.pair.id, cycle.clock(), unit, before, cycle.redacted)

@@ -11,9 +11,10 @@ cycle reads the same window and skips what is already linked. What comes after t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from leadsync import backlog, progress
+from leadsync.core import history
 from leadsync.core.models import Link, Record, Side
 from leadsync.cycle.working import Cycle, CycleReport
 from leadsync.errors import LeadsyncError, StaleState
@@ -30,6 +31,8 @@ def commit(cycle: Cycle, store: StateStore, owner: str, full: bool, puts: list[L
         store.put_links(pair_id, puts, fence=cycle.fence)
     for intent in cycle.resolved_intents:
         store.delete_intent(pair_id, intent.token, fence=cycle.fence)
+    if cycle.new_pending:
+        store.put_pending(pair_id, cycle.new_pending)
     _commit_cycle(cycle, store, owner, full)
 
 
@@ -158,6 +161,28 @@ def _estimate(report: CycleReport) -> None:
     """The backlog's ETA at this cycle's rate of creations (see ``leadsync.progress``)."""
     eta = progress.estimate(created(report), report.backlog, report.duration_ms / 1000)
     report.eta_seconds, report.eta_cycles = eta.eta_seconds, eta.eta_cycles
+
+
+def record_history(cycle: Cycle, store: StateStore) -> None:
+    """Store the cycle's activity: what it applied, its conflicts, skipped records, failures.
+
+    Whatever the cycle's outcome (a failed cycle's changes happened all the same); never raises:
+    a history that cannot be written is logged, the sync itself is not undone or failed for it.
+    """
+    report, pair_id = cycle.report, cycle.pair.id
+    if report.status == "dry_run":
+        return
+    at = cycle.clock()
+    items = list(cycle.history)
+    items += [history.skipped(pair_id, at, problem) for problem in report.problems]
+    recorded = [a.message for a in items if a.kind == "failed"]
+    items += [history.error(pair_id, at, e) for e in report.errors if not any(m.startswith(e) for m in recorded)]
+    if not items:
+        return
+    try:
+        store.put_activity(pair_id, items, timedelta(days=cycle.pair.config.history_days))
+    except Exception as exc:  # the sync is done; only its history is missing
+        logger.warning("could not store the cycle's history", extra={"error": str(exc), "items": len(items)})
 
 
 def emit(report: CycleReport, cycle: Cycle | None) -> None:

@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from leadsync.config import PairConfig
 from leadsync.connectors.base import Connector
 from leadsync.connectors.deadline import Deadline
+from leadsync.core.approvals import PendingDeletion
+from leadsync.core.history import Activity
 from leadsync.core.mapping import Normalizer
-from leadsync.core.models import Fence, FetchResult, Intent, PairMeta, Record, Side
+from leadsync.core.models import Fence, FetchResult, Fields, Intent, PairMeta, Record, Side
 from leadsync.core.planner import PlanConfig
 from leadsync.observability import logger
 
@@ -85,6 +87,7 @@ class CycleReport:
     backlog: int = 0  # records waiting in the backlog to be created after this cycle (leadsync.progress)
     eta_seconds: int | None = None  # when the backlog will be done at this cycle's rate (None: unknown)
     eta_cycles: int | None = None
+    awaiting_approval: int = 0  # deletions newly held for the operator's approval (approve mode)
     duration_ms: int = 0
     started_monotonic: float = field(default_factory=time.monotonic, repr=False)
 
@@ -105,6 +108,7 @@ class CycleReport:
             "backlog": self.backlog,
             "eta_seconds": self.eta_seconds,
             "eta_cycles": self.eta_cycles,
+            "awaiting_approval": self.awaiting_approval,
             "duration_ms": self.duration_ms,
         }
 
@@ -151,6 +155,15 @@ class Cycle:
     from_backlog: set[tuple[Side, str]] = field(default_factory=set)
     deferred_creates: dict[tuple[Side, str], Record] = field(default_factory=dict)
     markers: dict[Side, list[tuple[str, str | None]]] = field(default_factory=lambda: {Side.LEAD: [], Side.CARD: []})
+    bases: dict[str, Fields] = field(default_factory=dict)  # lead id -> its link's base as loaded (old values)
+    history: list[Activity] = field(default_factory=list)  # stored at the end of the cycle (commit.record_history)
+    waiting: list[PendingDeletion] = field(default_factory=list)  # deletions waiting for approval (approve mode)
+    new_pending: list[PendingDeletion] = field(default_factory=list)  # held this cycle: stored at the commit
+
+    @property
+    def redacted(self) -> frozenset[str]:
+        """The fields whose values stay out of history, logs and the report (``redact_fields``)."""
+        return frozenset(self.pair.config.redact_fields)
 
     def problem(self, message: str) -> None:
         """A problem with one record or value: reported and logged; the cycle goes on."""

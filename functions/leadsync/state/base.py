@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from leadsync.core.approvals import PendingDeletion
+from leadsync.core.history import Activity
 from leadsync.core.models import Fence, Intent, Link, PairMeta
 
 
@@ -75,3 +77,26 @@ class StateStore(Protocol):
 
     def delete_backlog(self, pair_id: str, seqs: Iterable[int]) -> None:
         """Remove backlog chunks."""
+
+    def put_activity(self, pair_id: str, items: Sequence[Activity], retention: timedelta) -> None:
+        """Keep these activities for ``retention`` after each one's time (then they are forgotten).
+
+        Not fenced: they record what was done, whoever holds the lease now.
+        """
+
+    def activity(
+        self, pair_id: str, now: datetime, *, record: str | None = None, since: datetime | None = None, limit: int = 200
+    ) -> list[Activity]:
+        """The pair's activities (of one record, lead or card id, if given) from ``since`` on, newest first.
+
+        At most ``limit``; activities past their retention at ``now`` are left out.
+        """
+
+    def put_pending(self, pair_id: str, items: Sequence[PendingDeletion]) -> None:
+        """Record deletions that wait for approval; one already waiting (same id) is kept as it is."""
+
+    def pending(self, pair_id: str) -> list[PendingDeletion]:
+        """Every deletion of the pair that waits for approval, oldest first."""
+
+    def delete_pending(self, pair_id: str, ids: Iterable[str]) -> None:
+        """Forget these pending deletions (approved and done, rejected, or their record came back)."""

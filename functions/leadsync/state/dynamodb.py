@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,19 +18,25 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from leadsync.core.approvals import PendingDeletion
+from leadsync.core.history import Activity
 from leadsync.core.models import Fence, Fields, Intent, Link, PairMeta, Side
 from leadsync.errors import LeadsyncError, LeaseHeld, RetryableError, StaleState
 from leadsync.state.table import (
+    ACTIVITY_PREFIX,
     BACKLOG_PREFIX,
     CARD_PREFIX,
     INTENT_PREFIX,
     LEAD_PREFIX,
     META_SK,
     PARTITION_KEY,
+    PENDING_PREFIX,
+    RECORD_PREFIX,
     RETRYABLE_CODES,
     SORT_KEY,
     TTL_ATTRIBUTE,
     pair_pk,
+    time_key,
 )
 
 Item = dict[str, Any]
@@ -416,6 +423,82 @@ class DynamoStateStore:
 
     def delete_backlog(self, pair_id: str, seqs: Iterable[int]) -> None:
         keys = [self._key(pair_id, f"{BACKLOG_PREFIX}{seq:08d}") for seq in dict.fromkeys(seqs)]
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+
+    # --- activity history -----------------------------------------------------------------------
+
+    def put_activity(self, pair_id: str, items: Sequence[Activity], retention: timedelta) -> None:
+        """Write each activity under ACT# (by time) and REC# (by each of its records), with a TTL."""
+        requests = []
+        for activity in items:
+            stamp, uid = time_key(activity.at), uuid.uuid4().hex[:12]
+            body = {k: encode(v) for k, v in activity.to_dict().items() if v is not None}
+            body[TTL_ATTRIBUTE] = {"N": str(math.ceil(_epoch(activity.at) + retention.total_seconds()))}
+            sks = [f"{ACTIVITY_PREFIX}{stamp}#{uid}"]
+            sks += [f"{RECORD_PREFIX}{record}#{stamp}#{uid}" for record in dict.fromkeys(activity.records())]
+            requests += [{"PutRequest": {"Item": {**self._key(pair_id, sk), **body}}} for sk in sks]
+        self._batch_write(requests)
+
+    def activity(
+        self, pair_id: str, now: datetime, *, record: str | None = None, since: datetime | None = None, limit: int = 200
+    ) -> list[Activity]:
+        """Newest first, one Query (paged) on ACT# or on the record's REC# items; expired ones skipped
+        (DynamoDB's TTL deletes lazily)."""
+        prefix = ACTIVITY_PREFIX if record is None else f"{RECORD_PREFIX}{record}#"
+        low = prefix + (time_key(since) if since is not None else "")
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": pair_pk(pair_id)},
+                ":low": {"S": low},
+                ":high": {"S": prefix + "~"},  # after every time key ("~" sorts after digits)
+            },
+            "ScanIndexForward": False,
+        }
+        if self.page_size:
+            kwargs["Limit"] = self.page_size
+        now_s = _epoch(now)
+        found: list[Activity] = []
+        while len(found) < limit:
+            out = self._call("query", **kwargs)
+            for item in out.get("Items", []):
+                if TTL_ATTRIBUTE in item and decode(item[TTL_ATTRIBUTE]) <= now_s:
+                    continue
+                data = {k: decode(v) for k, v in item.items() if k not in (PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE)}
+                found.append(Activity.from_dict(data))
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return found[:limit]
+
+    # --- deletions waiting for approval ---------------------------------------------------------
+
+    def put_pending(self, pair_id: str, items: Sequence[PendingDeletion]) -> None:
+        """One conditional PutItem each: a deletion already waiting keeps its first record."""
+        for p in items:
+            item = {
+                **self._key(pair_id, PENDING_PREFIX + p.id),
+                "id": {"S": p.id},
+                "created_at": {"S": p.created_at.isoformat()},
+                "body": {"S": p.to_json()},
+            }
+            try:
+                self._call(
+                    "put_item",
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#sk)",
+                    ExpressionAttributeNames={"#sk": SORT_KEY},
+                )
+            except ClientError:  # already waiting (the only error _call lets through as is)
+                continue
+
+    def pending(self, pair_id: str) -> list[PendingDeletion]:
+        items = [PendingDeletion.from_dict(json.loads(i["body"]["S"])) for i in self._query(pair_id, PENDING_PREFIX)]
+        return sorted(items, key=lambda p: (p.created_at, p.id))
+
+    def delete_pending(self, pair_id: str, ids: Iterable[str]) -> None:
+        keys = [self._key(pair_id, PENDING_PREFIX + i) for i in dict.fromkeys(ids)]
         self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
 
 

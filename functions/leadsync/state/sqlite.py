@@ -14,10 +14,12 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from leadsync.core.approvals import PendingDeletion
+from leadsync.core.history import Activity
 from leadsync.core.models import Fence, Intent, Link, PairMeta, Side
 from leadsync.errors import LeaseHeld, StaleState
 
@@ -48,6 +50,17 @@ CREATE TABLE IF NOT EXISTS cards (
 CREATE TABLE IF NOT EXISTS backlog (
     pair_id TEXT NOT NULL, seq INTEGER NOT NULL, entries TEXT NOT NULL,
     PRIMARY KEY (pair_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS activity (
+    pair_id TEXT NOT NULL, at TEXT NOT NULL, lead_id TEXT, card_id TEXT, body TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activity_by_time ON activity (pair_id, at);
+CREATE INDEX IF NOT EXISTS activity_by_lead ON activity (pair_id, lead_id, at);
+CREATE INDEX IF NOT EXISTS activity_by_card ON activity (pair_id, card_id, at);
+CREATE TABLE IF NOT EXISTS pending (
+    pair_id TEXT NOT NULL, id TEXT NOT NULL, created_at TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (pair_id, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS intents (
     pair_id TEXT NOT NULL, token TEXT NOT NULL, side TEXT NOT NULL, source_id TEXT NOT NULL,
@@ -296,6 +309,58 @@ class SqliteStateStore:
         with self._tx() as db:
             for seq in seqs:
                 db.execute("DELETE FROM backlog WHERE pair_id = ? AND seq = ?", (pair_id, seq))
+
+    # --- activity history -----------------------------------------------------------------------
+
+    def put_activity(self, pair_id: str, items: Sequence[Activity], retention: timedelta) -> None:
+        """Store the activities; those past their retention are deleted on the way (SQLite has no TTL)."""
+        if not items:
+            return
+        keep = retention.total_seconds()
+        body = [json.dumps(a.to_dict(), ensure_ascii=False) for a in items]
+        rows = [
+            (pair_id, _stamp(a.at), a.lead_id, a.card_id, b, _epoch(a.at) + keep)
+            for a, b in zip(items, body, strict=True)
+        ]
+        newest = max(_epoch(a.at) for a in items)
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO activity (pair_id, at, lead_id, card_id, body, expires) VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
+            db.execute("DELETE FROM activity WHERE pair_id = ? AND expires <= ?", (pair_id, newest))
+
+    def activity(
+        self, pair_id: str, now: datetime, *, record: str | None = None, since: datetime | None = None, limit: int = 200
+    ) -> list[Activity]:
+        sql = "SELECT body FROM activity WHERE pair_id = ? AND expires > ? AND at >= ?"
+        params: list[Any] = [pair_id, _epoch(now), _stamp(since) if since is not None else ""]
+        if record is not None:
+            sql += " AND (lead_id = ? OR card_id = ?)"
+            params += [record, record]
+        rows = self._read(sql + " ORDER BY at DESC, rowid DESC LIMIT ?", (*params, limit))
+        return [Activity.from_dict(json.loads(row[0])) for row in rows]
+
+    # --- deletions waiting for approval ---------------------------------------------------------
+
+    def put_pending(self, pair_id: str, items: Sequence[PendingDeletion]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO pending (pair_id, id, created_at, body) VALUES (?, ?, ?, ?)",
+                [(pair_id, p.id, _stamp(p.created_at), p.to_json()) for p in items],
+            )
+
+    def pending(self, pair_id: str) -> list[PendingDeletion]:
+        rows = self._read("SELECT body FROM pending WHERE pair_id = ? ORDER BY created_at, id", (pair_id,))
+        return [PendingDeletion.from_dict(json.loads(row[0])) for row in rows]
+
+    def delete_pending(self, pair_id: str, ids: Iterable[str]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM pending WHERE pair_id = ? AND id = ?", [(pair_id, i) for i in ids])
+
+
+def _stamp(at: datetime) -> str:
+    """A UTC time that sorts as text (microseconds, fixed width)."""
+    return datetime.fromtimestamp(_epoch(at), UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _marks(chunk: Sequence[str]) -> str:

@@ -6,15 +6,23 @@ Items (one partition per pair):
 - ``PK=PAIR#<pair>, SK=LEAD#<lead id>``: lead_id, card_id, base (the link and its base snapshot)
 - ``PK=PAIR#<pair>, SK=CARD#<card id>``: card_id, lead_id (pointer back to the lead item)
 - ``PK=PAIR#<pair>, SK=INTENT#<token>``: token, side, source_id, created_at, expires_at (TTL)
+- ``PK=PAIR#<pair>, SK=ACT#<time>#<uid>``: one activity of the history (``leadsync.core.history``),
+  by time; ``SK=REC#<record id>#<time>#<uid>``: the same activity again under each of its records
+  (lead id and card id), so "what happened to this card" is one Query. Both carry ``expires_at``
+  (TTL: the pair's ``history_days`` after the activity).
+- ``PK=PAIR#<pair>, SK=PENDING#<id>``: a deletion waiting for approval (``leadsync.core.approvals``):
+  id, created_at, body (JSON: the record to archive, the gone record, the link to drop, why).
 - ``PK=BUDGET#<system>#<credential key>, SK=BUCKET``: the rate budget every worker of one credential
   shares (``leadsync.state.budget``): tat, paused_until, granted, rate, burst, expires_at (TTL, 30 days
   after the last grant). The key is ``ratelimit.credential_key`` (a hash), never the credential.
 
-Intents and budgets carry the TTL attribute; leases expire by a condition on ``lease_expires``, never by TTL.
+Intents, activities and budgets carry the TTL attribute; leases expire by a condition on ``lease_expires``,
+never by TTL.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 PARTITION_KEY = "PK"
@@ -47,6 +55,9 @@ LEAD_PREFIX = "LEAD#"
 CARD_PREFIX = "CARD#"
 INTENT_PREFIX = "INTENT#"
 BACKLOG_PREFIX = "BACKLOG#"
+ACTIVITY_PREFIX = "ACT#"
+RECORD_PREFIX = "REC#"
+PENDING_PREFIX = "PENDING#"
 BUDGET_PREFIX = "BUDGET#"
 BUDGET_SK = "BUCKET"
 
@@ -54,6 +65,12 @@ BUDGET_SK = "BUCKET"
 def pair_pk(pair_id: str) -> str:
     """The partition key of a pair."""
     return f"PAIR#{pair_id}"
+
+
+def time_key(at: datetime) -> str:
+    """A UTC time that sorts as text in a sort key (microseconds, fixed width)."""
+    utc = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def budget_pk(system: str, key: str) -> str:
