@@ -14,6 +14,16 @@ from tests.support.e2e import Harness
 LEADS = 30
 
 
+@pytest.fixture(autouse=True)
+def _metrics_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The metrics this test reads are its own: printed (importing the CLI turns them off for the
+    process) and not mixed with values an earlier test's cycles left unflushed."""
+    from leadsync.observability import metrics
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics.clear_metrics()
+
+
 def _allow_units(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     """Each cycle has time for `n` units with writes, then its deadline defers the rest."""
     left = [n]
