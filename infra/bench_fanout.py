@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +53,7 @@ for _path in (ROOT / "functions", ROOT / "infra", ROOT):
         sys.path.insert(0, str(_path))
 
 from bench_world import EXISTING_AGE_SECONDS, TICK_SECONDS, Stack  # noqa: E402
+from tests.support.containers import per_container_limiters  # noqa: E402
 from tests.support.e2e import Board, NotionLeads, environment, pair_config  # noqa: E402
 from tests.support.e2e_airtable import FIELD_TYPES  # noqa: E402
 from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
@@ -82,43 +83,6 @@ def _progress(message: str) -> None:
 # -- instrumentation (bench-side only: the product code is not changed) ---------------------------
 
 
-class PerThread(MutableMapping[Any, Any]):
-    """A dict per thread: ``ratelimit``'s registry of buckets becomes one per worker "container"."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._all: list[dict[Any, Any]] = []
-        self._lock = threading.Lock()
-
-    def _mine(self) -> dict[Any, Any]:
-        mine = getattr(self._local, "d", None)
-        if mine is None:
-            mine = self._local.d = {}
-            with self._lock:
-                self._all.append(mine)
-        return mine
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._mine()[key]
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self._mine()[key] = value
-
-    def __delitem__(self, key: Any) -> None:
-        del self._mine()[key]
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._mine())
-
-    def __len__(self) -> int:
-        return len(self._mine())
-
-    def clear(self) -> None:
-        with self._lock:
-            for each in self._all:
-                each.clear()
-
-
 class Meter:
     """DynamoDB calls per thread (by operation), cycle reports per pair, 429s per credential."""
 
@@ -135,9 +99,7 @@ class Meter:
         import leadsync.fanout
         from leadsync.connectors import ratelimit
 
-        if not isinstance(getattr(ratelimit, "_REGISTRY", None), dict):
-            raise RuntimeError("leadsync.connectors.ratelimit has no _REGISTRY dict; update the bench")
-        ratelimit._REGISTRY = PerThread()  # type: ignore[assignment]
+        ratelimit._REGISTRY = per_container_limiters()  # type: ignore[assignment]
         original = BaseClient._make_api_call
         meter = self
 
@@ -171,6 +133,26 @@ class Meter:
             return refuse(request, *args, **kwargs)
 
         emulator.rate_limited_response = counted
+
+
+def serialize_moto() -> None:
+    """One request at a time in the moto server: its DynamoDB deep-copies tables inside
+    TransactWriteItems and fails ("dictionary changed size during iteration") when concurrent
+    workers write meanwhile. DynamoDB itself has no such limit; moto answers in milliseconds."""
+    from moto.moto_server import werkzeug_app
+
+    app = werkzeug_app.DomainDispatcherApplication
+    if getattr(app, "_bench_serialized", False):
+        return
+    original = app.__call__
+    lock = threading.Lock()
+
+    def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        with lock:
+            return original(self, environ, start_response)
+
+    app.__call__ = call  # type: ignore[method-assign]
+    app._bench_serialized = True  # type: ignore[attr-defined]
 
 
 def credential_of(system: str, path: str) -> str:
@@ -454,6 +436,7 @@ class Run:
 
 def run(sizes: Sizes) -> Run:
     """Seed, warm up with limits off, then the measured ticks with limits on."""
+    serialize_moto()
     stack = Stack()
     meter = Meter()
     originals: dict[str, Any] = {}
@@ -727,6 +710,8 @@ def legend() -> list[str]:
         " its GIL with the emulators and moto, so this is an upper bound for the compute part, and a lower bound"
         " for the network part: the emulators answer in milliseconds).",
         "between ticks the sandbox clock jumps to the next minute; within a tick every clock runs in real time.",
+        "moto (SQS, DynamoDB) answers one request at a time (its DynamoDB is not thread-safe under concurrent"
+        " transactions); the state table, leases and budget items are the product's own.",
         "share of per-minute budget: requests the credential's API served during the tick / (documented rate x 60 s):"
         " Trello 100 req/10 s per token, Notion 3 req/s per integration, Airtable 5 req/s per base.",
         "429s: rate-limited answers of the sandbox, which enforces those limits per credential (target 0).",
