@@ -20,7 +20,17 @@ class PerThread(MutableMapping[Any, Any]):
     def __init__(self) -> None:
         self._local = threading.local()
         self._all: list[dict[Any, Any]] = []
+        self._named: dict[object, dict[Any, Any]] = {}
         self._lock = threading.Lock()
+
+    def bind(self, name: object) -> None:
+        """This thread is container ``name`` from now on: it gets that container's dict (kept warm)."""
+        with self._lock:
+            mine = self._named.get(name)
+            if mine is None:
+                mine = self._named[name] = {}
+                self._all.append(mine)
+        self._local.d = mine
 
     def _mine(self) -> dict[Any, Any]:
         mine: dict[Any, Any] | None = getattr(self._local, "d", None)
