@@ -53,7 +53,7 @@ for _path in (ROOT / "functions", ROOT / "infra", ROOT):
         sys.path.insert(0, str(_path))
 
 from bench_world import EXISTING_AGE_SECONDS, TICK_SECONDS, Stack  # noqa: E402
-from tests.support.containers import per_container_limiters  # noqa: E402
+from tests.support.containers import PerThread, per_container_limiters  # noqa: E402
 from tests.support.e2e import Board, NotionLeads, environment, pair_config  # noqa: E402
 from tests.support.e2e_airtable import FIELD_TYPES  # noqa: E402
 from tests.support.lambda_context import FakeLambdaContext  # noqa: E402
@@ -207,6 +207,7 @@ class Sizes:
     first_leads: int = 10
     max_ticks: int = 4
     warmup_ticks: int = 8
+    grant_ttl: float | None = None  # None: the product's default
 
 
 def build_pairs(stack: Stack, sizes: Sizes) -> list[Pair]:
@@ -269,7 +270,7 @@ def configure(stack: Stack, pairs: list[Pair]) -> dict[str, str]:
         QueueName=f"{name}.fifo",
         Attributes={
             "FifoQueue": "true",
-            "VisibilityTimeout": "5",  # a failed cycle comes back within the tick (360 s in the template)
+            "VisibilityTimeout": "360",  # the template's default: a failed cycle comes back in 6 minutes
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
         },
     )["QueueUrl"]
@@ -314,7 +315,8 @@ class Tick:
     requests: Counter[str] = field(default_factory=Counter)
     throttled: Counter[str] = field(default_factory=Counter)
     dead_lettered: int = 0
-    duplicates: int = 0
+    redelivered: int = 0  # a pair's message finished twice in the tick
+    duplicate_cards: int = 0  # cards beyond the first of any lead, on every board after the tick
 
 
 def run_tick(stack: Stack, meter: Meter, pairs: list[Pair], queue: dict[str, str], sizes: Sizes, label: str) -> Tick:
@@ -323,6 +325,7 @@ def run_tick(stack: Stack, meter: Meter, pairs: list[Pair], queue: dict[str, str
 
     from handlers.dispatch import handler as dispatch_handler
     from handlers.pair_worker import handler as worker_handler
+    from leadsync.connectors import ratelimit
 
     for emulator in stack.sb.emulators.values():
         emulator.clear_requests()
@@ -342,7 +345,10 @@ def run_tick(stack: Stack, meter: Meter, pairs: list[Pair], queue: dict[str, str
         with lock:
             return expected <= set(tick.done) or time.perf_counter() > deadline
 
-    def worker() -> None:
+    def worker(container: int) -> None:
+        registry = getattr(ratelimit, "_REGISTRY", None)
+        if isinstance(registry, PerThread):
+            registry.bind(container)  # the same warm container as in the last tick
         sqs = boto3.client("sqs")
         while not settled():
             got = sqs.receive_message(
@@ -380,10 +386,10 @@ def run_tick(stack: Stack, meter: Meter, pairs: list[Pair], queue: dict[str, str
                     calls,
                 )
                 with lock:
-                    tick.duplicates += pair in tick.done
+                    tick.redelivered += pair in tick.done
                     tick.done[pair] = done
 
-    threads = [threading.Thread(target=worker, name=f"worker-{i}", daemon=True) for i in range(sizes.concurrency)]
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(sizes.concurrency)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -398,8 +404,18 @@ def run_tick(stack: Stack, meter: Meter, pairs: list[Pair], queue: dict[str, str
         QueueUrl=queue["dlq"], AttributeNames=["ApproximateNumberOfMessages"]
     )
     tick.dead_lettered = int(dlq["Attributes"]["ApproximateNumberOfMessages"])
+    tick.duplicate_cards = duplicate_cards(pairs)
     stack.sb.clock.advance(max(0.0, TICK_SECONDS - tick.span))  # the next tick, without waiting for it
     return tick
+
+
+def duplicate_cards(pairs: list[Pair]) -> int:
+    """Cards beyond the first that carry the same lead's marker, over every pair's board."""
+    extra = 0
+    for pair in pairs:
+        per_lead = Counter(card["lead"] for card in pair.board.cards(include_closed=True) if card["lead"])
+        extra += sum(n - 1 for n in per_lead.values())
+    return extra
 
 
 def sqs_event(messages: list[dict[str, Any]], url: str) -> dict[str, Any]:
@@ -450,6 +466,14 @@ def run(sizes: Sizes) -> Run:
 
         leadsync.engine.utcnow = stack.sb.clock.now  # the product's "now" is the sandbox's (its clock jumps)
         meter.install(stack.sb)
+        if sizes.grant_ttl is not None:
+            from leadsync.connectors import ratelimit
+
+            defaults = ratelimit.TokenBucket.__init__.__kwdefaults__ or {}
+            if "grant_ttl" not in defaults:
+                raise RuntimeError("TokenBucket no longer takes grant_ttl=; update the bench")
+            defaults["grant_ttl"] = sizes.grant_ttl
+            notes.append(f"unspent budget grants kept {sizes.grant_ttl:g} s (--grant-ttl)")
         with quiet_stdout():
             set_limits(stack, False, originals)
             warmup: list[Tick] = []
@@ -611,7 +635,8 @@ def report(run: Run) -> str:
                 f"{sum(1 for x in idle_lat if x <= TICK_SECONDS)}/{len(idle_lat)}",
                 f"{t.span:.1f}",
                 str(t.failures),
-                str(t.duplicates),
+                str(t.redelivered),
+                str(t.duplicate_cards),
                 str(t.dead_lettered),
             ]
         )
@@ -626,7 +651,8 @@ def report(run: Run) -> str:
                 "idle within 60 s",
                 "span s",
                 "failed",
-                "duplicates",
+                "redelivered",
+                "duplicate cards",
                 "DLQ",
             ],
             rows,
@@ -734,6 +760,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-leads", type=int, default=10, help="fan-out: leads of a first-sync pair")
     parser.add_argument("--idle-leads", type=int, default=2, help="fan-out: linked leads of an idle pair")
     parser.add_argument("--max-ticks", type=int, default=4, help="fan-out: measured ticks for the first syncs")
+    parser.add_argument(
+        "--grant-ttl", type=float, default=None, help="fan-out: seconds unspent budget grants are kept (an experiment)"
+    )
 
 
 def sizes_from(args: argparse.Namespace) -> Sizes:
@@ -748,6 +777,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         idle_leads=args.idle_leads,
         first_leads=args.first_leads,
         max_ticks=args.max_ticks,
+        grant_ttl=args.grant_ttl,
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TICK_COLUMNS = ["dispatch s", "idle p50/p95/max s", "first-sync p50/p95/max s", "idle within 60 s", "duplicates", "DLQ"]
+TICK_COLUMNS = ["dispatch s", "idle p50/p95/max s", "first-sync p50/p95/max s", "idle within 60 s", "duplicate cards"]
 BUDGET_COLUMNS = ["requests per tick", "429s per tick", "share of per-minute budget"]
 COST_COLUMNS = ["DDB calls/cycle", "worker ms", "Lambda $", "SQS $", "DynamoDB $", "total $/pair/month"]
 
@@ -59,7 +59,7 @@ def test_fanout_bench_runs_a_dozen_pairs_without_429_or_duplicates() -> None:
     for tick in ticks:
         assert tick[1] == "12/12", tick  # every pair's message ran this tick
         assert tick[5] == "9/9", tick  # every idle pair committed within the schedule period
-        assert tick[7:] == ["0", "0", "0"], tick  # failed, duplicates, dead-lettered
+        assert tick[7:] == ["0", "0", "0", "0"], tick  # failed, redelivered, duplicate cards, dead-lettered
 
     budgets = {row[0]: row for row in _rows(text, "### Shared budgets")}
     assert {"notion token", "trello token"} <= set(budgets)
