@@ -73,6 +73,7 @@ PRICE_SQS_FIFO_REQUEST = 0.50 / 1e6
 PRICE_DDB_WRU = 0.625 / 1e6
 PRICE_DDB_RRU = 0.125 / 1e6
 DDB_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
+POLL_SECONDS = 0.2  # an idle worker's pause between two empty receives
 AIRTABLE_BASE = re.compile(r"/v0/(?:meta/bases/)?(app[A-Za-z0-9]+)")
 
 
@@ -354,11 +355,12 @@ def run_tick(stack: Stack, meter: Meter, pairs: list[Pair], queue: dict[str, str
             got = sqs.receive_message(
                 QueueUrl=queue["queue"],
                 MaxNumberOfMessages=1,  # WorkerBatchSize default
-                WaitTimeSeconds=1,
+                WaitTimeSeconds=0,  # a long poll would hold the serialized moto server from the other workers
                 AttributeNames=["All"],
                 MessageSystemAttributeNames=["All"],
             ).get("Messages", [])
             if not got:
+                time.sleep(POLL_SECONDS)
                 continue
             meter.local.calls = Counter()
             wall0, cpu0 = time.perf_counter(), time.thread_time()
