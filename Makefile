@@ -47,7 +47,7 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## cost and speed figures (requests, DynamoDB calls, CPU, RSS) for N = 100, 1000, 10000
+bench: $(STAMP)  ## cost and speed figures for N = 100, 1000, 10000 leads, then the fan-out of 200 pairs (BENCH_ARGS=--fanout-only)
 	$(BIN)/python infra/bench.py $${BENCH_ARGS:-}
 
 soak: $(STAMP)  ## randomized fault/crash scenarios per lead tracker; SCENARIOS=N to size it

@@ -1,7 +1,8 @@
 """leadsync benchmark: what a cycle costs, and how long the first sync of N leads takes.
 
-    make bench                                   (N = 100, 1,000, 10,000; about 15 minutes)
-    .venv/bin/python infra/bench.py --sizes 100,1000 [--scale auto|S] [--max-invocations K]
+    make bench                                   (N = 100, 1,000, 10,000; about 15 minutes; then the fan-out)
+    .venv/bin/python infra/bench.py --sizes 100,1000 [--scale auto|S] [--max-invocations K] [--no-fanout]
+    .venv/bin/python infra/bench.py --fanout-only [--pairs 200] [--concurrency 10]   (bench_fanout.py)
 
 For each lead tracker and size N, against the sandbox (in this process) and a moto DynamoDB
 server, with the real handler running in a separate "Lambda container" process
@@ -16,7 +17,9 @@ server, with the real handler running in a separate "Lambda container" process
 4. rate limits OFF, a fresh worker: a cold then warm no-change cycles for CPU and memory, then a
    no-change full sweep (the hourly re-read).
 
-Then the handler's import time and the deployment package size. See docs/benchmark.md.
+Then the handler's import time and the deployment package size, and the fan-out simulation:
+many pairs through the dispatcher and worker handlers, SQS and shared budgets (``bench_fanout.py``).
+See docs/benchmark.md.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "infra"), str(ROOT)]
 
+import bench_fanout  # noqa: E402
 from bench_world import TICK_SECONDS, Stack, Worker, World, lead_trackers  # noqa: E402
 
 # Documented sustained rates used for the bound (requests per second per credential).
@@ -577,7 +581,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=3, help="no-change cycles measured per mode (default 3)")
     parser.add_argument("--import-runs", type=int, default=3, help="fresh interpreters timed for the import")
     parser.add_argument("--no-package", action="store_true", help="skip the package size (pip install can be slow)")
+    parser.add_argument("--fanout-only", action="store_true", help="run only the fan-out simulation")
+    parser.add_argument("--no-fanout", action="store_true", help="skip the fan-out simulation")
+    bench_fanout.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.fanout_only:
+        return run_fanout(args)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     available = lead_trackers()
     wanted = [t for t in args.trackers.split(",") if t] or list(available)
@@ -601,6 +610,14 @@ def main(argv: list[str] | None = None) -> int:
     print(report(results, args))
     print(static_section(args))
     print(f"\nworker logs: {stack.workdir}")
+    return 0 if args.no_fanout else run_fanout(args)
+
+
+def run_fanout(args: argparse.Namespace) -> int:
+    """The fan-out simulation (``bench_fanout``), sized by its own flags."""
+    started = time.perf_counter()
+    print(bench_fanout.report(bench_fanout.run(bench_fanout.sizes_from(args))))
+    print(f"\nfan-out run: {time.perf_counter() - started:.0f} s real")
     return 0
 
 

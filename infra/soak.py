@@ -2,7 +2,7 @@
 
     python infra/soak.py --scenarios 200 [--trackers notion,airtable,sheets] [--seed S]
                          [--steps 24] [--store sqlite|dynamodb] [--spare-creates]
-                         [--spare-token-endpoint] [--no-hostile] [--workers 2]
+                         [--spare-token-endpoint] [--no-hostile] [--workers 2] [--fanout N]
                          [--latency realistic|fixed:S|lognormal:MEDIAN:P95]
 
 Each scenario (tests/soak/model.py) drives the real handler against the sandbox: people edit both
@@ -14,6 +14,8 @@ tracker for a few cycles; the summary counts foreign reads/writes and mass archi
 Scenario i of a tracker uses seed S + i, so any failure replays with ``--seed <its seed>
 --scenarios 1 --trackers <tracker> --verbose``. ``--latency`` makes the emulators answer with API latency
 on the sandbox's virtual clock (sandbox/latency.py; seeded by the scenario seeds). Exits 1 on any violation.
+``--fanout N`` runs every cycle through the dispatcher and worker handlers (moto SQS), with N
+bystander pairs working in other threads at the same time (tests/soak/fanout.py); state in DynamoDB.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def _run_chunk(
     token: bool,
     hostile: bool,
     latency: str | None = None,
+    fanout: int = 0,
 ) -> list[object]:
     """Run some scenarios in this process, on one sandbox (a worker of the pool)."""
     warnings.simplefilter("ignore")
@@ -51,7 +54,7 @@ def _run_chunk(
     from tests.soak.model import run_scenario
 
     settings = latency_settings(latency, seeds[0] if seeds else None, mode="virtual")
-    with SoakEnvironment.start(quiet=True, store=store, latency=settings) as env:
+    with SoakEnvironment.start(quiet=True, store=store, latency=settings, fanout=fanout) as env:
         return [
             run_scenario(env, tracker, seed, steps, spare_creates=spare, fault_token_endpoint=token, hostile=hostile)
             for seed in seeds
@@ -84,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         help="emulators answer with API latency (virtual clock): realistic, fixed:SECONDS or lognormal:MEDIAN:P95",
     )
     parser.add_argument("--workers", type=int, default=2, help="processes (each with its own sandbox)")
+    parser.add_argument(
+        "--fanout",
+        type=int,
+        default=0,
+        metavar="N",
+        help="cycles through the dispatcher and worker handlers, with N bystander pairs at once",
+    )
     parser.add_argument("--verbose", action="store_true", help="print the steps of every failing scenario")
     args = parser.parse_args(argv)
     from sandbox.latency import latency_settings
@@ -101,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown or unavailable lead trackers {unknown}; available: {sorted(LEAD_TRACKERS)}")
     print(
         f"soak: {args.scenarios} scenario(s) x {len(trackers)} tracker(s), {args.steps} steps, seeds from "
-        f"{args.seed}, state in {args.store}{', no ambiguous faults on POST' if args.spare_creates else ''}"
+        f"{args.seed}, state in {'dynamodb' if args.fanout else args.store}"
+        f"{', no ambiguous faults on POST' if args.spare_creates else ''}"
         f"{', hostile edits' if args.hostile else ', no hostile edits'}"
-        f"{f', latency {args.latency}' if args.latency else ''}",
+        f"{f', latency {args.latency}' if args.latency else ''}"
+        f"{f', fan-out with {args.fanout} bystander pairs' if args.fanout else ''}",
         flush=True,
     )
     rows, failures = [], []
@@ -123,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.fault_token_endpoint,
                     args.hostile,
                     args.latency,
+                    args.fanout,
                 )
                 for chunk in chunks
             ]
@@ -220,7 +233,7 @@ def _print_failures(failures: list[object], args: argparse.Namespace) -> None:
             f"    replay: python infra/soak.py --trackers {o.tracker} --seed {o.seed} --scenarios 1 "  # type: ignore[attr-defined]
             f"--steps {args.steps} --store {args.store}{' --spare-creates' if args.spare_creates else ''}"
             f"{'' if args.fault_token_endpoint else ' --spare-token-endpoint'}"
-            f"{'' if args.hostile else ' --no-hostile'} --verbose"
+            f"{'' if args.hostile else ' --no-hostile'}{f' --fanout {args.fanout}' if args.fanout else ''} --verbose"
         )
         if args.verbose:
             for line in o.log:  # type: ignore[attr-defined]

@@ -34,6 +34,7 @@ from leadsync.state.dynamodb import DynamoStateStore
 from leadsync.state.sqlite import SqliteStateStore
 from sandbox import Sandbox
 from tests.e2e.conftest import LEAD_TRACKERS
+from tests.soak.fanout import FanoutHandler, fanout_patches
 from tests.support.crash import virtual_waits
 from tests.support.e2e import Board, Harness, environment
 from tests.support.lambda_context import FakeLambdaContext
@@ -70,14 +71,20 @@ class SoakEnvironment:
     store: str = "sqlite"  # "sqlite" (fast, the same StateStore contract) or "dynamodb" (moto, in-process)
     latency: dict[str, Any] | None = None  # `Sandbox.latency` settings applied to every scenario's world
     conflicts: ConflictLog = field(default_factory=ConflictLog)
+    fanout: int = 0  # > 0: cycles run dispatcher -> SQS -> workers, with this many bystander pairs
+    reports: dict[str, Any] = field(default_factory=dict)  # fan-out: each pair's last cycle report
 
     @classmethod
     @contextlib.contextmanager
     def start(
-        cls, *, quiet: bool = False, store: str = "sqlite", latency: dict[str, Any] | None = None
+        cls, *, quiet: bool = False, store: str = "sqlite", latency: dict[str, Any] | None = None, fanout: int = 0
     ) -> Iterator[SoakEnvironment]:
         """Start everything; ``quiet`` sends the handler's own log lines and metrics to /dev/null;
-        ``latency``: the emulators answer with that latency (`Sandbox.latency` settings)."""
+        ``latency``: the emulators answer with that latency (`Sandbox.latency` settings).
+
+        ``fanout``: run every cycle through the dispatcher and worker handlers (tests/soak/fanout.py)
+        with that many bystander pairs working at the same time; the state is then in DynamoDB.
+        """
         patches = [
             mock.patch.dict(os.environ),  # every variable set below is restored on exit
             virtual_waits(request_timeout=CLIENT_TIMEOUT),
@@ -92,7 +99,11 @@ class SoakEnvironment:
             sb = stack.enter_context(Sandbox.start())
             stack.enter_context(mock_aws())
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadsync-soak-")))
+            store = "dynamodb" if fanout else store
             env = cls(sb, boto3.client("dynamodb", region_name="eu-west-1"), workdir, store, latency=latency)
+            if fanout:
+                env.fanout = fanout
+                stack.enter_context(fanout_patches(env.reports))
             engine_module = importlib.import_module("leadsync.engine")
             stack.enter_context(mock.patch.object(engine_module, "utcnow", sb.clock.now))
             app_logger = logging.getLogger("leadsync")
@@ -134,6 +145,10 @@ class SoakEnvironment:
         board = Board(self.sandbox)
         h = Harness(self.sandbox, leads, board, config_path, handler, FakeLambdaContext)
         h.configure(**config)
+        if self.fanout:
+            fanned = FanoutHandler(h, LEAD_TRACKERS, self.fanout, self.reports)
+            os.environ["LEADSYNC_QUEUE_URL"] = fanned.queue
+            h.handler = fanned
         return h
 
     def state_store(self) -> StateStore:

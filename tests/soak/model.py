@@ -678,7 +678,11 @@ def run_scenario(
         approve=approve,
     )
     try:
-        return scenario.run()
+        outcome = scenario.run()
+        check = getattr(scenario.h.handler, "check", None)  # the fan-out's bystander pairs (tests/soak/fanout.py)
+        if check is not None:
+            outcome.violations += [f"bystander: {problem}" for problem in check()]
+        return outcome
     except Exception as exc:  # an unexpected error is a finding too, with the steps that led to it
         scenario.out.violations.append(f"exception at step {scenario.step}: {type(exc).__name__}: {exc}")
         return scenario.out

@@ -50,6 +50,7 @@ def test_bench_runs_twenty_leads_and_prints_every_column() -> None:
             "--import-runs",
             "1",
             "--no-package",
+            "--no-fanout",  # tests/unit/test_bench_fanout_smoke.py runs that part
         ],
         cwd=ROOT,
         env=env,
