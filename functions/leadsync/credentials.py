@@ -20,6 +20,7 @@ ENV_NAMES = {
     "TRELLO_API_KEY": "trello_key",
     "TRELLO_TOKEN": "trello_token",
     "AIRTABLE_TOKEN": "airtable_token",
+    "TRELLO_APP_SECRET": "trello_app_secret",  # webhooks: the key's OAuth secret Trello signs with
 }
 
 
@@ -33,6 +34,9 @@ class Credentials:
     airtable_token: str | None = field(default=None, repr=False)
     google_service_account: Mapping[str, Any] | None = field(default=None, repr=False)
     google_service_account_file: str | None = None  # read when a pair needs it (local runs)
+    # webhooks (leadsync.webhooks): Trello's signing key, and each Airtable webhook's macSecretBase64 by webhook id
+    trello_app_secret: str | None = field(default=None, repr=False)
+    airtable_webhook_secrets: Mapping[str, str] | None = field(default=None, repr=False)
 
     def require(self, name: str, needed_by: str) -> Any:
         """The credential ``name``, or a ConfigError saying where to put it."""
@@ -66,6 +70,11 @@ class Credentials:
                 values["google_service_account"] = json.loads(sa)
             except json.JSONDecodeError as exc:
                 raise ConfigError([f"{source}: google_service_account is not JSON: {exc.msg}"]) from exc
+        hooks = values.get("airtable_webhook_secrets")
+        if hooks is not None and (
+            not isinstance(hooks, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in hooks.items())
+        ):
+            raise ConfigError([f"{source}: airtable_webhook_secrets must map webhook ids to macSecretBase64 strings"])
         return cls(**values)
 
     @classmethod
