@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show each pair's state")
     point = sub.add_parser("repoint", help="forget a re-pointed pair's links (after moving a side on purpose)")
     point.add_argument("pair", help="the pair's id")
+    hooks = sub.add_parser("webhooks", help="register, list or remove the Trello webhooks of every pair")
+    hooks.add_argument("action", choices=["register", "list", "remove"])
+    hooks.add_argument("--url", help="the receiver's base URL (default: $LEADSYNC_WEBHOOK_BASE_URL)")
     args = parser.parse_args(argv)
     if args.config:
         os.environ["LEADSYNC_CONFIG_FILE"] = args.config
@@ -172,4 +175,17 @@ def _print_result(result: dict[str, Any]) -> None:
         )
 
 
-_COMMANDS = {"validate": _validate, "sync": _sync, "plan": _plan, "status": _status, "repoint": _repoint}
+def _webhooks(args: argparse.Namespace) -> int:
+    from leadsync.webhooks.cli import run
+
+    return run(args.action, args.url)
+
+
+_COMMANDS = {
+    "validate": _validate,
+    "sync": _sync,
+    "plan": _plan,
+    "status": _status,
+    "repoint": _repoint,
+    "webhooks": _webhooks,
+}

@@ -8,7 +8,9 @@ within one bucket is one cycle, and 50 events in 2 s are at most two.
 
 Replays: an event key (Notion event id, Trello action id, Airtable webhook id + timestamp) is claimed
 once with a conditional put (``PK=WEBHOOK#<sha256 of the key>``, TTL a day) in the state table; a
-second request with the same key is refused before anything is enqueued.
+second request with the same key is acknowledged (200: a 4xx would make the sender retry and, for
+Trello, disable the webhook) and enqueues nothing. The FIFO deduplication id adds a second, shorter
+guard: whatever gets past the claim within a bucket is still one message for 5 minutes.
 """
 
 from __future__ import annotations

@@ -90,7 +90,10 @@ class Receiver:
     sqs: Any
     replays: hint_io.ReplayGuard
     handshake: hint_io.HandshakeStore
-    now: Callable[[], datetime] = engine.utcnow
+    now: Callable[[], datetime] | None = None  # default: engine.utcnow, looked up per call (tests move it)
+
+    def _now(self) -> datetime:
+        return (self.now or engine.utcnow)()
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
         try:
@@ -115,15 +118,18 @@ class Receiver:
             return self._handshake(outcome)
         if outcome.status != 200 or outcome.event_key is None:
             return self._answer(outcome)
-        if not self.replays.claim(outcome.event_key, self.now()):
-            return self._answer(Outcome(409, "event already received (replay)", outcome.system, (), outcome.event_key))
+        if not self.replays.claim(outcome.event_key, self._now()):
+            # A replay of a signed event looks exactly like the sender's own retry (its first answer
+            # lost): a 4xx would make Trello retry and count failures until it disables the webhook.
+            # So it is acknowledged and changes nothing: no hint, no cycle.
+            return self._answer(Outcome(200, "duplicate: event already received, nothing enqueued", outcome.system))
         if outcome.hints:
             if not self.settings.queue_url:
                 self.replays.release(outcome.event_key)
                 return self._answer(Outcome(503, "LEADSYNC_QUEUE_URL is not set", outcome.system))
             try:
                 hint_io.send_hints(
-                    self.sqs, self.settings.queue_url, outcome.hints, self.now(), self.hooks.coalesce_seconds
+                    self.sqs, self.settings.queue_url, outcome.hints, self._now(), self.hooks.coalesce_seconds
                 )
             except Exception as exc:  # any failure: forget the event so the sender's retry counts
                 self.replays.release(outcome.event_key)
@@ -146,7 +152,10 @@ class Receiver:
             extra["event"] = outcome.event_key
         if fingerprint:
             extra["token_sha256_prefix"] = fingerprint  # enough to tell two tokens apart, useless to forge
-        if outcome.status < 400:
+        if outcome.status < 400 and outcome.reason.startswith("duplicate"):
+            logger.warning("webhook duplicate ignored", extra=extra)
+            metrics.add_metric(name="WebhookDuplicates", unit=COUNT, value=1)
+        elif outcome.status < 400:
             logger.info("webhook accepted", extra=extra)
             metrics.add_metric(name="WebhookHints", unit=COUNT, value=len(outcome.hints))
         else:

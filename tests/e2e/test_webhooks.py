@@ -1,0 +1,156 @@
+"""Webhooks end to end: the sandbox's Trello calls the registered callback (HEAD check, signed POSTs),
+a local HTTP API hands the receiver real payload 2.0 events, the hint goes onto the FIFO pair queue
+(moto) and the worker's cycle carries the change to the lead tracker, with no scheduled tick between."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from http_api import LocalHttpApi
+from leadsync.cli import main as cli
+from tests.support.e2e import Harness
+
+pytestmark = pytest.mark.parametrize("harness", ["notion"], indirect=True)
+
+
+@pytest.fixture
+def wired(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A pair queue, the receiver behind a local HTTP API, and the Trello app secret it checks with."""
+    from handlers import webhook
+
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    url = sqs.create_queue(QueueName=f"pairs-{uuid.uuid4().hex[:12]}.fifo", Attributes={"FifoQueue": "true"})
+    monkeypatch.setenv("LEADSYNC_QUEUE_URL", url["QueueUrl"])
+    monkeypatch.setenv("TRELLO_APP_SECRET", harness.sb.trello.app_secret)
+    monkeypatch.setenv("LEADSYNC_ALLOW_INSECURE_BASE_URLS", "false")
+    webhook._receiver.cache_clear()
+    with LocalHttpApi(webhook.handler) as api:
+        monkeypatch.setenv("LEADSYNC_WEBHOOK_BASE_URL", api.url)
+        yield {"queue": url["QueueUrl"], "api": api, "sqs": sqs}
+        harness.sb.trello.deliverer.wait_idle()
+    webhook._receiver.cache_clear()
+
+
+def _hints(wired: dict[str, Any]) -> list[dict[str, Any]]:
+    out = wired["sqs"].receive_message(
+        QueueUrl=wired["queue"], MaxNumberOfMessages=10, AttributeNames=["All"], MessageSystemAttributeNames=["All"]
+    )
+    return out.get("Messages", [])
+
+
+def _work(harness: Harness, wired: dict[str, Any], messages: list[dict[str, Any]]) -> list[str]:
+    """Hand the messages to the worker handler as Lambda's SQS event source does."""
+    from handlers.pair_worker import handler
+
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:" + wired["queue"].rsplit("/", 1)[1],
+                "awsRegion": "eu-west-1",
+            }
+            for m in messages
+        ]
+    }
+    return [f["itemIdentifier"] for f in handler(event, harness.context_factory())["batchItemFailures"]]
+
+
+def _synced_lead(harness: Harness) -> tuple[str, str]:
+    lead = harness.leads.add(name="Hooked Lead", email="hook@example.com", status="New", source="Web")
+    assert harness.cycle()["status"] == "synced"
+    return lead, harness.board.card_for(lead)["id"]
+
+
+def test_register_is_idempotent_and_trello_checked_the_callback_with_head(
+    harness: Harness, wired: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["webhooks", "register"]) == 0
+    assert cli(["webhooks", "register"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("registered webhook") == 1
+    assert "already registered" in out
+    hooks = list(harness.sb.trello.webhooks.values())
+    assert [(h["idModel"], h["callbackURL"]) for h in hooks] == [
+        (harness.board.board_id, f"{wired['api'].url}/webhooks/trello/e2e")
+    ]
+    assert ("HEAD", "/webhooks/trello/e2e", 200) in wired["api"].calls
+    assert "ATTA" not in out  # the token is in no line printed
+
+    assert cli(["webhooks", "list"]) == 0
+    assert f"board {harness.board.board_id}" in capsys.readouterr().out
+    assert cli(["webhooks", "remove"]) == 0
+    assert harness.sb.trello.webhooks == {}
+
+
+def test_a_card_moved_in_trello_reaches_the_lead_through_receiver_queue_and_worker(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    lead, card = _synced_lead(harness)
+    assert cli(["webhooks", "register"]) == 0
+
+    harness.board.move(card, "Done")
+    assert harness.sb.trello.deliverer.wait_idle()
+
+    messages = _hints(wired)
+    assert [json.loads(m["Body"])["hint"] for m in messages] == ["trello"]
+    assert ("POST", "/webhooks/trello/e2e", 200) in wired["api"].calls
+    assert harness.leads.get(lead)["status"] == "New"  # nothing synced by the receiver itself
+    assert _work(harness, wired, messages) == []
+    assert harness.leads.get(lead)["status"] == "Qualified"
+
+
+def test_duplicated_deliveries_give_one_hint_and_dropped_ones_leave_it_to_the_schedule(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    lead, card = _synced_lead(harness)
+    assert cli(["webhooks", "register"]) == 0
+    trello = harness.sb.trello
+
+    trello.deliverer.configure(duplicate=1.0)
+    harness.board.move(card, "In Progress")
+    assert trello.deliverer.wait_idle()
+    assert len(_hints(wired)) == 1  # the copy is acknowledged as a duplicate, not enqueued
+    (hook,) = trello.webhooks.values()
+    assert hook["consecutiveFailures"] == 0  # and it does not count against the webhook
+
+    trello.deliverer.configure(drop=1.0)
+    harness.board.move(card, "Done")
+    assert trello.deliverer.wait_idle()
+    assert trello.deliverer.switch.counts["dropped"] == 1
+    harness.cycle()  # the minute schedule, the safety net
+    assert harness.leads.get(lead)["status"] == "Qualified"
+
+
+def test_forged_calls_to_the_callback_are_refused_and_a_failing_receiver_gets_the_webhook_disabled(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    _, card = _synced_lead(harness)
+    assert cli(["webhooks", "register"]) == 0
+    body = json.dumps({"action": {"id": "ab" * 12}, "model": {"id": harness.board.board_id}})
+    forged = requests.post(f"{wired['api'].url}/webhooks/trello/e2e", data=body, headers={"X-Trello-Webhook": "x"})
+    assert forged.status_code == 403
+    assert _hints(wired) == []
+
+    monkeypatch.setattr(harness.sb.trello, "app_secret", "a-secret-the-receiver-does-not-know")
+    trello = harness.sb.trello
+    for target in ("Done", "To Do", "Done"):
+        harness.board.move(card, target)
+        assert trello.deliverer.wait_idle()
+    (hook,) = trello.webhooks.values()
+    assert hook["active"] is False
+    assert hook["consecutiveFailures"] == trello.disable_after
+    assert _hints(wired) == []

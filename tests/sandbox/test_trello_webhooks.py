@@ -1,0 +1,145 @@
+"""The Trello emulator's webhooks: creation with the HEAD check, signed deliveries of every action on
+the model, retries, disabling after failures, 410 deleting, and the drop/duplicate/reorder switch."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.wrappers import Request, Response
+
+from sandbox.server import ServerThread
+from sandbox.trello import TrelloEmulator
+
+AUTH = {"key": "k" * 32, "token": "ATTA-token"}
+
+
+class Receiver:
+    """A callback URL that records what it gets and answers ``status``."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.calls: list[tuple[str, bytes, dict[str, str]]] = []
+        self._server = ServerThread(self._app)
+        self.url = f"http://127.0.0.1:{self._server.port}/hook?pair=p1"
+
+    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.calls.append((request.method, request.get_data(), dict(request.headers)))
+        return Response("", status=self.status)(environ, start_response)
+
+    def posts(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for method, body, _ in self.calls if method == "POST"]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r._server.stop()
+
+
+@pytest.fixture
+def board(trello: TrelloEmulator) -> str:
+    trello.deliverer.retry_delay_s = 0.0
+    return trello.create_board("Leads", ["To Do", "Done"])
+
+
+def _create(trello: TrelloEmulator, url: str, model: str) -> requests.Response:
+    return requests.post(f"{trello.url}/webhooks", params=AUTH, json={"callbackURL": url, "idModel": model}, timeout=5)
+
+
+def _sign(body: bytes, url: str, secret: str) -> str:
+    """api-notes §2.7, for an ASCII body: base64(HMAC-SHA1(secret, body + callbackURL))."""
+    return base64.b64encode(hmac.new(secret.encode(), body + url.encode(), hashlib.sha1).digest()).decode()
+
+
+def test_creation_checks_the_callback_with_head_and_refuses_a_duplicate(
+    trello: TrelloEmulator, board: str, receiver: Receiver
+) -> None:
+    made = _create(trello, receiver.url, board)
+    assert made.status_code == 200
+    assert made.json()["active"] is True
+    assert [m for m, _, _ in receiver.calls] == ["HEAD"]
+    again = _create(trello, receiver.url, board)
+    assert (again.status_code, again.text) == (400, "A webhook with that callback, model, and token already exists")
+    receiver.status = 404
+    refused = _create(trello, receiver.url.replace("p1", "p2"), board)
+    assert refused.status_code == 400
+    assert "did not return 200" in refused.text
+    listed = requests.get(f"{trello.url}/tokens/{AUTH['token']}/webhooks", params=AUTH, timeout=5).json()
+    assert [h["id"] for h in listed] == [made.json()["id"]]
+    mine = requests.get(f"{trello.url}/members/me/tokens", params={**AUTH, "webhooks": "true"}, timeout=5).json()
+    assert [h["id"] for h in mine[0]["webhooks"]] == [made.json()["id"]]
+    other = requests.delete(f"{trello.url}/webhooks/{made.json()['id']}", params={**AUTH, "token": "other"}, timeout=5)
+    assert other.status_code == 401
+
+
+def test_every_action_on_the_board_is_posted_signed_with_the_app_secret(
+    trello: TrelloEmulator, board: str, receiver: Receiver
+) -> None:
+    _create(trello, receiver.url, board)
+    card = trello.user_create_card(trello.list_id(board, "To Do"), "Acme")
+    trello.user_move_card(card, trello.list_id(board, "Done"))
+    assert trello.deliverer.wait_idle()
+
+    posts = [(body, headers) for method, body, headers in receiver.calls if method == "POST"]
+    assert [json.loads(b)["action"]["type"] for b, _ in posts] == ["createCard", "updateCard"]
+    for body, headers in posts:
+        assert headers["X-Trello-Webhook"] == _sign(body, receiver.url, trello.app_secret)
+        assert json.loads(body)["model"]["id"] == board
+
+
+def test_failed_deliveries_are_retried_then_disable_the_webhook_and_410_deletes_it(
+    trello: TrelloEmulator, board: str, receiver: Receiver
+) -> None:
+    hook = _create(trello, receiver.url, board).json()
+    receiver.status = 500
+    for name in ("a", "b", "c"):
+        trello.user_create_card(trello.list_id(board, "To Do"), name)
+    assert trello.deliverer.wait_idle()
+    assert len(receiver.posts()) == 3 * (1 + trello.deliverer.retries)
+    state = trello.webhooks[hook["id"]]
+    assert (state["active"], state["consecutiveFailures"]) == (False, 3)
+    assert state["firstConsecutiveFailDate"] is not None
+    trello.user_create_card(trello.list_id(board, "To Do"), "d")
+    assert trello.deliverer.wait_idle()
+    assert len(receiver.posts()) == 12, "an inactive webhook gets nothing"
+
+    requests.put(f"{trello.url}/webhooks/{hook['id']}", params={**AUTH, "active": "true"}, timeout=5)
+    receiver.status = 410
+    trello.user_create_card(trello.list_id(board, "To Do"), "e")
+    assert trello.deliverer.wait_idle()
+    assert trello.webhooks == {}
+
+
+def test_the_switch_drops_duplicates_and_reorders_deliveries(
+    trello: TrelloEmulator, board: str, receiver: Receiver
+) -> None:
+    _create(trello, receiver.url, board)
+    todo = trello.list_id(board, "To Do")
+    trello.deliverer.configure(duplicate=1.0)
+    trello.user_create_card(todo, "twice")
+    assert trello.deliverer.wait_idle()
+    assert [p["action"]["data"]["card"]["name"] for p in receiver.posts()] == ["twice", "twice"]
+
+    receiver.calls.clear()
+    trello.deliverer.configure(drop=1.0)
+    trello.user_create_card(todo, "lost")
+    assert trello.deliverer.wait_idle()
+    assert receiver.posts() == []
+
+    trello.deliverer.configure(delay_s=0.3, reorder=True, seed=3)
+    names = [f"c{i}" for i in range(8)]
+    for name in names:
+        trello.user_create_card(todo, name)
+    assert trello.deliverer.wait_idle()
+    got = [p["action"]["data"]["card"]["name"] for p in receiver.posts()]
+    assert sorted(got) == sorted(names)
+    assert got != names
