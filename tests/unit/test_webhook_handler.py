@@ -336,3 +336,12 @@ def test_notion_event_before_any_handshake_is_refused_as_unconfigured(cloud: dic
     assert _call(cloud, _event("notion", body, {"x-notion-signature": _notion_sign(body)}))["statusCode"] == 503
     assert _call(cloud, _event("notion", body, {}))["statusCode"] == 401  # unsigned and not a handshake
     assert _queued(cloud) == []
+
+
+def test_the_sample_event_is_signed_with_the_sandbox_app_secret_for_its_own_url() -> None:
+    from leadsync.webhooks.verify import verify_trello
+    from sandbox.trello import TrelloEmulator
+
+    event = json.loads((EVENTS / "webhook-trello.json").read_text())
+    url = f"https://{event['requestContext']['domainName']}{event['rawPath']}"
+    assert verify_trello(event["body"].encode(), event["headers"]["x-trello-webhook"], url, TrelloEmulator.app_secret)
