@@ -34,6 +34,8 @@ def wired(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         monkeypatch.setenv("LEADSYNC_WEBHOOK_BASE_URL", api.url)
         yield {"queue": url["QueueUrl"], "api": api, "sqs": sqs}
         harness.sb.trello.deliverer.wait_idle()
+        harness.sb.notion.deliverer.wait_idle()
+        harness.sb.notion.subscriptions.clear()
     webhook._receiver.cache_clear()
 
 
@@ -42,6 +44,16 @@ def _hints(wired: dict[str, Any]) -> list[dict[str, Any]]:
         QueueUrl=wired["queue"], MaxNumberOfMessages=10, AttributeNames=["All"], MessageSystemAttributeNames=["All"]
     )
     return out.get("Messages", [])
+
+
+def _drain(wired: dict[str, Any]) -> int:
+    """Delete every queued hint; how many there were."""
+    count = 0
+    while messages := _hints(wired):
+        for m in messages:
+            wired["sqs"].delete_message(QueueUrl=wired["queue"], ReceiptHandle=m["ReceiptHandle"])
+        count += len(messages)
+    return count
 
 
 def _work(harness: Harness, wired: dict[str, Any], messages: list[dict[str, Any]]) -> list[str]:
@@ -154,3 +166,47 @@ def test_forged_calls_to_the_callback_are_refused_and_a_failing_receiver_gets_th
     assert hook["active"] is False
     assert hook["consecutiveFailures"] == trello.disable_after
     assert _hints(wired) == []
+
+
+def test_notion_handshake_then_a_signed_page_edit_reaches_the_card_through_the_queue(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    from handlers import webhook
+
+    notion = harness.sb.notion
+    subscription = notion.create_subscription(f"{wired['api'].url}/webhooks/notion")
+    assert notion.deliverer.wait_idle()
+    stored = webhook._receiver().handshake.token()  # what the operator reads from the handshake secret
+    assert stored == notion.subscriptions[subscription]["token"]
+    assert notion.verify_subscription(subscription, stored)
+
+    lead, card = _synced_lead(harness)
+    assert notion.deliverer.wait_idle()
+    assert _drain(wired) >= 1  # the lead's creation, and the cycle's own write-back (an echo: a harmless cycle)
+
+    harness.leads.edit(lead, name="Renamed In Notion")
+    assert notion.deliverer.wait_idle()
+    messages = _hints(wired)
+    assert [json.loads(m["Body"])["hint"] for m in messages] == ["notion"]
+    assert harness.board.card_for(lead)["name"] == "Hooked Lead"  # the receiver itself synced nothing
+    assert _work(harness, wired, messages) == []
+    assert harness.board.card_for(lead)["name"] == "Renamed In Notion"
+    assert card == harness.board.card_for(lead)["id"]
+
+
+def test_notion_events_before_verification_are_not_sent_and_other_databases_give_no_hint(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    notion = harness.sb.notion
+    subscription = notion.create_subscription(f"{wired['api'].url}/webhooks/notion")
+    assert notion.deliverer.wait_idle()
+    harness.leads.add(name="Early", email="e@example.com", status="New", source="Web")
+    assert notion.deliverer.wait_idle()
+    assert _hints(wired) == []  # not verified yet: Notion sends nothing
+
+    notion.verify_subscription(subscription, notion.subscriptions[subscription]["token"])
+    _other_db, other_ds = notion.create_database("Elsewhere", {"Name": "title"})
+    notion.user_create_page(other_ds, {"Name": "Not a lead"})
+    assert notion.deliverer.wait_idle()
+    assert _hints(wired) == []
+    assert ("POST", "/webhooks/notion", 200) in wired["api"].calls

@@ -1,5 +1,6 @@
-"""The Trello emulator's webhooks: creation with the HEAD check, signed deliveries of every action on
-the model, retries, disabling after failures, 410 deleting, and the drop/duplicate/reorder switch."""
+"""The emulators' webhooks. Trello: creation with the HEAD check, signed deliveries of every action on
+the model, retries, disabling after failures, 410 deleting, the drop/duplicate/reorder switch. Notion:
+the unsigned handshake, then signed thin events once the subscription is verified."""
 
 from __future__ import annotations
 
@@ -143,3 +144,37 @@ def test_the_switch_drops_duplicates_and_reorders_deliveries(
     got = [p["action"]["data"]["card"]["name"] for p in receiver.posts()]
     assert sorted(got) == sorted(names)
     assert got != names
+
+
+def test_notion_sends_the_handshake_unsigned_then_signed_thin_events_once_verified(
+    notion: Any, receiver: Receiver
+) -> None:
+    from sandbox.notion_webhooks import notion_signature
+
+    _db, ds = notion.create_database("Leads", {"Name": "title", "Status": "rich_text"})
+    sub = notion.create_subscription(receiver.url)
+    assert notion.deliverer.wait_idle()
+    [(_, handshake, headers)] = receiver.calls
+    token = json.loads(handshake)["verification_token"]
+    assert token.startswith("secret_")
+    assert "X-Notion-Signature" not in headers
+
+    notion.user_create_page(ds, {"Name": "before verify"})
+    assert notion.deliverer.wait_idle()
+    assert len(receiver.calls) == 1
+    assert not notion.verify_subscription(sub, "secret_wrong")
+    assert notion.verify_subscription(sub, token)
+
+    page = notion.user_create_page(ds, {"Name": "Ada"})
+    notion.user_update_page(page, {"Status": "Won"})
+    notion.user_trash_page(page)
+    assert notion.deliverer.wait_idle()
+    events = [(json.loads(body), h) for _, body, h in receiver.calls[1:]]
+    assert [e["type"] for e, _ in events] == ["page.created", "page.properties_updated", "page.deleted"]
+    for event, headers in events:
+        assert headers["X-Notion-Signature"] == notion_signature(json.dumps(event).encode(), token)
+        assert event["entity"] == {"id": page, "type": "page"}
+        assert event["data"]["parent"]["data_source_id"] == ds
+        assert event["authors"][0]["type"] == "person"
+        assert "properties" not in event  # signals only: the values are fetched
+    assert len(events[1][0]["data"]["updated_properties"]) == 1
