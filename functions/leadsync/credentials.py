@@ -81,7 +81,20 @@ class Credentials:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {attr: env[name] for name, attr in ENV_NAMES.items() if env.get(name)}
+        hooks = env.get("AIRTABLE_WEBHOOK_SECRETS")  # JSON: {"ach…": "<macSecretBase64>"}
+        if hooks:
+            try:
+                values["airtable_webhook_secrets"] = json.loads(hooks)
+            except json.JSONDecodeError as exc:
+                raise ConfigError([f"AIRTABLE_WEBHOOK_SECRETS is not JSON: {exc.msg}"]) from exc
+            return cls.from_mapping(values, "environment").with_key_file(env.get("GOOGLE_SERVICE_ACCOUNT_FILE"))
         return cls(**values, google_service_account_file=env.get("GOOGLE_SERVICE_ACCOUNT_FILE") or None)
+
+    def with_key_file(self, path: str | None) -> Credentials:
+        """These credentials with ``google_service_account_file`` set (local runs)."""
+        from dataclasses import replace
+
+        return replace(self, google_service_account_file=path or None)
 
 
 def _read_key_file(path: str) -> Mapping[str, Any]:

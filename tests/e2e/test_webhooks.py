@@ -16,7 +16,8 @@ from http_api import LocalHttpApi
 from leadsync.cli import main as cli
 from tests.support.e2e import Harness
 
-pytestmark = pytest.mark.parametrize("harness", ["notion"], indirect=True)
+NOTION = pytest.mark.parametrize("harness", ["notion"], indirect=True)
+AIRTABLE = pytest.mark.parametrize("harness", ["airtable"], indirect=True)
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def wired(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         harness.sb.trello.deliverer.wait_idle()
         harness.sb.notion.deliverer.wait_idle()
         harness.sb.notion.subscriptions.clear()
+        harness.sb.airtable.deliverer.wait_idle()
     webhook._receiver.cache_clear()
 
 
@@ -85,6 +87,7 @@ def _synced_lead(harness: Harness) -> tuple[str, str]:
     return lead, harness.board.card_for(lead)["id"]
 
 
+@NOTION
 def test_register_is_idempotent_and_trello_checked_the_callback_with_head(
     harness: Harness, wired: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -106,6 +109,7 @@ def test_register_is_idempotent_and_trello_checked_the_callback_with_head(
     assert harness.sb.trello.webhooks == {}
 
 
+@NOTION
 def test_a_card_moved_in_trello_reaches_the_lead_through_receiver_queue_and_worker(
     harness: Harness, wired: dict[str, Any]
 ) -> None:
@@ -123,6 +127,7 @@ def test_a_card_moved_in_trello_reaches_the_lead_through_receiver_queue_and_work
     assert harness.leads.get(lead)["status"] == "Qualified"
 
 
+@NOTION
 def test_duplicated_deliveries_give_one_hint_and_dropped_ones_leave_it_to_the_schedule(
     harness: Harness, wired: dict[str, Any]
 ) -> None:
@@ -145,6 +150,7 @@ def test_duplicated_deliveries_give_one_hint_and_dropped_ones_leave_it_to_the_sc
     assert harness.leads.get(lead)["status"] == "Qualified"
 
 
+@NOTION
 def test_forged_calls_to_the_callback_are_refused_and_a_failing_receiver_gets_the_webhook_disabled(
     harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -168,6 +174,7 @@ def test_forged_calls_to_the_callback_are_refused_and_a_failing_receiver_gets_th
     assert _hints(wired) == []
 
 
+@NOTION
 def test_notion_handshake_then_a_signed_page_edit_reaches_the_card_through_the_queue(
     harness: Harness, wired: dict[str, Any]
 ) -> None:
@@ -194,6 +201,7 @@ def test_notion_handshake_then_a_signed_page_edit_reaches_the_card_through_the_q
     assert card == harness.board.card_for(lead)["id"]
 
 
+@NOTION
 def test_notion_events_before_verification_are_not_sent_and_other_databases_give_no_hint(
     harness: Harness, wired: dict[str, Any]
 ) -> None:
@@ -210,3 +218,62 @@ def test_notion_events_before_verification_are_not_sent_and_other_databases_give
     assert notion.deliverer.wait_idle()
     assert _hints(wired) == []
     assert ("POST", "/webhooks/notion", 200) in wired["api"].calls
+
+
+def _airtable_webhook(harness: Harness, url: str) -> dict[str, Any]:
+    """Create the base's webhook through the API, as an operator would with curl."""
+    import requests
+
+    leads = harness.leads
+    made = requests.post(
+        f"{harness.sb.airtable.url}/v0/bases/{leads.base_id}/webhooks",
+        headers={"Authorization": "Bearer pate2e.secret-airtable-token"},
+        json={"notificationUrl": url, "specification": {"options": {"filters": {"dataTypes": ["tableData"]}}}},
+        timeout=5,
+    )
+    assert made.status_code == 200, made.text
+    return dict(made.json())
+
+
+@AIRTABLE
+def test_an_airtable_edit_pings_the_receiver_and_reaches_the_card_through_the_queue(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import webhook
+
+    hook = _airtable_webhook(harness, f"{wired['api'].url}/webhooks/airtable/e2e")
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps({hook["id"]: hook["macSecretBase64"]}))
+    webhook._receiver.cache_clear()
+    airtable = harness.sb.airtable
+
+    lead, card = _synced_lead(harness)
+    assert airtable.deliverer.wait_idle()
+    assert _drain(wired) >= 1  # the row's creation (and the cycle's own write-back)
+
+    harness.leads.edit(lead, name="Renamed In Airtable")
+    assert airtable.deliverer.wait_idle()
+    messages = _hints(wired)
+    assert [json.loads(m["Body"])["hint"] for m in messages] == ["airtable"]
+    assert harness.board.card_for(lead)["name"] == "Hooked Lead"
+    assert _work(harness, wired, messages) == []
+    assert harness.board.card_for(lead)["id"] == card
+    assert harness.board.card_for(lead)["name"] == "Renamed In Airtable"
+
+
+@AIRTABLE
+def test_an_airtable_ping_signed_by_another_webhook_gives_no_hint(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import webhook
+
+    url = f"{wired['api'].url}/webhooks/airtable/e2e"
+    mine, stranger = _airtable_webhook(harness, url), _airtable_webhook(harness, url)
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps({mine["id"]: mine["macSecretBase64"]}))
+    webhook._receiver.cache_clear()
+    del harness.sb.airtable.webhooks[mine["id"]]  # only the stranger's webhook pings now
+
+    harness.leads.add(name="Pinged", email="p@example.com", status="New", source="Web")
+    assert harness.sb.airtable.deliverer.wait_idle()
+    assert _hints(wired) == []
+    assert ("POST", "/webhooks/airtable/e2e", 403) in wired["api"].calls
+    assert stranger["id"] in harness.sb.airtable.webhooks  # it did ping, and was refused

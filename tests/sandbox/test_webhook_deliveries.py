@@ -178,3 +178,47 @@ def test_notion_sends_the_handshake_unsigned_then_signed_thin_events_once_verifi
         assert event["authors"][0]["type"] == "person"
         assert "properties" not in event  # signals only: the values are fetched
     assert len(events[1][0]["data"]["updated_properties"]) == 1
+
+
+def test_airtable_pings_signed_with_the_mac_secret_and_serves_payloads_from_the_cursor(
+    airtable: Any, airtable_base: str, receiver: Receiver
+) -> None:
+    from sandbox.airtable_webhooks import airtable_mac
+
+    hooks = f"{airtable.url}/v0/bases/{airtable_base}/webhooks"
+    auth = {"Authorization": "Bearer pat.test"}
+    spec = {"options": {"filters": {"dataTypes": ["tableData"]}}}
+    made = requests.post(hooks, headers=auth, json={"notificationUrl": receiver.url, "specification": spec}, timeout=5)
+    assert made.status_code == 200
+    hook = made.json()
+    assert hook["id"].startswith("ach")
+    assert "macSecretBase64" not in json.dumps(requests.get(hooks, headers=auth, timeout=5).json())  # shown once
+
+    rec = airtable.user_create_record(airtable_base, "Leads", {"Name": "Ada"})
+    airtable.user_update_record(airtable_base, "Leads", rec, {"Email": "ada@example.com"})
+    requests.delete(f"{airtable.url}/v0/{airtable_base}/Leads/{rec}", headers=auth, timeout=5)
+    assert airtable.deliverer.wait_idle()
+    pings = [(body, headers) for method, body, headers in receiver.calls if method == "POST"]
+    assert len(pings) == 3
+    for body, headers in pings:
+        assert headers["X-Airtable-Content-Mac"] == airtable_mac(body, hook["macSecretBase64"])
+        assert set(json.loads(body)) == {"base", "webhook", "timestamp"}  # no record data in a ping
+
+    page = requests.get(f"{hooks}/{hook['id']}/payloads", headers=auth, params={"limit": 2}, timeout=5).json()
+    assert (len(page["payloads"]), page["cursor"], page["mightHaveMore"]) == (2, 3, True)
+    assert [p["actionMetadata"]["source"] for p in page["payloads"]] == ["client", "client"]
+    rest = requests.get(f"{hooks}/{hook['id']}/payloads", headers=auth, params={"cursor": 3}, timeout=5).json()
+    [(_table, change)] = rest["payloads"][0]["changedTablesById"].items()
+    assert change == {"destroyedRecordIds": [rec]}
+    assert rest["payloads"][0]["actionMetadata"]["source"] == "publicApi"
+    assert (rest["cursor"], rest["mightHaveMore"]) == (4, False)
+
+    airtable.clock.advance(8 * 24 * 3600)  # past the 7-day lifetime: no more pings
+    airtable.user_create_record(airtable_base, "Leads", {"Name": "Late"})
+    assert airtable.deliverer.wait_idle()
+    assert len([c for c in receiver.calls if c[0] == "POST"]) == 3
+    refreshed = requests.post(f"{hooks}/{hook['id']}/refresh", headers=auth, timeout=5)
+    assert refreshed.status_code == 200
+    airtable.user_create_record(airtable_base, "Leads", {"Name": "Again"})
+    assert airtable.deliverer.wait_idle()
+    assert len([c for c in receiver.calls if c[0] == "POST"]) == 4

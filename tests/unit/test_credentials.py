@@ -61,3 +61,18 @@ def test_airtable_webhook_secrets_must_map_webhook_ids_to_strings(bad: object) -
     assert "c2VjcmV0" not in repr(good)
     with pytest.raises(ConfigError, match="airtable_webhook_secrets"):
         Credentials.from_mapping({"airtable_webhook_secrets": bad}, "secret")
+
+
+def test_airtable_webhook_secrets_from_the_environment_are_json() -> None:
+    from leadsync.credentials import Credentials
+    from leadsync.errors import ConfigError
+
+    creds = Credentials.from_env(
+        {"AIRTABLE_WEBHOOK_SECRETS": '{"achAAAAAAAAAAAAAA": "c2VjcmV0"}', "AIRTABLE_TOKEN": "pat.x"}
+    )
+    assert creds.airtable_webhook_secrets == {"achAAAAAAAAAAAAAA": "c2VjcmV0"}
+    assert creds.airtable_token == "pat.x"
+    with pytest.raises(ConfigError, match="AIRTABLE_WEBHOOK_SECRETS"):
+        Credentials.from_env({"AIRTABLE_WEBHOOK_SECRETS": "{nope"})
+    with pytest.raises(ConfigError, match="airtable_webhook_secrets"):
+        Credentials.from_env({"AIRTABLE_WEBHOOK_SECRETS": '["x"]'})
