@@ -44,14 +44,16 @@ def sync_pair(
     except Exception as exc:  # one pair's bad setting or value never stops the other pairs
         logger.exception("pair not runnable")
         return _failed(pair.id, f"pair {pair.id}: not runnable: {type(exc).__name__}: {exc}")
-    return Engine(store).sync(
-        runtime,
-        deadline,
-        owner,
-        dry_run=settings.dry_run if dry_run is None else dry_run,
-        full_sweep=allow_deletions,
-        allow_deletions=allow_deletions,
+    dry = settings.dry_run if dry_run is None else dry_run
+    report = Engine(store).sync(
+        runtime, deadline, owner, dry_run=dry, full_sweep=allow_deletions, allow_deletions=allow_deletions
     )
+    if not dry and report.status != "failed":
+        from leadsync import engine
+        from leadsync.webhooks.upkeep import refresh_airtable
+
+        refresh_airtable(pair, settings, creds, deadline, engine.utcnow())  # 7-day webhooks kept alive
+    return report
 
 
 def run_scheduled(

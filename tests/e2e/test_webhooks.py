@@ -277,3 +277,28 @@ def test_an_airtable_ping_signed_by_another_webhook_gives_no_hint(
     assert _hints(wired) == []
     assert ("POST", "/webhooks/airtable/e2e", 403) in wired["api"].calls
     assert stranger["id"] in harness.sb.airtable.webhooks  # it did ping, and was refused
+
+
+@AIRTABLE
+def test_the_cycle_refreshes_our_airtable_webhooks_before_they_expire_and_leaves_others(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadsync.webhooks import upkeep
+
+    url = f"{wired['api'].url}/webhooks/airtable/e2e"
+    ours, theirs = _airtable_webhook(harness, url), _airtable_webhook(harness, "https://zapier.example/hook")
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps({ours["id"]: ours["macSecretBase64"]}))
+    hooks = harness.sb.airtable.webhooks
+    created = {i: hooks[i]["expires"] for i in (ours["id"], theirs["id"])}
+
+    harness.sb.clock.advance(2 * 24 * 3600)  # two days on: due (expires within six days)
+    upkeep.clear_caches()
+    harness.cycle()
+    assert hooks[ours["id"]]["expires"] > created[ours["id"]]
+    assert hooks[theirs["id"]]["expires"] == created[theirs["id"]]
+
+    refreshed = hooks[ours["id"]]["expires"]
+    harness.sb.airtable.clear_requests()
+    harness.cycle()  # within the hour: not even listed again
+    assert hooks[ours["id"]]["expires"] == refreshed
+    assert not [p for _, p in harness.sb.airtable.requests if "/webhooks" in p]
