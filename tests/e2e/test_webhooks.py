@@ -302,3 +302,43 @@ def test_the_cycle_refreshes_our_airtable_webhooks_before_they_expire_and_leaves
     harness.cycle()  # within the hour: not even listed again
     assert hooks[ours["id"]]["expires"] == refreshed
     assert not [p for _, p in harness.sb.airtable.requests if "/webhooks" in p]
+
+
+@AIRTABLE
+def test_register_creates_one_airtable_webhook_per_pair_keeps_its_secret_and_pings_reach_the_queue(
+    harness: Harness,
+    wired: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from handlers import webhook
+
+    monkeypatch.chdir(tmp_path)  # the local secrets file goes under ./.leadsync
+    assert cli(["webhooks", "register"]) == 0
+    secrets_file = tmp_path / ".leadsync" / "airtable-webhook-secrets.json"
+    stored = json.loads(secrets_file.read_text())
+    assert oct(secrets_file.stat().st_mode & 0o777) == "0o600"
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps(stored))
+    assert cli(["webhooks", "register"]) == 0  # idempotent: the secret is known, nothing changes
+    out = capsys.readouterr().out
+    assert out.count("airtable: registered webhook") == 1
+    assert "airtable: webhook" in out
+    assert "already registered" in out
+    [hook] = harness.sb.airtable.webhooks.values()
+    assert list(stored) == [hook["id"]]
+    assert hook["notificationUrl"] == f"{wired['api'].url}/webhooks/airtable/e2e"
+    assert hook["secret"] not in out  # shown once by Airtable, never printed
+
+    webhook._receiver.cache_clear()
+    harness.leads.add(name="Pinged", email="p@example.com", status="New", source="Web")
+    assert harness.sb.airtable.deliverer.wait_idle()
+    assert [json.loads(m["Body"])["hint"] for m in _hints(wired)] == ["airtable"]
+
+    monkeypatch.delenv("AIRTABLE_WEBHOOK_SECRETS")  # a secret lost: register replaces the webhook
+    assert cli(["webhooks", "register"]) == 0
+    [replacement] = harness.sb.airtable.webhooks.values()
+    assert replacement["id"] != hook["id"]
+    assert cli(["webhooks", "remove"]) == 0
+    assert harness.sb.airtable.webhooks == {}
+    assert json.loads(secrets_file.read_text()) == {}
