@@ -33,7 +33,14 @@ KINDS = ("429", "500", "502", "503", "timeout", "drop", "malformed", "truncated"
 
 
 def _run_chunk(
-    tracker: str, seeds: list[int], steps: int, store: str, spare: bool, token: bool, hostile: bool
+    tracker: str,
+    seeds: list[int],
+    steps: int,
+    store: str,
+    spare: bool,
+    token: bool,
+    hostile: bool,
+    webhooks: bool = False,
 ) -> list[object]:
     """Run some scenarios in this process, on one sandbox (a worker of the pool)."""
     warnings.simplefilter("ignore")
@@ -42,7 +49,16 @@ def _run_chunk(
 
     with SoakEnvironment.start(quiet=True, store=store) as env:
         return [
-            run_scenario(env, tracker, seed, steps, spare_creates=spare, fault_token_endpoint=token, hostile=hostile)
+            run_scenario(
+                env,
+                tracker,
+                seed,
+                steps,
+                spare_creates=spare,
+                fault_token_endpoint=token,
+                hostile=hostile,
+                webhooks=webhooks,
+            )
             for seed in seeds
         ]
 
@@ -67,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="no hostile edits (foreign/malformed/copied markers, garbled link fields, config pointed away)",
     )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="Trello webhook calls (dropped, duplicated, reordered) drive hinted cycles between the others",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes (each with its own sandbox)")
     parser.add_argument("--verbose", action="store_true", help="print the steps of every failing scenario")
     args = parser.parse_args(argv)
@@ -80,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"soak: {args.scenarios} scenario(s) x {len(trackers)} tracker(s), {args.steps} steps, seeds from "
         f"{args.seed}, state in {args.store}{', no ambiguous faults on POST' if args.spare_creates else ''}"
-        f"{', hostile edits' if args.hostile else ', no hostile edits'}",
+        f"{', hostile edits' if args.hostile else ', no hostile edits'}"
+        f"{', webhooks (deliveries dropped, duplicated, reordered)' if args.webhooks else ''}",
         flush=True,
     )
     rows, failures = [], []
@@ -99,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.spare_creates,
                     args.fault_token_endpoint,
                     args.hostile,
+                    args.webhooks,
                 )
                 for chunk in chunks
             ]
@@ -106,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - started
         faults: Counter[str] = Counter()
         hostile: Counter[str] = Counter()
+        hooks: Counter[str] = Counter()
         for o in outcomes:
             faults.update(o.faults)  # type: ignore[attr-defined]
             hostile.update(o.hostile)  # type: ignore[attr-defined]
+            hooks.update(o.webhook)  # type: ignore[attr-defined]
         bad = [o for o in outcomes if o.violations]  # type: ignore[attr-defined]
         failures += bad
         rows.append(
@@ -132,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         print(f"  {tracker}: {len(outcomes)} scenarios in {elapsed:.0f}s, {len(bad)} failing", flush=True)
+        if args.webhooks:
+            hinted = sum(o.hinted for o in outcomes)  # type: ignore[attr-defined]
+            print(f"    webhooks: {hinted} hinted cycles; calls {dict(sorted(hooks.items()))}", flush=True)
     _print_table(rows)
     if args.hostile:
         _print_hostile(rows)

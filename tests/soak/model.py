@@ -79,6 +79,8 @@ class Outcome:
     away_cycles: int = 0  # cycles run while the configuration pointed the pair elsewhere
     held: int = 0  # archives the mass-deletion guard kept back (report field held_deletions)
     most_archived: int = 0  # the most records one cycle archived or deleted
+    hinted: int = 0  # cycles run by the worker on webhook hints (tests/soak/webhooks.py)
+    webhook: Counter[str] = field(default_factory=Counter)  # webhook calls: sent, dropped, duplicated, answers
 
 
 class Scenario:
@@ -94,6 +96,7 @@ class Scenario:
         spare_creates: bool = False,
         fault_token_endpoint: bool = True,
         hostile: bool = True,
+        webhooks: bool = False,
     ) -> None:
         self.env = env
         self.spare_creates = spare_creates
@@ -122,6 +125,11 @@ class Scenario:
         self.copies: Counter[str] = Counter()  # lead -> hand-made cards carrying a copy of its marker
         self.away_left = 0  # cycles still to run with the configuration pointed at the away tracker
         self.committed = False  # some run committed: the state knows the pair's containers
+        self.hooks: Any = None
+        if webhooks:
+            from tests.soak.webhooks import WebhookPath
+
+            self.hooks = WebhookPath(self.h, seed)
 
     # -- driver -------------------------------------------------------------------------------
 
@@ -146,6 +154,8 @@ class Scenario:
         ]
         if self.foreign is not None:
             actions += [(0.8, self.hostile_card), (0.4, self.garble_lead_link), (0.3, self.point_away)]
+        if self.hooks is not None:
+            actions += [(3, self.hinted_cycle)]
         weights = [w for w, _ in actions]
         for step in range(1, self.steps + 1):
             self.step = step
@@ -472,6 +482,17 @@ class Scenario:
             self.h.sb.clock.advance(LEASE_EXPIRED)
             self.note(f"clock +{LEASE_EXPIRED:.0f}s (lease expires)")
 
+    def hinted_cycle(self) -> None:
+        """The worker runs the hints the webhook calls queued (none, if every call was dropped)."""
+        before = self._removable()
+        outcome, messages = self.hooks.hinted_cycle(FakeLambdaContext())
+        if messages:
+            self.out.cycles += 1
+            self.out.hinted += 1
+            self._check_archives(before, outcome, [])
+        self.note(f"hinted cycle -> {outcome}")
+        self.h.sb.clock.advance(5)  # seconds after the edits, not a minute
+
     def overlapping_cycle(self) -> None:
         at = self.rng.randint(1, self.last_calls)
         self._invoke(hook_at=at)
@@ -616,6 +637,7 @@ def run_scenario(
     spare_creates: bool = False,
     fault_token_endpoint: bool = True,
     hostile: bool = True,
+    webhooks: bool = False,
 ) -> Outcome:
     """Run one seeded scenario and check the invariants (never raises for a violation).
 
@@ -624,6 +646,8 @@ def run_scenario(
     ``fault_token_endpoint``: also fault the Google token endpoint (on by default; an unreadable token
     answer used to escape as a TypeError, fixed in connectors/sheets_auth.py).
     ``hostile``: add the hostile edits (tests/soak/hostile.py) and their invariants (on by default).
+    ``webhooks``: the board's Trello webhook calls the receiver, with deliveries dropped, duplicated and
+    reordered, and hinted cycles run the worker on the queued hints (tests/soak/webhooks.py).
     """
     scenario = Scenario(
         env,
@@ -633,6 +657,7 @@ def run_scenario(
         spare_creates=spare_creates,
         fault_token_endpoint=fault_token_endpoint,
         hostile=hostile,
+        webhooks=webhooks,
     )
     try:
         return scenario.run()
@@ -640,6 +665,9 @@ def run_scenario(
         scenario.out.violations.append(f"exception at step {scenario.step}: {type(exc).__name__}: {exc}")
         return scenario.out
     finally:
+        if scenario.hooks is not None:
+            scenario.out.webhook.update(scenario.hooks.counts())
+            scenario.hooks.stop()
         env.cleanup()
 
 

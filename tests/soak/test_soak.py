@@ -42,3 +42,22 @@ def test_random_edits_faults_crashes_and_overlaps_converge_with_no_duplicate_and
     assert crashes > 0, "the budget exercised crashes"
     assert away > 0, f"the budget pointed the pair away: {hostile}"
     assert hostile["card:foreign"] > 0, f"the budget made cards with foreign markers: {hostile}"
+
+
+def test_with_webhook_deliveries_dropped_duplicated_and_reordered_the_invariants_still_hold(
+    soak_env: SoakEnvironment,
+) -> None:
+    failures, hinted, calls = [], 0, Counter[str]()
+    for seed in range(FIRST_SEED, FIRST_SEED + 6):
+        outcome = run_scenario(soak_env, "notion", seed, webhooks=True)
+        hinted += outcome.hinted
+        calls.update(outcome.webhook)
+        if outcome.violations:
+            failures.append(f"seed {seed}: {outcome.violations}\n" + "\n".join(outcome.log))
+
+    assert not failures, (
+        "\n\n".join(failures) + "\nreplay: python infra/soak.py --trackers notion --webhooks --seed <seed>"
+    )
+    assert hinted > 0, f"hinted cycles ran: {calls}"
+    assert calls["dropped"] > 0, calls
+    assert calls["duplicated"] > 0, calls
