@@ -125,6 +125,7 @@ class Scenario:
         self.copies: Counter[str] = Counter()  # lead -> hand-made cards carrying a copy of its marker
         self.away_left = 0  # cycles still to run with the configuration pointed at the away tracker
         self.committed = False  # some run committed: the state knows the pair's containers
+        self.former_cards: dict[str, str | None] = {}  # filled by check(): card -> the lead its marker names
         self.hooks: Any = None
         if webhooks:
             from tests.soak.webhooks import WebhookPath
@@ -521,6 +522,7 @@ class Scenario:
                 v.append(f"clean cycle {i} ended {report['status']} with {report['errors']} error(s)")
         leads = {lead["id"]: lead for lead in self.h.leads.all()}
         cards = {c["id"]: c for c in self.h.board.cards(include_closed=True)}
+        self.former_cards = {c["id"]: c["lead"] for c in cards.values()}
         links = self.store.all_links(PAIR)
         self._check_duplicates(leads, cards, links)
         for link in links:
@@ -605,8 +607,15 @@ class Scenario:
         edits = {side: self.edits.get((side, ids[side], name)) for side in ids}
         if name not in TWO_WAY:
             edits["card"] = None  # a one-way field takes nothing from the card
+        # What can overtake a lead's edit: the newest edit of its card *or of a card it had before*
+        # (archived, its marker still naming the lead), which a cycle may have synced before the lead
+        # was given its present card.
+        earlier_cards = [cid for cid, lead in self.former_cards.items() if lead == link.lead_id]
+        card_edits = [self.edits.get(("card", cid, name)) for cid in [link.card_id, *earlier_cards]]
+        newest_card = max((e for e in card_edits if e is not None), key=lambda e: e.step, default=None)
+        overtaking = {"lead": edits["lead"], "card": newest_card if name in TWO_WAY else None}
         for side, edit in edits.items():
-            other = edits["card" if side == "lead" else "lead"]
+            other = overtaking["card" if side == "lead" else "lead"]
             if edit is None or _norm(edit.value) == final or (other is not None and other.step > edit.step):
                 continue
             logged = [
