@@ -151,8 +151,9 @@ def test_the_sample_trello_event_signed_with_the_app_secret_enqueues_one_hint(cl
     assert PairMessage.parse(json.dumps(message)).pair == "notion-trello"  # the worker reads it as any pair message
 
 
-def test_trello_head_check_at_registration_is_answered_200(cloud: dict[str, Any]) -> None:
+def test_trello_head_check_at_registration_is_answered_200_for_a_pair_with_a_board_only(cloud: dict[str, Any]) -> None:
     assert _call(cloud, _event("trello", "", {}, "notion-trello", method="HEAD"))["statusCode"] == 200
+    assert _call(cloud, _event("trello", "", {}, "no-such-pair", method="HEAD"))["statusCode"] == 404
     assert _queued(cloud) == []
 
 

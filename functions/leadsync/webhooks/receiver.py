@@ -85,7 +85,10 @@ def decide(request: Request, pairs: Sequence[PairConfig], secrets: WebhookSecret
     if (system == "notion") != (pair_id is None) or (pair_id is not None and not PAIR_ID.fullmatch(pair_id)):
         return Outcome(404, "no such webhook route", system)
     method = request.method.upper()
-    if method == "HEAD" and system == "trello":
+    if method == "HEAD" and system == "trello":  # Trello's check before it creates a webhook
+        pair = _pair(pairs, pair_id)
+        if pair is None or _side(pair, TrelloSide) is None:
+            return Outcome(404, f"no pair {pair_id!r} with a Trello board", system)  # so no webhook is made
         return Outcome(200, "trello callback check", system)
     if method != "POST":
         return Outcome(405, f"method {ids.shown(method, 10)} not allowed", system)
