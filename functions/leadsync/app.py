@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import leadsync.engine
 from leadsync.config import PairConfig, Settings
 from leadsync.connectors.deadline import Deadline
 from leadsync.credentials import Credentials, load_credentials
@@ -14,6 +15,7 @@ from leadsync.engine import CycleReport, Engine
 from leadsync.errors import ConfigError
 from leadsync.observability import COUNT, logger, metrics
 from leadsync.state.base import StateStore
+from leadsync.webhooks.upkeep import refresh_airtable
 from leadsync.wiring import build_runtime, build_store, load_sync_config
 
 MIN_SECONDS_FOR_A_PAIR = 5.0
@@ -49,10 +51,7 @@ def sync_pair(
         runtime, deadline, owner, dry_run=dry, full_sweep=allow_deletions, allow_deletions=allow_deletions
     )
     if not dry and report.status != "failed":
-        from leadsync import engine
-        from leadsync.webhooks.upkeep import refresh_airtable
-
-        refresh_airtable(pair, settings, creds, deadline, engine.utcnow())  # 7-day webhooks kept alive
+        refresh_airtable(pair, settings, creds, deadline, leadsync.engine.utcnow())  # 7-day webhooks kept alive
     return report
 
 

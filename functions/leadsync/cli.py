@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show each pair's state")
     point = sub.add_parser("repoint", help="forget a re-pointed pair's links (after moving a side on purpose)")
     point.add_argument("pair", help="the pair's id")
-    hooks = sub.add_parser("webhooks", help="register, list or remove the Trello webhooks of every pair")
+    hooks = sub.add_parser("webhooks", help="register, list or remove the Trello and Airtable webhooks of every pair")
     hooks.add_argument("action", choices=["register", "list", "remove"])
     hooks.add_argument("--url", help="the receiver's base URL (default: $LEADSYNC_WEBHOOK_BASE_URL)")
     args = parser.parse_args(argv)
