@@ -48,10 +48,11 @@ def _hints(wired: dict[str, Any]) -> list[dict[str, Any]]:
     return out.get("Messages", [])
 
 
-def _drain(wired: dict[str, Any]) -> int:
-    """Delete every queued hint; how many there were."""
+def _drain(harness: Harness, wired: dict[str, Any]) -> int:
+    """Run the worker on every queued hint (echoes of the test's own setup); how many there were."""
     count = 0
     while messages := _hints(wired):
+        assert _work(harness, wired, messages) == []
         for m in messages:
             wired["sqs"].delete_message(QueueUrl=wired["queue"], ReceiptHandle=m["ReceiptHandle"])
         count += len(messages)
@@ -189,7 +190,9 @@ def test_notion_handshake_then_a_signed_page_edit_reaches_the_card_through_the_q
 
     lead, card = _synced_lead(harness)
     assert notion.deliverer.wait_idle()
-    assert _drain(wired) >= 1  # the lead's creation, and the cycle's own write-back (an echo: a harmless cycle)
+    assert (
+        _drain(harness, wired) >= 1
+    )  # the lead's creation, and the cycle's own write-back (an echo: a harmless cycle)
 
     harness.leads.edit(lead, name="Renamed In Notion")
     assert notion.deliverer.wait_idle()
@@ -248,7 +251,7 @@ def test_an_airtable_edit_pings_the_receiver_and_reaches_the_card_through_the_qu
 
     lead, card = _synced_lead(harness)
     assert airtable.deliverer.wait_idle()
-    assert _drain(wired) >= 1  # the row's creation (and the cycle's own write-back)
+    assert _drain(harness, wired) >= 1  # the row's creation (and the cycle's own write-back)
 
     harness.leads.edit(lead, name="Renamed In Airtable")
     assert airtable.deliverer.wait_idle()

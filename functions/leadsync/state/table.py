@@ -6,6 +6,8 @@ Items (one partition per pair):
 - ``PK=PAIR#<pair>, SK=LEAD#<lead id>``: lead_id, card_id, base (the link and its base snapshot)
 - ``PK=PAIR#<pair>, SK=CARD#<card id>``: card_id, lead_id (pointer back to the lead item)
 - ``PK=PAIR#<pair>, SK=INTENT#<token>``: token, side, source_id, created_at, expires_at (TTL)
+- ``PK=PAIR#<pair>, SK=HINT``: expires_at (TTL): a webhook hint is pending for the pair (``leadsync.webhooks.hints``)
+- ``PK=WEBHOOK#<sha256 of an event key>, SK=SEEN``: expires_at (TTL): a webhook event already received
 - ``PK=BUDGET#<system>#<credential key>, SK=BUCKET``: the rate budget every worker of one credential
   shares (``leadsync.state.budget``): tat, paused_until, granted, rate, burst, expires_at (TTL, 30 days
   after the last grant). The key is ``ratelimit.credential_key`` (a hash), never the credential.

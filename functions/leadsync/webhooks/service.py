@@ -29,13 +29,12 @@ from leadsync.wiring import load_sync_config
 
 class WebhookSettings(BaseModel):
     """``LEADSYNC_WEBHOOK_*``: the public base URL (when a custom domain or proxy stands in front:
-    Trello signs the URL it called), the Notion handshake's secret, the coalescing bucket."""
+    Trello signs the URL it called) and the Notion handshake's secret."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
     handshake_secret_arn: str | None = None
-    coalesce_seconds: float = Field(default=2.0, ge=1.0, le=60.0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WebhookSettings:
@@ -90,6 +89,7 @@ class Receiver:
     sqs: Any
     replays: hint_io.ReplayGuard
     handshake: hint_io.HandshakeStore
+    gate: hint_io.HintGate = hint_io.LOCAL_GATE
     now: Callable[[], datetime] | None = None  # default: engine.utcnow, looked up per call (tests move it)
 
     def _now(self) -> datetime:
@@ -124,18 +124,29 @@ class Receiver:
             # So it is acknowledged and changes nothing: no hint, no cycle.
             return self._answer(Outcome(200, "duplicate: event already received, nothing enqueued", outcome.system))
         if outcome.hints:
-            if not self.settings.queue_url:
-                self.replays.release(outcome.event_key)
-                return self._answer(Outcome(503, "LEADSYNC_QUEUE_URL is not set", outcome.system))
-            try:
-                hint_io.send_hints(
-                    self.sqs, self.settings.queue_url, outcome.hints, self._now(), self.hooks.coalesce_seconds
-                )
-            except Exception as exc:  # any failure: forget the event so the sender's retry counts
-                self.replays.release(outcome.event_key)
-                logger.error("hint not enqueued", extra={"system": outcome.system, "error": type(exc).__name__})
-                return self._answer(Outcome(503, "could not enqueue", outcome.system))
+            return self._enqueue(outcome, outcome.event_key)
         return self._answer(outcome)
+
+    def _enqueue(self, outcome: Outcome, event_key: str) -> dict[str, Any]:
+        """Hint the pairs that have no hint pending (the others' pending cycle covers this event)."""
+        if not self.settings.queue_url:
+            self.replays.release(event_key)
+            return self._answer(Outcome(503, "LEADSYNC_QUEUE_URL is not set", outcome.system))
+        now = self._now()
+        opened = [hint for hint in outcome.hints if self.gate.open(hint.pair, now)]
+        try:
+            if opened:
+                hint_io.send_hints(self.sqs, self.settings.queue_url, opened, now, event_key)
+        except Exception as exc:  # any failure: forget the event so the sender's retry counts
+            for hint in opened:
+                self.gate.close(hint.pair)
+            self.replays.release(event_key)
+            logger.error("hint not enqueued", extra={"system": outcome.system, "error": type(exc).__name__})
+            return self._answer(Outcome(503, "could not enqueue", outcome.system))
+        if len(opened) < len(outcome.hints):
+            covered = sorted({h.pair for h in outcome.hints} - {h.pair for h in opened})
+            logger.info("hint already pending: its cycle covers this event", extra={"pairs": covered})
+        return self._answer(Outcome(200, outcome.reason, outcome.system, tuple(opened), event_key))
 
     def _handshake(self, outcome: Outcome) -> dict[str, Any]:
         token = outcome.handshake_token or ""
@@ -184,4 +195,5 @@ def build_receiver(environ: Mapping[str, str] | None = None) -> Receiver:
         if hooks.handshake_secret_arn
         else hint_io.MemoryHandshakeStore()
     )
-    return Receiver(settings, hooks, boto3.client("sqs"), replays, handshake)
+    gate = hint_io.gate_for(settings.table, boto3.client("dynamodb") if settings.table else None)
+    return Receiver(settings, hooks, boto3.client("sqs"), replays, handshake, gate)
