@@ -13,9 +13,10 @@ a Notion lead renamed -> the card; an Airtable lead renamed -> the card), in the
 - **schedule only**: the next minute tick comes at a uniformly random moment in the next 60 s (seeded).
   Latency is that wait (modelled) plus the wall time of the cycle that carries the edit (measured).
 
-Prints p50 / p95 / max per system and mode. Everything runs in this process: the figures include the
-receiver's and worker's Python time on this machine. Lambda's cold starts, API Gateway and SQS
-delivery delays (tens of milliseconds) are not modelled.
+Prints p50 / p95 / max per system and mode. Everything runs in this process (state in SQLite: moto's
+DynamoDB is not thread-safe), so the figures include the receiver's and worker's Python time on this
+machine. Lambda's cold starts, API Gateway and SQS delivery delays (tens of milliseconds) are not
+modelled.
 """
 
 from __future__ import annotations
@@ -116,12 +117,9 @@ def _world(sb: Any, system: str, workdir: Path, leads_n: int) -> tuple[Any, Any,
     else:
         leads = NotionLeads(sb)
     board = Board(sb)
-    import boto3
-
-    from leadsync.state.table import create_table
-
-    os.environ["LEADSYNC_TABLE"] = f"leadsync-bench-{uuid.uuid4().hex[:8]}"  # a fresh state per world
-    create_table(boto3.client("dynamodb"), os.environ["LEADSYNC_TABLE"])
+    # a fresh state per world, in SQLite: moto's in-process DynamoDB is not safe for the receiver's and the
+    # worker's threads writing at once (a transaction copies the table while another thread puts an item)
+    os.environ["LEADSYNC_STATE_PATH"] = str(workdir / f"state-{uuid.uuid4().hex[:8]}.db")
     config = workdir / f"{system}-{uuid.uuid4().hex[:6]}.json"
     config.write_text(json.dumps(pair_config(leads, board)))
     os.environ["LEADSYNC_CONFIG_FILE"] = str(config)
@@ -231,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "eu-west-1",
             "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"),
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "CRITICAL"),
             "NOTION_TOKEN": "ntn_bench_token",
             "TRELLO_API_KEY": "0123456789abcdef0123456789abcdef",
             "TRELLO_TOKEN": "ATTAbench-token",
@@ -239,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    os.environ.pop("LEADSYNC_TABLE", None)
+    import contextlib
+    import io
+    import warnings
+
     import boto3
     from moto import mock_aws
 
@@ -261,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         for system in systems:
             for on in (True, False):
-                values = measure(sb, system, args.edits, on, args.seed, workdir, sqs)
+                with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # EMF lines, CLI lines
+                    warnings.simplefilter("ignore")
+                    values = measure(sb, system, args.edits, on, args.seed, workdir, sqs)
                 rows.append((system, "webhooks on" if on else "schedule only", _summary(values)))
                 print(f"  {rows[-1][0]:<9} {rows[-1][1]:<14} {rows[-1][2]}", flush=True)
     return 0
