@@ -15,6 +15,7 @@ import pytest
 from http_api import LocalHttpApi
 from leadsync.cli import main as cli
 from tests.support.e2e import Harness
+from tests.support.moto_lock import serialized_aws_calls
 
 NOTION = pytest.mark.parametrize("harness", ["notion"], indirect=True)
 AIRTABLE = pytest.mark.parametrize("harness", ["airtable"], indirect=True)
@@ -31,7 +32,7 @@ def wired(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     monkeypatch.setenv("TRELLO_APP_SECRET", harness.sb.trello.app_secret)
     monkeypatch.setenv("LEADSYNC_ALLOW_INSECURE_BASE_URLS", "false")
     webhook._receiver.cache_clear()
-    with LocalHttpApi(webhook.handler) as api:
+    with serialized_aws_calls(), LocalHttpApi(webhook.handler) as api:
         monkeypatch.setenv("LEADSYNC_WEBHOOK_BASE_URL", api.url)
         yield {"queue": url["QueueUrl"], "api": api, "sqs": sqs}
         harness.sb.trello.deliverer.wait_idle()

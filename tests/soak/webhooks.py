@@ -20,6 +20,7 @@ import requests
 from http_api import LocalHttpApi
 from leadsync.webhooks.hints import gate_for
 from tests.support.e2e import Harness
+from tests.support.moto_lock import serialized_aws_calls
 
 DROP, DUPLICATE, DELAY_S = 0.25, 0.25, 0.02
 
@@ -38,6 +39,8 @@ class WebhookPath:
         )["QueueUrl"]
         os.environ.update({"LEADSYNC_QUEUE_URL": self.queue, "TRELLO_APP_SECRET": h.sb.trello.app_secret})
         webhook._receiver.cache_clear()  # the environment of this scenario
+        self._serialized = serialized_aws_calls()  # moto's DynamoDB (--store dynamodb) is not thread-safe
+        self._serialized.__enter__()
         gate_for(os.environ.get("LEADSYNC_TABLE")).close("e2e")  # no hint left pending by the last scenario
         self.api = LocalHttpApi(webhook.handler)
         os.environ["LEADSYNC_WEBHOOK_BASE_URL"] = self.api.url
@@ -96,4 +99,5 @@ class WebhookPath:
 
         self.h.sb.trello.deliverer.wait_idle()
         self.api.stop()
+        self._serialized.__exit__(None, None, None)
         webhook._receiver.cache_clear()
