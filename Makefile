@@ -47,8 +47,9 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## cost and speed figures for N = 100, 1000, 10000 leads, then the fan-out of 200 pairs (BENCH_ARGS=--fanout-only)
+bench: $(STAMP)  ## cost and speed figures for N = 100, 1000, 10000 leads, the fan-out of 200 pairs (BENCH_ARGS=--fanout-only), webhook latency
 	$(BIN)/python infra/bench.py $${BENCH_ARGS:-}
+	$(BIN)/python infra/bench_webhooks.py $${WEBHOOK_BENCH_ARGS:---edits 200}
 
 soak: $(STAMP)  ## randomized fault/crash scenarios per lead tracker; SCENARIOS=N to size it
 	$(BIN)/python infra/soak.py --scenarios $${SCENARIOS:-200}

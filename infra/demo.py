@@ -5,7 +5,8 @@
 Starts the Notion and Trello emulators, creates a lead database and a board, then invokes
 ``handlers.scheduled_sync.handler`` with a real EventBridge scheduled event, cycle after
 cycle, while a scripted "user" edits both sides in between. After each cycle it prints what
-changed on each side. No accounts, no network.
+changed on each side. Then a card move reaches Notion through a webhook (infra/demo_webhooks.py).
+No accounts, no network.
 """
 
 from __future__ import annotations
@@ -237,6 +238,15 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(show_changes(before, after)))
             before = after
             sb.clock.advance(61)
+        import demo_webhooks
+
+        demo_webhooks.run(
+            sb,
+            board_id,
+            card_id,
+            lambda name: str(sb.notion.page_values(leads[name]).get("Status")),
+            FakeLambdaContext(),
+        )
         print(f"\nDone. The configuration used is in {workdir / 'config.json'}.")
     return 0
 

@@ -46,6 +46,7 @@ def _run_chunk(
     hostile: bool,
     latency: str | None = None,
     fanout: int = 0,
+    webhooks: bool = False,
 ) -> list[object]:
     """Run some scenarios in this process, on one sandbox (a worker of the pool)."""
     warnings.simplefilter("ignore")
@@ -56,7 +57,16 @@ def _run_chunk(
     settings = latency_settings(latency, seeds[0] if seeds else None, mode="virtual")
     with SoakEnvironment.start(quiet=True, store=store, latency=settings, fanout=fanout) as env:
         return [
-            run_scenario(env, tracker, seed, steps, spare_creates=spare, fault_token_endpoint=token, hostile=hostile)
+            run_scenario(
+                env,
+                tracker,
+                seed,
+                steps,
+                spare_creates=spare,
+                fault_token_endpoint=token,
+                hostile=hostile,
+                webhooks=webhooks,
+            )
             for seed in seeds
         ]
 
@@ -85,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         "--latency",
         default=None,
         help="emulators answer with API latency (virtual clock): realistic, fixed:SECONDS or lognormal:MEDIAN:P95",
+    )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="Trello webhook calls (dropped, duplicated, reordered) drive hinted cycles between the others",
     )
     parser.add_argument("--workers", type=int, default=2, help="processes (each with its own sandbox)")
     parser.add_argument(
@@ -115,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{', no ambiguous faults on POST' if args.spare_creates else ''}"
         f"{', hostile edits' if args.hostile else ', no hostile edits'}"
         f"{f', latency {args.latency}' if args.latency else ''}"
-        f"{f', fan-out with {args.fanout} bystander pairs' if args.fanout else ''}",
+        f"{f', fan-out with {args.fanout} bystander pairs' if args.fanout else ''}"
+        f"{', webhooks (deliveries dropped, duplicated, reordered)' if args.webhooks else ''}",
         flush=True,
     )
     rows, failures = [], []
@@ -136,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.hostile,
                     args.latency,
                     args.fanout,
+                    args.webhooks,
                 )
                 for chunk in chunks
             ]
@@ -143,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - started
         faults: Counter[str] = Counter()
         hostile: Counter[str] = Counter()
+        hooks: Counter[str] = Counter()
         for o in outcomes:
             faults.update(o.faults)  # type: ignore[attr-defined]
             hostile.update(o.hostile)  # type: ignore[attr-defined]
+            hooks.update(o.webhook)  # type: ignore[attr-defined]
         bad = [o for o in outcomes if o.violations]  # type: ignore[attr-defined]
         failures += bad
         rows.append(
@@ -171,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         print(f"  {tracker}: {len(outcomes)} scenarios in {elapsed:.0f}s, {len(bad)} failing", flush=True)
+        if args.webhooks:
+            hinted = sum(o.hinted for o in outcomes)  # type: ignore[attr-defined]
+            print(f"    webhooks: {hinted} hinted cycles; calls {dict(sorted(hooks.items()))}", flush=True)
     _print_table(rows)
     for row in rows:  # approve mode: no card archived without approval (a violation otherwise)
         print(f"  {row['tracker']}: {row['approve']} approve-mode scenarios, {row['waited']} deletions waited")

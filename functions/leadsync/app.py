@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import leadsync.engine
 from leadsync.config import PairConfig, Settings
 from leadsync.connectors.deadline import Deadline
 from leadsync.credentials import Credentials, load_credentials
@@ -14,6 +15,7 @@ from leadsync.engine import CycleReport, Engine
 from leadsync.errors import ConfigError
 from leadsync.observability import COUNT, logger, metrics
 from leadsync.state.base import StateStore
+from leadsync.webhooks.upkeep import refresh_airtable
 from leadsync.wiring import build_runtime, build_store, load_sync_config
 
 MIN_SECONDS_FOR_A_PAIR = 5.0
@@ -44,14 +46,13 @@ def sync_pair(
     except Exception as exc:  # one pair's bad setting or value never stops the other pairs
         logger.exception("pair not runnable")
         return _failed(pair.id, f"pair {pair.id}: not runnable: {type(exc).__name__}: {exc}")
-    return Engine(store).sync(
-        runtime,
-        deadline,
-        owner,
-        dry_run=settings.dry_run if dry_run is None else dry_run,
-        full_sweep=allow_deletions,
-        allow_deletions=allow_deletions,
+    dry = settings.dry_run if dry_run is None else dry_run
+    report = Engine(store).sync(
+        runtime, deadline, owner, dry_run=dry, full_sweep=allow_deletions, allow_deletions=allow_deletions
     )
+    if not dry and report.status != "failed":
+        refresh_airtable(pair, settings, creds, deadline, leadsync.engine.utcnow())  # 7-day webhooks kept alive
+    return report
 
 
 def run_scheduled(

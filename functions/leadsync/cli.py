@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     from leadsync import operator_cli
 
     operator_cli.add_commands(sub)
+    hooks = sub.add_parser("webhooks", help="register, list or remove the Trello and Airtable webhooks of every pair")
+    hooks.add_argument("action", choices=["register", "list", "remove"])
+    hooks.add_argument("--url", help="the receiver's base URL (default: $LEADSYNC_WEBHOOK_BASE_URL)")
     args = parser.parse_args(argv)
     if args.config:
         os.environ["LEADSYNC_CONFIG_FILE"] = args.config
@@ -232,4 +235,17 @@ def _print_result(result: dict[str, Any]) -> None:
         )
 
 
-_COMMANDS = {"validate": _validate, "sync": _sync, "plan": _plan, "status": _status, "repoint": _repoint}
+def _webhooks(args: argparse.Namespace) -> int:
+    from leadsync.webhooks.cli import run
+
+    return run(args.action, args.url)
+
+
+_COMMANDS = {
+    "validate": _validate,
+    "sync": _sync,
+    "plan": _plan,
+    "status": _status,
+    "repoint": _repoint,
+    "webhooks": _webhooks,
+}

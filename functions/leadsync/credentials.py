@@ -20,6 +20,7 @@ ENV_NAMES = {
     "TRELLO_API_KEY": "trello_key",
     "TRELLO_TOKEN": "trello_token",
     "AIRTABLE_TOKEN": "airtable_token",
+    "TRELLO_APP_SECRET": "trello_app_secret",  # webhooks: the key's OAuth secret Trello signs with
 }
 
 
@@ -33,6 +34,9 @@ class Credentials:
     airtable_token: str | None = field(default=None, repr=False)
     google_service_account: Mapping[str, Any] | None = field(default=None, repr=False)
     google_service_account_file: str | None = None  # read when a pair needs it (local runs)
+    # webhooks (leadsync.webhooks): Trello's signing key, and each Airtable webhook's macSecretBase64 by webhook id
+    trello_app_secret: str | None = field(default=None, repr=False)
+    airtable_webhook_secrets: Mapping[str, str] | None = field(default=None, repr=False)
 
     def require(self, name: str, needed_by: str) -> Any:
         """The credential ``name``, or a ConfigError saying where to put it."""
@@ -66,13 +70,31 @@ class Credentials:
                 values["google_service_account"] = json.loads(sa)
             except json.JSONDecodeError as exc:
                 raise ConfigError([f"{source}: google_service_account is not JSON: {exc.msg}"]) from exc
+        hooks = values.get("airtable_webhook_secrets")
+        if hooks is not None and (
+            not isinstance(hooks, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in hooks.items())
+        ):
+            raise ConfigError([f"{source}: airtable_webhook_secrets must map webhook ids to macSecretBase64 strings"])
         return cls(**values)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {attr: env[name] for name, attr in ENV_NAMES.items() if env.get(name)}
+        hooks = env.get("AIRTABLE_WEBHOOK_SECRETS")  # JSON: {"ach…": "<macSecretBase64>"}
+        if hooks:
+            try:
+                values["airtable_webhook_secrets"] = json.loads(hooks)
+            except json.JSONDecodeError as exc:
+                raise ConfigError([f"AIRTABLE_WEBHOOK_SECRETS is not JSON: {exc.msg}"]) from exc
+            return cls.from_mapping(values, "environment").with_key_file(env.get("GOOGLE_SERVICE_ACCOUNT_FILE"))
         return cls(**values, google_service_account_file=env.get("GOOGLE_SERVICE_ACCOUNT_FILE") or None)
+
+    def with_key_file(self, path: str | None) -> Credentials:
+        """These credentials with ``google_service_account_file`` set (local runs)."""
+        from dataclasses import replace
+
+        return replace(self, google_service_account_file=path or None)
 
 
 def _read_key_file(path: str) -> Mapping[str, Any]:

@@ -8,6 +8,8 @@ SQS delivers it again after the visibility timeout and, after ``maxReceiveCount`
 it to the pair dead-letter queue. Only that pair's group waits meanwhile; the other pairs go on.
 A message older than ``stale_message_seconds`` on its first delivery is dropped: a newer tick's
 message stands for it (a redelivery is always run, so a failing pair reaches the dead-letter queue).
+A webhook's hint (a message with ``"hint"``, :mod:`leadsync.webhooks.hints`) is run like a tick, after
+closing the pair's pending-hint gate: an event from then on gets a hint, and a cycle, of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from leadsync.connectors.deadline import Deadline
 from leadsync.credentials import load_credentials
 from leadsync.errors import ConfigError, LeadsyncError, RetryableError
 from leadsync.observability import COUNT, logger, metrics
+from leadsync.webhooks.hints import gate_for, is_hint
 from leadsync.wiring import build_store, load_sync_config
 
 SEND_BATCH = 10  # SendMessageBatch limit
@@ -149,6 +152,7 @@ def work(event: dict[str, Any], context: Any, *, settings: Settings | None = Non
     deadline = Deadline.from_lambda_context(context, margin_seconds=settings.safety_margin_seconds)
     request = str(getattr(context, "aws_request_id", "local"))
     stale_after = timedelta(seconds=settings.stale_message_seconds)
+    gate = gate_for(settings.table)
 
     def handle(record: Any) -> None:
         try:
@@ -160,6 +164,8 @@ def work(event: dict[str, Any], context: Any, *, settings: Settings | None = Non
         if pair is None:
             logger.warning("message for a pair no longer configured dropped", extra={"pair": message.pair})
             return
+        if is_hint(record.body):  # before the cycle reads: an event from now on needs a hint of its own
+            gate.close(pair.id)
         age = engine.utcnow() - message.tick  # looked up per call: the demo and tests move the clock
         first_delivery = str(record.attributes.approximate_receive_count or "1") == "1"
         if first_delivery and age > stale_after:  # a retry is never stale: it must reach the DLQ if it keeps failing

@@ -28,6 +28,7 @@ from sandbox.airtable_formula import (
     parse,
     parse_datetime,
 )
+from sandbox.airtable_webhooks import AirtableWebhooks
 from sandbox.common import Emulator, HttpError, Request, Response, Rule, json_response, read_json
 
 __all__ = ["AirtableEmulator"]
@@ -177,7 +178,7 @@ class _RecordContext:
         return self._now
 
 
-class AirtableEmulator(Emulator):
+class AirtableEmulator(AirtableWebhooks, Emulator):
     """In-memory Airtable: bases, tables, fields, records; HTTP API under /v0."""
 
     name: ClassVar[str] = "airtable"
@@ -192,12 +193,14 @@ class AirtableEmulator(Emulator):
             Rule("/v0/<base_id>/<table_key>/listRecords", endpoint="post_list", methods=["POST"]),
             Rule("/v0/<base_id>/<table_key>", endpoint="records_collection"),
             Rule("/v0/<base_id>/<table_key>/<record_id>", endpoint="record_item"),
+            *self.webhook_routes(),
         ]
 
     def reset_data(self) -> None:
         self._rng = random.Random()
         self.bases: dict[str, AtBase] = {}
         self._iterators: dict[str, list[str]] = {}
+        self.reset_webhooks()
 
     def notable_params(self, request: Request, path: str, values: dict[str, Any]) -> set[str]:
         """Query and body names (`fields[]`, `sort` for `sort[0][field]`, `records`, `typecast`...),
@@ -356,22 +359,23 @@ class AirtableEmulator(Emulator):
 
     def user_create_record(self, base_id: str, table: str, fields: dict[str, Any]) -> str:
         """A person adds a row (values typecast like pasted text)."""
-        with self.lock:
+        with self.lock, self.as_person():
             tbl = self._table(base_id, table)
             return self._create(tbl, fields, typecast=True).id
 
     def user_update_record(self, base_id: str, table: str, record_id: str, fields: dict[str, Any]) -> None:
         """A person edits cells (None or "" clears a cell)."""
-        with self.lock:
+        with self.lock, self.as_person():
             tbl = self._table(base_id, table)
             self._update(tbl, self._record(tbl, record_id), fields, typecast=True, replace=False)
 
     def user_delete_record(self, base_id: str, table: str, record_id: str) -> None:
         """A person deletes a row."""
-        with self.lock:
+        with self.lock, self.as_person():
             tbl = self._table(base_id, table)
             self._record(tbl, record_id)
             del tbl.records[record_id]
+            self.record_event(tbl, "destroyed", record_id)
 
     def records(self, base_id: str, table: str) -> list[dict[str, Any]]:
         """Every record as the API returns it (creation order)."""
@@ -489,6 +493,7 @@ class AirtableEmulator(Emulator):
                 rec.values[field_id] = value
                 rec.field_modified[field_id] = now
         table.records[rec.id] = rec
+        self.record_event(table, "created", rec)
         return rec
 
     def _update(self, table: AtTable, rec: AtRecord, fields: Any, typecast: bool, replace: bool) -> AtRecord:
@@ -497,7 +502,11 @@ class AirtableEmulator(Emulator):
             for item in table.fields:
                 if item.type not in COMPUTED_TYPES:
                     values.setdefault(item.id, None)
+        before = dict(rec.values)
         self._apply(rec, values)
+        changed = {fid for fid in set(before) | set(rec.values) if before.get(fid) != rec.values.get(fid)}
+        if changed:
+            self.record_event(table, "changed", rec, changed)
         return rec
 
     def _apply(self, rec: AtRecord, values: dict[str, Any]) -> None:
@@ -683,7 +692,8 @@ class AirtableEmulator(Emulator):
             for rid in ids:
                 self._record(table, rid)
             for rid in ids:
-                table.records.pop(rid, None)
+                if table.records.pop(rid, None) is not None:
+                    self.record_event(table, "destroyed", rid)
             return json_response({"records": [{"id": rid, "deleted": True} for rid in ids]})
         raise error(404, "NOT_FOUND", "Could not find what you are looking for")
 
@@ -702,6 +712,7 @@ class AirtableEmulator(Emulator):
             return json_response(self._render(table, rec, bool(body.get("returnFieldsByFieldId"))))
         if method == "DELETE":
             del table.records[rec.id]
+            self.record_event(table, "destroyed", rec.id)
             return json_response({"id": rec.id, "deleted": True})
         raise error(404, "NOT_FOUND", "Could not find what you are looking for")
 

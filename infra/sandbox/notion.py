@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from sandbox.common import Emulator, HttpError, Request, Response, Rule, json_response, read_json
 from sandbox.notion_query import PageView, QueryError, apply_query, compile_filter, sort_key_function
+from sandbox.notion_webhooks import NotionWebhooks
 
 SUPPORTED_VERSIONS = ("2025-09-03", "2026-03-11")
 COLORS = ("default", "gray", "brown", "orange", "yellow", "green", "blue", "purple", "pink", "red")
@@ -117,7 +118,7 @@ class _Database:
     data_source_ids: list[str] = field(default_factory=list)
 
 
-class NotionEmulator(Emulator):
+class NotionEmulator(NotionWebhooks, Emulator):
     """In-memory Notion workspace behind the real REST shapes of API version 2025-09-03."""
 
     name = "notion"
@@ -144,6 +145,7 @@ class NotionEmulator(Emulator):
         self._cursors: dict[str, int] = {}
         self._seq = itertools.count()
         self._random = random.Random(7)
+        self.reset_webhooks()
 
     def stats_data(self) -> dict[str, Any]:
         return {
@@ -487,6 +489,7 @@ class NotionEmulator(Emulator):
             page.in_trash = trash
         if values or trash is not None:
             page.edited, page.edited_by = self.clock.time(), BOT_USER_ID
+            self._notify_change(page, list(values), trash, BOT_USER_ID)
         return json_response(self.page_json(page, request))
 
     # ------------------------------------------------------------------ validation of writes
@@ -651,7 +654,14 @@ class NotionEmulator(Emulator):
         page_id = str(uuid.uuid4())
         self._pages[page_id] = _Page(page_id, ds.id, now, now, next(self._seq), values, False, author, author)
         ds.page_ids.append(page_id)
+        self.notify_page(self._pages[page_id], "created", author, author == BOT_USER_ID)
         return page_id
+
+    def _notify_change(self, page: _Page, properties: list[str], trash: bool | None, author: str) -> None:
+        if properties:
+            self.notify_page(page, "properties_updated", author, author == BOT_USER_ID, properties)
+        if trash is not None:
+            self.notify_page(page, "deleted" if trash else "undeleted", author, author == BOT_USER_ID)
 
     # ------------------------------------------------------------------ user helpers (a person in the UI)
     def create_database(
@@ -729,6 +739,7 @@ class NotionEmulator(Emulator):
             page = self._pages[page_id]
             page.values.update(self._plain_to_values(self.data_sources[page.data_source_id], values))
             page.edited, page.edited_by = self.clock.time(), PERSON_USER_ID
+            self._notify_change(page, list(values), None, PERSON_USER_ID)
 
     def user_trash_page(self, page_id: str) -> None:
         """A person deletes the row (moves the page to the trash)."""
@@ -743,6 +754,7 @@ class NotionEmulator(Emulator):
             page = self._pages[page_id]
             page.in_trash = in_trash
             page.edited, page.edited_by = self.clock.time(), PERSON_USER_ID
+            self._notify_change(page, [], in_trash, PERSON_USER_ID)
 
     def page_values(self, page_id: str) -> dict[str, Any]:
         """Plain values of a page (text, option name, email...) plus "_in_trash"."""

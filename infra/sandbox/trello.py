@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sandbox.common import Emulator, HttpError, Request, Response, Rule, json_response, text_response
+from sandbox.trello_webhooks import TrelloWebhooks
 
 MAX_TEXT = 16384
 POS_STEP = 65536.0
@@ -84,7 +85,7 @@ class _Action:
     translation_key: str
 
 
-class TrelloEmulator(Emulator):
+class TrelloEmulator(TrelloWebhooks, Emulator):
     """In-memory Trello behind the real REST shapes (cards, lists, boards, actions)."""
 
     name = "trello"
@@ -126,7 +127,7 @@ class TrelloEmulator(Emulator):
                 Rule(f"{prefix}/<card_id>/actions", endpoint="get_card_actions", methods=["GET"]),
                 Rule(f"{prefix}/<card_id>/<attribute>", endpoint="update_card_attribute", methods=["PUT"]),
             ]
-        return rules
+        return rules + self.webhook_routes()
 
     def reset_data(self) -> None:
         self.boards: dict[str, _Board] = {}
@@ -138,6 +139,7 @@ class TrelloEmulator(Emulator):
         self._id_machine = f"{self._random.getrandbits(40):010x}"
         self._last_id_time = 0
         self._keys: set[str] | None = getattr(self, "_keys", None)
+        self.reset_webhooks()
 
     def reset(self) -> None:
         super().reset()
@@ -582,6 +584,7 @@ class TrelloEmulator(Emulator):
         date = max(self.clock.time(), int(action_id[:8], 16))
         board_ref = {"id": board.id, "name": board.name, "shortLink": board.short_link}
         self._actions.append(_Action(action_id, kind, date, board.id, member_id, {**data, "board": board_ref}, key))
+        self.notify_webhooks(self._actions[-1])
 
     def _card_ref(self, card: _Card, **extra: Any) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from typing import Any
 from tests.infrastructure.stack import ROOT
 
 EVENTS = ROOT / "infra" / "events"
-FUNCTIONS = ("DispatchFunction", "SyncFunction")
+FUNCTIONS = ("DispatchFunction", "SyncFunction", "WebhookFunction")
 
 
 def _samconfig() -> dict[str, Any]:
@@ -38,7 +38,7 @@ def test_samconfig_local_invoke_files_exist() -> None:
     assert (ROOT / local["env_vars"]).is_file()
 
 
-def test_samconfig_logs_follow_both_functions(template: dict[str, Any]) -> None:
+def test_samconfig_logs_follow_every_function(template: dict[str, Any]) -> None:
     names = _samconfig()["default"]["logs"]["parameters"]["name"]
 
     assert sorted(names) == sorted(FUNCTIONS)

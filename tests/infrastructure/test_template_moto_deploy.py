@@ -8,6 +8,9 @@ What moto's CloudFormation cannot create, and why the other test modules cover i
   transformed template (test_template_observability.py).
 - ``AWS::SQS::QueuePolicy`` and ``AWS::Lambda::EventInvokeConfig``: no moto model; asserted on the
   transformed template (test_template_resources.py).
+- The webhook receiver's ``AWS::ApiGatewayV2::Api``/``Stage`` (the HTTP API) and the Notion handshake's
+  ``AWS::SecretsManager::Secret``: no moto CloudFormation model; routes, permissions and the secret's
+  IAM are asserted on the transformed template (test_template_resources.py, test_template_security.py).
 - FIFO queue names: CloudFormation names a FIFO queue without a ``QueueName`` ``<stack>-<id>-<random>.fifo``;
   moto generates the name without the ``.fifo`` suffix and then refuses it ("Queue name must end in .fifo
   for FIFO queues"). The deployed copy therefore gets an explicit ``QueueName`` for the two FIFO queues; the
@@ -40,7 +43,14 @@ from tests.infrastructure.stack import REGION, SECRET_ARN, of_type
 KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ACCOUNT = "123456789012"
 FIFO_QUEUES = ("PairQueue", "PairDeadLetterQueue")
-MOTO_CANNOT_CREATE = {"AWS::CloudWatch::Alarm", "AWS::SQS::QueuePolicy", "AWS::Lambda::EventInvokeConfig"}
+MOTO_CANNOT_CREATE = {
+    "AWS::CloudWatch::Alarm",
+    "AWS::SQS::QueuePolicy",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGatewayV2::Stage",
+    "AWS::SecretsManager::Secret",
+}
 HANDLER_STUB = "def handler(event, context):\n    return None\n"
 
 CUSTOM = {
@@ -381,7 +391,9 @@ def test_alarms_resolve_to_the_deployed_functions_and_queues(
 ) -> None:
     stack = stacks[stack_name]
     cloudwatch = stack.client("cloudwatch")
-    functions = {stack.function(o)["FunctionName"] for o in ("SyncFunctionName", "DispatchFunctionName")}
+    functions = {
+        stack.function(o)["FunctionName"] for o in ("SyncFunctionName", "DispatchFunctionName", "WebhookFunctionName")
+    }
     queues = {url.rsplit("/", 1)[-1] for url in stack.client("sqs").list_queues()["QueueUrls"]}
     prefix = f"{stack.name}-"
 

@@ -3,6 +3,7 @@ wired as the design says (issue 11)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,11 @@ from tests.infrastructure.stack import CODE_URI, ROOT, of_type
 
 Resources = dict[str, dict[str, Any]]
 
-FUNCTIONS = {"DispatchFunction": "handlers.dispatch.handler", "SyncFunction": "handlers.pair_worker.handler"}
+FUNCTIONS = {
+    "DispatchFunction": "handlers.dispatch.handler",
+    "SyncFunction": "handlers.pair_worker.handler",
+    "WebhookFunction": "handlers.webhook.handler",
+}
 
 
 def _function(resources: Resources, name: str = "SyncFunction") -> dict[str, Any]:
@@ -36,7 +41,8 @@ def test_one_rule_runs_the_dispatcher_every_minute(resources: Resources) -> None
 
 
 def test_rule_may_invoke_the_dispatcher_and_nothing_may_invoke_the_worker(resources: Resources) -> None:
-    (permission,) = of_type(resources, "AWS::Lambda::Permission").values()
+    permissions = of_type(resources, "AWS::Lambda::Permission").values()
+    (permission,) = [p for p in permissions if p["Properties"]["FunctionName"] != {"Ref": "WebhookFunction"}]
     props = permission["Properties"]
 
     assert props["FunctionName"] == {"Ref": "DispatchFunction"}
@@ -308,3 +314,52 @@ def test_every_parameter_is_in_exactly_one_console_group(template: dict[str, Any
     grouped = [name for group in groups for name in group["Parameters"]]
 
     assert sorted(grouped) == sorted(template["Parameters"])
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+WEBHOOK_ROUTES = {
+    ("POST", "/webhooks/trello/{pair}"),
+    ("HEAD", "/webhooks/trello/{pair}"),
+    ("POST", "/webhooks/notion"),
+    ("POST", "/webhooks/airtable/{pair}"),
+}
+
+
+def test_webhook_routes_are_one_per_system_and_only_the_http_api_may_invoke_the_receiver(
+    resources: Resources,
+) -> None:
+    routes = of_type(resources, "AWS::ApiGatewayV2::Api")["WebhookApi"]["Properties"]["Body"]["paths"]
+    found = {
+        (method.upper(), path)
+        for path, methods in routes.items()
+        for method in methods
+        if method != "x-amazon-apigateway-any-method"
+    }
+    assert found == WEBHOOK_ROUTES
+    permissions = [
+        p["Properties"]
+        for p in of_type(resources, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Ref": "WebhookFunction"}
+    ]
+    assert len(permissions) == len(WEBHOOK_ROUTES)
+    for props in permissions:
+        assert props["Principal"] == "apigateway.amazonaws.com"
+        assert '{"Ref": "WebhookApi"}' in json.dumps(props["SourceArn"])
+
+
+def test_webhook_receiver_is_short_throttled_and_knows_queue_table_and_secrets(resources: Resources) -> None:
+    props = _function(resources, "WebhookFunction")
+    env = props["Environment"]["Variables"]
+
+    assert props["Timeout"] <= 10, "senders wait for the answer"
+    assert props["Role"] == {"Fn::GetAtt": ["WebhookFunctionRole", "Arn"]}
+    assert props["LoggingConfig"] == {"LogGroup": {"Ref": "WebhookLogGroup"}}
+    assert env["LEADSYNC_QUEUE_URL"] == {"Ref": "PairQueue"}
+    assert env["LEADSYNC_TABLE"] == {"Ref": "StateTable"}
+    assert env["LEADSYNC_SECRET_ARN"] == {"Ref": "CredentialsSecretArn"}
+    assert env["LEADSYNC_WEBHOOK_HANDSHAKE_SECRET_ARN"] == {"Ref": "NotionWebhookTokenSecret"}
+    assert not {k for k in env if k.endswith(("_BASE_URL", "_TOKEN_URI"))}, "it calls no API"
+    stage = of_type(resources, "AWS::ApiGatewayV2::Stage")["WebhookApiApiGatewayDefaultStage"]["Properties"]
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0

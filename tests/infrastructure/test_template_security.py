@@ -25,8 +25,16 @@ REFERENCE_SUFFIXES = ("Arn", "Name", "Uri", "Url")
 REFERENCE_SUFFIXES_ENV = ("_ARN", "_NAME", "_URI", "_URL", "_PARAMETER")
 
 
-ROLES = {"DispatchFunction": "DispatchFunctionRole", "SyncFunction": "SyncFunctionRole"}
-LOG_GROUPS = {"DispatchFunctionRole": "DispatchLogGroup", "SyncFunctionRole": "SyncLogGroup"}
+ROLES = {
+    "DispatchFunction": "DispatchFunctionRole",
+    "SyncFunction": "SyncFunctionRole",
+    "WebhookFunction": "WebhookFunctionRole",
+}
+LOG_GROUPS = {
+    "DispatchFunctionRole": "DispatchLogGroup",
+    "SyncFunctionRole": "SyncLogGroup",
+    "WebhookFunctionRole": "WebhookLogGroup",
+}
 PAIR_QUEUE = {"Fn::GetAtt": ["PairQueue", "Arn"]}
 CONSUME = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
 
@@ -95,6 +103,11 @@ def test_wildcard_resource_only_for_actions_without_resource_level_permissions(r
 
 def test_dynamodb_access_is_item_crud_on_the_state_table_only(resources: Resources) -> None:
     dynamodb = [s for s in iam_statements(resources) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+    claims = [s for s in role_statements(resources, "WebhookFunctionRole") if s in dynamodb]
+    assert [(set(s["Action"]), s["Resource"]) for s in claims] == [
+        ({"dynamodb:PutItem", "dynamodb:DeleteItem"}, {"Fn::GetAtt": ["StateTable", "Arn"]})
+    ], "the receiver only claims and releases event ids"
+    dynamodb = [s for s in dynamodb if s not in claims]
     assert dynamodb == [s for s in role_statements(resources, "SyncFunctionRole") if s in dynamodb]
 
     assert len(dynamodb) == 1
@@ -125,7 +138,9 @@ def test_config_parameter_read_is_scoped_to_exactly_that_parameter(resources: Re
 def test_secret_read_is_scoped_to_exactly_the_credentials_secret(resources: Resources) -> None:
     statement = _statement_for(resources, "secretsmanager:GetSecretValue")
     granting = [s for s in iam_statements(resources) if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
-    assert granting == [statement], "only the worker reads the secret"
+    webhook = [s for s in role_statements(resources, "WebhookFunctionRole") if s in granting]
+    assert [s["Resource"] for s in webhook] == [{"Ref": "CredentialsSecretArn"}, {"Ref": "NotionWebhookTokenSecret"}]
+    assert len(granting) == len(webhook) + 1, "only the worker and the receiver read secrets"
 
     assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
     assert statement["Resource"] == {"Ref": "CredentialsSecretArn"}
@@ -219,3 +234,22 @@ def test_state_table_and_queues_are_encrypted_at_rest(resources: Resources) -> N
     assert sorted(queues) == ["DeadLetterQueue", "PairDeadLetterQueue", "PairQueue"]
     for name, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+
+
+def test_the_receiver_writes_only_the_notion_handshake_secret(resources: Resources) -> None:
+    writes = [
+        s
+        for s in iam_statements(resources)
+        if any(a.startswith("secretsmanager:") and a != "secretsmanager:GetSecretValue" for a in as_list(s["Action"]))
+    ]
+    assert len(writes) == 1
+    assert writes[0] in role_statements(resources, "WebhookFunctionRole")
+    assert set(as_list(writes[0]["Action"])) == {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}
+    assert writes[0]["Resource"] == {"Ref": "NotionWebhookTokenSecret"}
+
+
+def test_the_receiver_only_sends_hints_to_the_pair_queue(resources: Resources) -> None:
+    allowed = allowed_actions(resources, "WebhookFunctionRole")
+
+    assert allowed["sqs:SendMessage"] == [PAIR_QUEUE]
+    assert not CONSUME & set(allowed)

@@ -81,6 +81,8 @@ class Outcome:
     most_archived: int = 0  # the most records one cycle archived or deleted
     approve: bool = False  # on_lead_deleted: approve in this scenario
     pending: int = 0  # deletions found waiting for approval at convergence (approve-mode scenarios)
+    hinted: int = 0  # cycles run by the worker on webhook hints (tests/soak/webhooks.py)
+    webhook: Counter[str] = field(default_factory=Counter)  # webhook calls: sent, dropped, duplicated, answers
 
 
 class Scenario:
@@ -97,6 +99,7 @@ class Scenario:
         fault_token_endpoint: bool = True,
         hostile: bool = True,
         approve: bool | None = None,
+        webhooks: bool = False,
     ) -> None:
         self.env = env
         self.spare_creates = spare_creates
@@ -131,6 +134,12 @@ class Scenario:
         self.copies: Counter[str] = Counter()  # lead -> hand-made cards carrying a copy of its marker
         self.away_left = 0  # cycles still to run with the configuration pointed at the away tracker
         self.committed = False  # some run committed: the state knows the pair's containers
+        self.former_cards: dict[str, str | None] = {}  # filled by check(): card -> the lead its marker names
+        self.hooks: Any = None
+        if webhooks:
+            from tests.soak.webhooks import WebhookPath
+
+            self.hooks = WebhookPath(self.h, seed)
 
     # -- driver -------------------------------------------------------------------------------
 
@@ -155,6 +164,8 @@ class Scenario:
         ]
         if self.foreign is not None:
             actions += [(0.8, self.hostile_card), (0.4, self.garble_lead_link), (0.3, self.point_away)]
+        if self.hooks is not None:
+            actions += [(3, self.hinted_cycle)]
         weights = [w for w, _ in actions]
         for step in range(1, self.steps + 1):
             self.step = step
@@ -484,6 +495,17 @@ class Scenario:
             self.h.sb.clock.advance(LEASE_EXPIRED)
             self.note(f"clock +{LEASE_EXPIRED:.0f}s (lease expires)")
 
+    def hinted_cycle(self) -> None:
+        """The worker runs the hints the webhook calls queued (none, if every call was dropped)."""
+        before = self._removable()
+        outcome, messages = self.hooks.hinted_cycle(FakeLambdaContext())
+        if messages:
+            self.out.cycles += 1
+            self.out.hinted += 1
+            self._check_archives(before, outcome, [])
+        self.note(f"hinted cycle -> {outcome}")
+        self.h.sb.clock.advance(5)  # seconds after the edits, not a minute
+
     def overlapping_cycle(self) -> None:
         at = self.rng.randint(1, self.last_calls)
         self._invoke(hook_at=at)
@@ -540,6 +562,7 @@ class Scenario:
                 v.append(f"clean cycle {i} ended {report['status']} with {report['errors']} error(s)")
         leads = {lead["id"]: lead for lead in self.h.leads.all()}
         cards = {c["id"]: c for c in self.h.board.cards(include_closed=True)}
+        self.former_cards = {c["id"]: c["lead"] for c in cards.values()}
         links = self.store.all_links(PAIR)
         self._check_duplicates(leads, cards, links)
         for link in links:
@@ -624,8 +647,15 @@ class Scenario:
         edits = {side: self.edits.get((side, ids[side], name)) for side in ids}
         if name not in TWO_WAY:
             edits["card"] = None  # a one-way field takes nothing from the card
+        # What can overtake a lead's edit: the newest edit of its card *or of a card it had before*
+        # (archived, its marker still naming the lead), which a cycle may have synced before the lead
+        # was given its present card.
+        earlier_cards = [cid for cid, lead in self.former_cards.items() if lead == link.lead_id]
+        card_edits = [self.edits.get(("card", cid, name)) for cid in [link.card_id, *earlier_cards]]
+        newest_card = max((e for e in card_edits if e is not None), key=lambda e: e.step, default=None)
+        overtaking = {"lead": edits["lead"], "card": newest_card if name in TWO_WAY else None}
         for side, edit in edits.items():
-            other = edits["card" if side == "lead" else "lead"]
+            other = overtaking["card" if side == "lead" else "lead"]
             if edit is None or _norm(edit.value) == final or (other is not None and other.step > edit.step):
                 continue
             logged = [
@@ -657,6 +687,7 @@ def run_scenario(
     fault_token_endpoint: bool = True,
     hostile: bool = True,
     approve: bool | None = None,
+    webhooks: bool = False,
 ) -> Outcome:
     """Run one seeded scenario and check the invariants (never raises for a violation).
 
@@ -666,6 +697,8 @@ def run_scenario(
     answer used to escape as a TypeError, fixed in connectors/sheets_auth.py).
     ``hostile``: add the hostile edits (tests/soak/hostile.py) and their invariants (on by default).
     ``approve``: ``on_lead_deleted: approve`` and its invariants (default: every third seed).
+    ``webhooks``: the board's Trello webhook calls the receiver, with deliveries dropped, duplicated and
+    reordered, and hinted cycles run the worker on the queued hints (tests/soak/webhooks.py).
     """
     scenario = Scenario(
         env,
@@ -676,6 +709,7 @@ def run_scenario(
         fault_token_endpoint=fault_token_endpoint,
         hostile=hostile,
         approve=approve,
+        webhooks=webhooks,
     )
     try:
         outcome = scenario.run()
@@ -687,6 +721,9 @@ def run_scenario(
         scenario.out.violations.append(f"exception at step {scenario.step}: {type(exc).__name__}: {exc}")
         return scenario.out
     finally:
+        if scenario.hooks is not None:
+            scenario.out.webhook.update(scenario.hooks.counts())
+            scenario.hooks.stop()
         env.cleanup()
 
 

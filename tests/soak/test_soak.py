@@ -60,3 +60,22 @@ def test_in_approve_mode_no_card_is_archived_without_approval_and_no_deletion_is
             failures.append(f"seed {seed}: {outcome.violations}\n" + "\n".join(outcome.log))
     assert not failures, "\n\n".join(failures)
     assert waited > 0, "the budget trashed leads whose cards then waited for approval"
+
+
+def test_with_webhook_deliveries_dropped_duplicated_and_reordered_the_invariants_still_hold(
+    soak_env: SoakEnvironment,
+) -> None:
+    failures, hinted, calls = [], 0, Counter[str]()
+    for seed in range(FIRST_SEED, FIRST_SEED + 6):
+        outcome = run_scenario(soak_env, "notion", seed, webhooks=True)
+        hinted += outcome.hinted
+        calls.update(outcome.webhook)
+        if outcome.violations:
+            failures.append(f"seed {seed}: {outcome.violations}\n" + "\n".join(outcome.log))
+
+    assert not failures, (
+        "\n\n".join(failures) + "\nreplay: python infra/soak.py --trackers notion --webhooks --seed <seed>"
+    )
+    assert hinted > 0, f"hinted cycles ran: {calls}"
+    assert calls["dropped"] > 0, calls
+    assert calls["duplicated"] > 0, calls

@@ -49,3 +49,30 @@ def test_the_secret_document_rejects_unknown_keys_and_accepts_the_google_key_as_
         Credentials.from_mapping({"notion_tokn": "typo"}, "credentials secret")
     creds = Credentials.from_mapping({"google_service_account": json.dumps({"type": "service_account"})}, "s")
     assert creds.google_service_account == {"type": "service_account"}
+
+
+@pytest.mark.parametrize("bad", ["c2VjcmV0", {"achAAAAAAAAAAAAAA": 1}, ["x"]])
+def test_airtable_webhook_secrets_must_map_webhook_ids_to_strings(bad: object) -> None:
+    from leadsync.credentials import Credentials
+    from leadsync.errors import ConfigError
+
+    good = Credentials.from_mapping({"airtable_webhook_secrets": {"achAAAAAAAAAAAAAA": "c2VjcmV0"}}, "secret")
+    assert good.airtable_webhook_secrets == {"achAAAAAAAAAAAAAA": "c2VjcmV0"}
+    assert "c2VjcmV0" not in repr(good)
+    with pytest.raises(ConfigError, match="airtable_webhook_secrets"):
+        Credentials.from_mapping({"airtable_webhook_secrets": bad}, "secret")
+
+
+def test_airtable_webhook_secrets_from_the_environment_are_json() -> None:
+    from leadsync.credentials import Credentials
+    from leadsync.errors import ConfigError
+
+    creds = Credentials.from_env(
+        {"AIRTABLE_WEBHOOK_SECRETS": '{"achAAAAAAAAAAAAAA": "c2VjcmV0"}', "AIRTABLE_TOKEN": "pat.x"}
+    )
+    assert creds.airtable_webhook_secrets == {"achAAAAAAAAAAAAAA": "c2VjcmV0"}
+    assert creds.airtable_token == "pat.x"
+    with pytest.raises(ConfigError, match="AIRTABLE_WEBHOOK_SECRETS"):
+        Credentials.from_env({"AIRTABLE_WEBHOOK_SECRETS": "{nope"})
+    with pytest.raises(ConfigError, match="airtable_webhook_secrets"):
+        Credentials.from_env({"AIRTABLE_WEBHOOK_SECRETS": '["x"]'})

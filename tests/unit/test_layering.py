@@ -20,10 +20,11 @@ ROOT = Path(__file__).resolve().parents[2] / "functions"
 PACKAGE = ROOT / "leadsync"
 
 DECIDING = ("leadsync.engine", "leadsync.app", "leadsync.wiring", "leadsync.cli", "leadsync.core.planner")
-DECIDING += ("leadsync.core.merge", "leadsync.cycle", "leadsync.fanout")
+DECIDING += ("leadsync.core.merge", "leadsync.cycle", "leadsync.fanout", "leadsync.webhooks")
 HANDLER_ENTRY_POINTS = {
     "leadsync.app",
     "leadsync.fanout",
+    "leadsync.webhooks.service",
     "leadsync.wiring",
     "leadsync.engine",
     "leadsync.config",

@@ -12,6 +12,8 @@ Items (one partition per pair):
   (TTL: the pair's ``history_days`` after the activity).
 - ``PK=PAIR#<pair>, SK=PENDING#<id>``: a deletion waiting for approval (``leadsync.core.approvals``):
   id, created_at, body (JSON: the record to archive, the gone record, the link to drop, why).
+- ``PK=PAIR#<pair>, SK=HINT``: expires_at (TTL): a webhook hint is pending for the pair (``leadsync.webhooks.hints``)
+- ``PK=WEBHOOK#<sha256 of an event key>, SK=SEEN``: expires_at (TTL): a webhook event already received
 - ``PK=BUDGET#<system>#<credential key>, SK=BUCKET``: the rate budget every worker of one credential
   shares (``leadsync.state.budget``): tat, paused_until, granted, rate, burst, expires_at (TTL, 30 days
   after the last grant). The key is ``ratelimit.credential_key`` (a hash), never the credential.

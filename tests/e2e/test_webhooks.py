@@ -1,0 +1,348 @@
+"""Webhooks end to end: the sandbox's Trello calls the registered callback (HEAD check, signed POSTs),
+a local HTTP API hands the receiver real payload 2.0 events, the hint goes onto the FIFO pair queue
+(moto) and the worker's cycle carries the change to the lead tracker, with no scheduled tick between."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from http_api import LocalHttpApi
+from leadsync.cli import main as cli
+from tests.support.e2e import Harness
+from tests.support.moto_lock import serialized_aws_calls
+
+NOTION = pytest.mark.parametrize("harness", ["notion"], indirect=True)
+AIRTABLE = pytest.mark.parametrize("harness", ["airtable"], indirect=True)
+
+
+@pytest.fixture
+def wired(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A pair queue, the receiver behind a local HTTP API, and the Trello app secret it checks with."""
+    from handlers import webhook
+
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    url = sqs.create_queue(QueueName=f"pairs-{uuid.uuid4().hex[:12]}.fifo", Attributes={"FifoQueue": "true"})
+    monkeypatch.setenv("LEADSYNC_QUEUE_URL", url["QueueUrl"])
+    monkeypatch.setenv("TRELLO_APP_SECRET", harness.sb.trello.app_secret)
+    monkeypatch.setenv("LEADSYNC_ALLOW_INSECURE_BASE_URLS", "false")
+    webhook._receiver.cache_clear()
+    with serialized_aws_calls(), LocalHttpApi(webhook.handler) as api:
+        monkeypatch.setenv("LEADSYNC_WEBHOOK_BASE_URL", api.url)
+        yield {"queue": url["QueueUrl"], "api": api, "sqs": sqs}
+        harness.sb.trello.deliverer.wait_idle()
+        harness.sb.notion.deliverer.wait_idle()
+        harness.sb.notion.subscriptions.clear()
+        harness.sb.airtable.deliverer.wait_idle()
+    webhook._receiver.cache_clear()
+
+
+def _hints(wired: dict[str, Any]) -> list[dict[str, Any]]:
+    out = wired["sqs"].receive_message(
+        QueueUrl=wired["queue"], MaxNumberOfMessages=10, AttributeNames=["All"], MessageSystemAttributeNames=["All"]
+    )
+    return out.get("Messages", [])
+
+
+def _drain(harness: Harness, wired: dict[str, Any]) -> int:
+    """Run the worker on every queued hint (echoes of the test's own setup); how many there were."""
+    count = 0
+    while messages := _hints(wired):
+        assert _work(harness, wired, messages) == []
+        for m in messages:
+            wired["sqs"].delete_message(QueueUrl=wired["queue"], ReceiptHandle=m["ReceiptHandle"])
+        count += len(messages)
+    return count
+
+
+def _work(harness: Harness, wired: dict[str, Any], messages: list[dict[str, Any]]) -> list[str]:
+    """Hand the messages to the worker handler as Lambda's SQS event source does."""
+    from handlers.pair_worker import handler
+
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:" + wired["queue"].rsplit("/", 1)[1],
+                "awsRegion": "eu-west-1",
+            }
+            for m in messages
+        ]
+    }
+    return [f["itemIdentifier"] for f in handler(event, harness.context_factory())["batchItemFailures"]]
+
+
+def _synced_lead(harness: Harness) -> tuple[str, str]:
+    lead = harness.leads.add(name="Hooked Lead", email="hook@example.com", status="New", source="Web")
+    assert harness.cycle()["status"] == "synced"
+    return lead, harness.board.card_for(lead)["id"]
+
+
+@NOTION
+def test_register_is_idempotent_and_trello_checked_the_callback_with_head(
+    harness: Harness, wired: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["webhooks", "register"]) == 0
+    assert cli(["webhooks", "register"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("registered webhook") == 1
+    assert "already registered" in out
+    hooks = list(harness.sb.trello.webhooks.values())
+    assert [(h["idModel"], h["callbackURL"]) for h in hooks] == [
+        (harness.board.board_id, f"{wired['api'].url}/webhooks/trello/e2e")
+    ]
+    assert ("HEAD", "/webhooks/trello/e2e", 200) in wired["api"].calls
+    assert "ATTA" not in out  # the token is in no line printed
+
+    assert cli(["webhooks", "list"]) == 0
+    assert f"board {harness.board.board_id}" in capsys.readouterr().out
+    assert cli(["webhooks", "remove"]) == 0
+    assert harness.sb.trello.webhooks == {}
+
+
+@NOTION
+def test_a_card_moved_in_trello_reaches_the_lead_through_receiver_queue_and_worker(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    lead, card = _synced_lead(harness)
+    assert cli(["webhooks", "register"]) == 0
+
+    harness.board.move(card, "Done")
+    assert harness.sb.trello.deliverer.wait_idle()
+
+    messages = _hints(wired)
+    assert [json.loads(m["Body"])["hint"] for m in messages] == ["trello"]
+    assert ("POST", "/webhooks/trello/e2e", 200) in wired["api"].calls
+    assert harness.leads.get(lead)["status"] == "New"  # nothing synced by the receiver itself
+    assert _work(harness, wired, messages) == []
+    assert harness.leads.get(lead)["status"] == "Qualified"
+
+
+@NOTION
+def test_duplicated_deliveries_give_one_hint_and_dropped_ones_leave_it_to_the_schedule(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    lead, card = _synced_lead(harness)
+    assert cli(["webhooks", "register"]) == 0
+    trello = harness.sb.trello
+
+    trello.deliverer.configure(duplicate=1.0)
+    harness.board.move(card, "In Progress")
+    assert trello.deliverer.wait_idle()
+    assert len(_hints(wired)) == 1  # the copy is acknowledged as a duplicate, not enqueued
+    (hook,) = trello.webhooks.values()
+    assert hook["consecutiveFailures"] == 0  # and it does not count against the webhook
+
+    trello.deliverer.configure(drop=1.0)
+    harness.board.move(card, "Done")
+    assert trello.deliverer.wait_idle()
+    assert trello.deliverer.switch.counts["dropped"] == 1
+    harness.cycle()  # the minute schedule, the safety net
+    assert harness.leads.get(lead)["status"] == "Qualified"
+
+
+@NOTION
+def test_forged_calls_to_the_callback_are_refused_and_a_failing_receiver_gets_the_webhook_disabled(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    _, card = _synced_lead(harness)
+    assert cli(["webhooks", "register"]) == 0
+    body = json.dumps({"action": {"id": "ab" * 12}, "model": {"id": harness.board.board_id}})
+    forged = requests.post(f"{wired['api'].url}/webhooks/trello/e2e", data=body, headers={"X-Trello-Webhook": "x"})
+    assert forged.status_code == 403
+    assert _hints(wired) == []
+
+    monkeypatch.setattr(harness.sb.trello, "app_secret", "a-secret-the-receiver-does-not-know")
+    trello = harness.sb.trello
+    for target in ("Done", "To Do", "Done"):
+        harness.board.move(card, target)
+        assert trello.deliverer.wait_idle()
+    (hook,) = trello.webhooks.values()
+    assert hook["active"] is False
+    assert hook["consecutiveFailures"] == trello.disable_after
+    assert _hints(wired) == []
+
+
+@NOTION
+def test_notion_handshake_then_a_signed_page_edit_reaches_the_card_through_the_queue(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    from handlers import webhook
+
+    notion = harness.sb.notion
+    subscription = notion.create_subscription(f"{wired['api'].url}/webhooks/notion")
+    assert notion.deliverer.wait_idle()
+    stored = webhook._receiver().handshake.token()  # what the operator reads from the handshake secret
+    assert stored == notion.subscriptions[subscription]["token"]
+    assert notion.verify_subscription(subscription, stored)
+
+    lead, card = _synced_lead(harness)
+    assert notion.deliverer.wait_idle()
+    assert (
+        _drain(harness, wired) >= 1
+    )  # the lead's creation, and the cycle's own write-back (an echo: a harmless cycle)
+
+    harness.leads.edit(lead, name="Renamed In Notion")
+    assert notion.deliverer.wait_idle()
+    messages = _hints(wired)
+    assert [json.loads(m["Body"])["hint"] for m in messages] == ["notion"]
+    assert harness.board.card_for(lead)["name"] == "Hooked Lead"  # the receiver itself synced nothing
+    assert _work(harness, wired, messages) == []
+    assert harness.board.card_for(lead)["name"] == "Renamed In Notion"
+    assert card == harness.board.card_for(lead)["id"]
+
+
+@NOTION
+def test_notion_events_before_verification_are_not_sent_and_other_databases_give_no_hint(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    notion = harness.sb.notion
+    subscription = notion.create_subscription(f"{wired['api'].url}/webhooks/notion")
+    assert notion.deliverer.wait_idle()
+    harness.leads.add(name="Early", email="e@example.com", status="New", source="Web")
+    assert notion.deliverer.wait_idle()
+    assert _hints(wired) == []  # not verified yet: Notion sends nothing
+
+    notion.verify_subscription(subscription, notion.subscriptions[subscription]["token"])
+    _other_db, other_ds = notion.create_database("Elsewhere", {"Name": "title"})
+    notion.user_create_page(other_ds, {"Name": "Not a lead"})
+    assert notion.deliverer.wait_idle()
+    assert _hints(wired) == []
+    assert ("POST", "/webhooks/notion", 200) in wired["api"].calls
+
+
+def _airtable_webhook(harness: Harness, url: str) -> dict[str, Any]:
+    """Create the base's webhook through the API, as an operator would with curl."""
+    import requests
+
+    leads = harness.leads
+    made = requests.post(
+        f"{harness.sb.airtable.url}/v0/bases/{leads.base_id}/webhooks",
+        headers={"Authorization": "Bearer pate2e.secret-airtable-token"},
+        json={"notificationUrl": url, "specification": {"options": {"filters": {"dataTypes": ["tableData"]}}}},
+        timeout=5,
+    )
+    assert made.status_code == 200, made.text
+    return dict(made.json())
+
+
+@AIRTABLE
+def test_an_airtable_edit_pings_the_receiver_and_reaches_the_card_through_the_queue(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import webhook
+
+    hook = _airtable_webhook(harness, f"{wired['api'].url}/webhooks/airtable/e2e")
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps({hook["id"]: hook["macSecretBase64"]}))
+    webhook._receiver.cache_clear()
+    airtable = harness.sb.airtable
+
+    lead, card = _synced_lead(harness)
+    assert airtable.deliverer.wait_idle()
+    assert _drain(harness, wired) >= 1  # the row's creation (and the cycle's own write-back)
+
+    harness.leads.edit(lead, name="Renamed In Airtable")
+    assert airtable.deliverer.wait_idle()
+    messages = _hints(wired)
+    assert [json.loads(m["Body"])["hint"] for m in messages] == ["airtable"]
+    assert harness.board.card_for(lead)["name"] == "Hooked Lead"
+    assert _work(harness, wired, messages) == []
+    assert harness.board.card_for(lead)["id"] == card
+    assert harness.board.card_for(lead)["name"] == "Renamed In Airtable"
+
+
+@AIRTABLE
+def test_an_airtable_ping_signed_by_another_webhook_gives_no_hint(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers import webhook
+
+    url = f"{wired['api'].url}/webhooks/airtable/e2e"
+    mine, stranger = _airtable_webhook(harness, url), _airtable_webhook(harness, url)
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps({mine["id"]: mine["macSecretBase64"]}))
+    webhook._receiver.cache_clear()
+    del harness.sb.airtable.webhooks[mine["id"]]  # only the stranger's webhook pings now
+
+    harness.leads.add(name="Pinged", email="p@example.com", status="New", source="Web")
+    assert harness.sb.airtable.deliverer.wait_idle()
+    assert _hints(wired) == []
+    assert ("POST", "/webhooks/airtable/e2e", 403) in wired["api"].calls
+    assert stranger["id"] in harness.sb.airtable.webhooks  # it did ping, and was refused
+
+
+@AIRTABLE
+def test_the_cycle_refreshes_our_airtable_webhooks_before_they_expire_and_leaves_others(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadsync.webhooks import upkeep
+
+    url = f"{wired['api'].url}/webhooks/airtable/e2e"
+    ours, theirs = _airtable_webhook(harness, url), _airtable_webhook(harness, "https://zapier.example/hook")
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps({ours["id"]: ours["macSecretBase64"]}))
+    hooks = harness.sb.airtable.webhooks
+    created = {i: hooks[i]["expires"] for i in (ours["id"], theirs["id"])}
+
+    harness.sb.clock.advance(2 * 24 * 3600)  # two days on: due (expires within six days)
+    upkeep.clear_caches()
+    harness.cycle()
+    assert hooks[ours["id"]]["expires"] > created[ours["id"]]
+    assert hooks[theirs["id"]]["expires"] == created[theirs["id"]]
+
+    refreshed = hooks[ours["id"]]["expires"]
+    harness.sb.airtable.clear_requests()
+    harness.cycle()  # within the hour: not even listed again
+    assert hooks[ours["id"]]["expires"] == refreshed
+    assert not [p for _, p in harness.sb.airtable.requests if "/webhooks" in p]
+
+
+@AIRTABLE
+def test_register_creates_one_airtable_webhook_per_pair_keeps_its_secret_and_pings_reach_the_queue(
+    harness: Harness,
+    wired: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from handlers import webhook
+
+    monkeypatch.chdir(tmp_path)  # the local secrets file goes under ./.leadsync
+    assert cli(["webhooks", "register"]) == 0
+    secrets_file = tmp_path / ".leadsync" / "airtable-webhook-secrets.json"
+    stored = json.loads(secrets_file.read_text())
+    assert oct(secrets_file.stat().st_mode & 0o777) == "0o600"
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps(stored))
+    assert cli(["webhooks", "register"]) == 0  # idempotent: the secret is known, nothing changes
+    out = capsys.readouterr().out
+    assert out.count("airtable: registered webhook") == 1
+    assert "airtable: webhook" in out
+    assert "already registered" in out
+    [hook] = harness.sb.airtable.webhooks.values()
+    assert list(stored) == [hook["id"]]
+    assert hook["notificationUrl"] == f"{wired['api'].url}/webhooks/airtable/e2e"
+    assert hook["secret"] not in out  # shown once by Airtable, never printed
+
+    webhook._receiver.cache_clear()
+    harness.leads.add(name="Pinged", email="p@example.com", status="New", source="Web")
+    assert harness.sb.airtable.deliverer.wait_idle()
+    assert [json.loads(m["Body"])["hint"] for m in _hints(wired)] == ["airtable"]
+
+    monkeypatch.delenv("AIRTABLE_WEBHOOK_SECRETS")  # a secret lost: register replaces the webhook
+    assert cli(["webhooks", "register"]) == 0
+    [replacement] = harness.sb.airtable.webhooks.values()
+    assert replacement["id"] != hook["id"]
+    assert cli(["webhooks", "remove"]) == 0
+    assert harness.sb.airtable.webhooks == {}
+    assert json.loads(secrets_file.read_text()) == {}
