@@ -371,6 +371,10 @@ def run_tick(stack: Stack, meter: Meter, pairs: list[Pair], queue: dict[str, str
             for message in got:
                 pair = json.loads(message["Body"])["pair"]
                 if message["MessageId"] in failed:
+                    with meter.lock:
+                        failed_report = meter.reports.get(pair)
+                    errors = list(getattr(failed_report, "errors", None) or ["no cycle report (failed before it)"])
+                    _progress(f"  {label}: {pair} failed: {str(errors[0])[:200]}")
                     with lock:
                         tick.failures += 1
                     continue
