@@ -53,6 +53,7 @@ for _path in (ROOT / "functions", ROOT / "infra", ROOT):
         sys.path.insert(0, str(_path))
 
 from bench_world import EXISTING_AGE_SECONDS, TICK_SECONDS, Stack  # noqa: E402
+from lambda_events import sqs_event  # noqa: E402
 from tests.support.containers import PerThread, per_container_limiters  # noqa: E402
 from tests.support.e2e import Board, NotionLeads, environment, pair_config  # noqa: E402
 from tests.support.e2e_airtable import FIELD_TYPES  # noqa: E402
@@ -422,26 +423,6 @@ def duplicate_cards(pairs: list[Pair]) -> int:
         per_lead = Counter(card["lead"] for card in pair.board.cards(include_closed=True) if card["lead"])
         extra += sum(n - 1 for n in per_lead.values())
     return extra
-
-
-def sqs_event(messages: list[dict[str, Any]], url: str) -> dict[str, Any]:
-    """The event Lambda's SQS event source hands the worker."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:" + url.rsplit("/", 1)[1],
-                "awsRegion": "eu-west-1",
-            }
-            for m in messages
-        ]
-    }
 
 
 # -- the run ----------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class Poller:
 
     def _run(self) -> None:
         from handlers.pair_worker import handler
+        from lambda_events import sqs_event
 
         while not self._stop.is_set():
             got = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, AttributeNames=["All"])
@@ -70,21 +71,8 @@ class Poller:
             if not messages:
                 time.sleep(0.01)
                 continue
-            records = [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m["Attributes"],
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:bench.fifo",
-                    "awsRegion": "eu-west-1",
-                }
-                for m in messages
-            ]
-            failed = {f["itemIdentifier"] for f in handler({"Records": records}, _Context())["batchItemFailures"]}
+            event = sqs_event(messages, self.queue)
+            failed = {f["itemIdentifier"] for f in handler(event, _Context())["batchItemFailures"]}
             self.cycles += 1
             for m in messages:
                 if m["MessageId"] not in failed:

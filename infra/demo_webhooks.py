@@ -21,6 +21,7 @@ def run(sb: Any, board_id: str, card_id: Callable[[str], str], status_of: Callab
 
     from handlers import pair_worker, webhook
     from http_api import LocalHttpApi
+    from lambda_events import sqs_event
     from leadsync.cli import main as cli
 
     sqs = boto3.client("sqs")
@@ -43,22 +44,7 @@ def run(sb: Any, board_id: str, card_id: Callable[[str], str], status_of: Callab
             print(f"   no hint was queued (receiver answers: {api.calls})")
             return
         hinted = time.monotonic()
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m["Attributes"],
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:leadsync-demo-pairs.fifo",
-                    "awsRegion": "eu-west-1",
-                }
-                for m in messages
-            ]
-        }
+        event = sqs_event(messages, queue)
         pair_worker.handler(event, context)
         done = time.monotonic()
         hints = [json.loads(m["Body"]) for m in messages]

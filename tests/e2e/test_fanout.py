@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from lambda_events import sqs_event as _sqs_event
 from tests.support.e2e import SCHEDULED_EVENT, Board, Harness, pair_config
 
 
@@ -47,26 +48,6 @@ def _receive(url: str, count: int = 10) -> list[dict[str, Any]]:
         QueueUrl=url, MaxNumberOfMessages=count, AttributeNames=["All"], MessageSystemAttributeNames=["All"]
     )
     return out.get("Messages", [])
-
-
-def _sqs_event(messages: list[dict[str, Any]], url: str) -> dict[str, Any]:
-    """The event Lambda's SQS event source hands the worker for these messages."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:" + url.rsplit("/", 1)[1],
-                "awsRegion": "eu-west-1",
-            }
-            for m in messages
-        ]
-    }
 
 
 def _work(harness: Harness, queue: dict[str, str], messages: list[dict[str, Any]]) -> list[str]:

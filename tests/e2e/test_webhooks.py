@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from http_api import LocalHttpApi
+from lambda_events import sqs_event
 from leadsync.cli import main as cli
 from tests.support.e2e import Harness
 from tests.support.moto_lock import serialized_aws_calls
@@ -64,22 +65,7 @@ def _work(harness: Harness, wired: dict[str, Any], messages: list[dict[str, Any]
     """Hand the messages to the worker handler as Lambda's SQS event source does."""
     from handlers.pair_worker import handler
 
-    event = {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:" + wired["queue"].rsplit("/", 1)[1],
-                "awsRegion": "eu-west-1",
-            }
-            for m in messages
-        ]
-    }
+    event = sqs_event(messages, wired["queue"])
     return [f["itemIdentifier"] for f in handler(event, harness.context_factory())["batchItemFailures"]]
 
 

@@ -28,6 +28,7 @@ from unittest import mock
 import boto3
 from botocore.exceptions import ClientError
 
+from lambda_events import sqs_event
 from tests.support.containers import per_container_limiters
 from tests.support.e2e import Board, Harness, pair_config
 from tests.support.lambda_context import FakeLambdaContext
@@ -134,7 +135,7 @@ class FanoutHandler:
 
         try:
             timeout = getattr(context, "timeout_seconds", 55.0)
-            response = handler(_event(message, self.queue), FakeLambdaContext(timeout))
+            response = handler(sqs_event([message], self.queue), FakeLambdaContext(timeout))
         except BaseException:  # the invocation died: the message comes back once its visibility times out
             self._visible(message)
             raise
@@ -172,24 +173,6 @@ def _settle() -> None:
     from tests.soak.env import SETTLE_SECONDS
 
     time.sleep(SETTLE_SECONDS)
-
-
-def _event(message: dict[str, Any], url: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:" + url.rsplit("/", 1)[1],
-                "awsRegion": "eu-west-1",
-            }
-        ]
-    }
 
 
 @contextmanager

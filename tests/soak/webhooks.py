@@ -18,6 +18,7 @@ import boto3
 import requests
 
 from http_api import LocalHttpApi
+from lambda_events import sqs_event
 from leadsync.webhooks.hints import gate_for
 from tests.support.e2e import Harness
 from tests.support.moto_lock import serialized_aws_calls
@@ -64,22 +65,7 @@ class WebhookPath:
         messages = out.get("Messages", [])
         if not messages:
             return "no hint queued", 0
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m["Attributes"],
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:" + self.queue.rsplit("/", 1)[1],
-                    "awsRegion": "eu-west-1",
-                }
-                for m in messages
-            ]
-        }
+        event = sqs_event(messages, self.queue)
         failed = {f["itemIdentifier"] for f in handler(event, context)["batchItemFailures"]}
         for m in messages:
             if m["MessageId"] not in failed:
