@@ -50,6 +50,18 @@ def _receive(url: str, count: int = 10) -> list[dict[str, Any]]:
     return out.get("Messages", [])
 
 
+def _deliver_rounds(harness: Harness, queue: dict[str, str], rounds: int = 4) -> list[list[str]]:
+    """Receive and work the queue ``rounds`` times (each a redelivery at once: visibility 0); the
+    pairs of each round that had messages."""
+    out = []
+    for _ in range(rounds):
+        messages = _receive(queue["url"])
+        if messages:
+            out.append(sorted(json.loads(m["Body"])["pair"] for m in messages))
+            _work(harness, queue, messages)
+    return out
+
+
 def _work(harness: Harness, queue: dict[str, str], messages: list[dict[str, Any]]) -> list[str]:
     """Deliver messages to the worker; delete the ones it did not report failed (as Lambda does)."""
     from handlers.pair_worker import handler
@@ -113,12 +125,7 @@ def test_a_poison_pair_is_retried_then_dead_lettered_without_holding_back_the_ot
     lead = harness.leads.add(name="Healthy Lead", email="h@example.com", status="New", source="Web")
     _dispatch(harness)
 
-    rounds = []
-    for _ in range(4):
-        messages = _receive(queue["url"])
-        if messages:
-            rounds.append(sorted(json.loads(m["Body"])["pair"] for m in messages))
-            _work(harness, queue, messages)
+    rounds = _deliver_rounds(harness, queue)
 
     assert harness.board.card_for(lead)["name"] == "Healthy Lead", "the healthy pair synced at once"
     assert rounds[0] == ["e2e", "poison"], rounds

@@ -14,7 +14,7 @@ from leadsync.connectors import ratelimit
 from leadsync.state.budget import DynamoBudget
 from tests.e2e import test_fanout
 from tests.e2e.conftest import LEAD_TRACKERS
-from tests.e2e.test_fanout import _dispatch, _receive, _sqs_event, _work
+from tests.e2e.test_fanout import _deliver_rounds, _dispatch, _receive, _sqs_event, _work
 from tests.support.containers import per_container_limiters
 from tests.support.crash import SimulatedCrash, instrument
 from tests.support.e2e import Board, Harness, pair_config
@@ -71,12 +71,7 @@ def test_a_pair_whose_api_answers_401_is_dead_lettered_while_the_healthy_pair_sy
     lead = harness.leads.add(name="Healthy Lead", email="h@example.com", status="New", source="Web")
     _dispatch(harness)
 
-    rounds = []
-    for _ in range(4):
-        messages = _receive(queue["url"])
-        if messages:
-            rounds.append(sorted(json.loads(m["Body"])["pair"] for m in messages))
-            _work(harness, queue, messages)
+    rounds = _deliver_rounds(harness, queue)
 
     assert harness.board.card_for(lead)["name"] == "Healthy Lead", "the healthy pair synced at once"
     assert rounds == [["e2e", "revoked"], ["revoked"], ["revoked"]], "three attempts (maxReceiveCount)"
