@@ -98,3 +98,20 @@ def test_sync_exit_codes_partial_then_synced(
     out = _out(capsys, "sync", code=0)
     assert "pair e2e: synced; applied create_card 4;" in out, out
     assert len(harness.board.cards()) == 6
+
+
+def test_sync_exits_1_when_a_pair_fails(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leadsync.connectors import trello
+
+    def broken(self: Any, cursor: str | None) -> Any:
+        raise ValueError("a value nobody expected")
+
+    monkeypatch.setattr(trello.TrelloConnector, "fetch_changed", broken)
+    harness.leads.add(name="Ada Lovelace", email="ada@example.com", status="New", source="Website")
+
+    out = _out(capsys, "sync", code=1)
+
+    assert "pair e2e: failed; applied nothing; conflicts 0; errors 1" in out, out
+    assert "continues" not in out
