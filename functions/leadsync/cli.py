@@ -2,13 +2,16 @@
 
     validate   check the configuration (every mistake, with the setting at fault)
     sync       run one cycle for every pair (or --every N seconds), like the Lambda does
-    plan       a dry run: print what a cycle would do, write nothing
-    status     last run, cursors and link count of every pair
+    plan       a dry run: what a cycle would do, grouped by kind with totals (--json), write nothing
+    status     one block per pair: links, backlog left, last run, next full sweep, approvals waiting
     repoint    forget a re-pointed pair's links, so its next cycle adopts the new place's records
     history    what the sync did to which record, and why (--pair, --record, --field, --kind, --since, --json)
     pending    deletions waiting for approval (on_lead_deleted / on_card_deleted: approve)
     approve    archive the pending deletions named (ID ... or --all)
     reject     keep the records of the pending deletions named, unlinked (ID ... or --all)
+
+`sync` exits 0 when every pair synced, 3 when a pair is partial (the next run continues), 1 when one failed;
+every command exits 2 on a configuration error.
 
 Settings come from the environment (LEADSYNC_CONFIG_FILE, LEADSYNC_TABLE or LEADSYNC_STATE_PATH,
 credentials such as NOTION_TOKEN, TRELLO_API_KEY, TRELLO_TOKEN); see the README.
@@ -66,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="confirm PAIR's held mass deletion: a full sweep that archives it, this once (repeatable)",
     )
-    sub.add_parser("plan", help="dry run: print what a cycle would do")
-    sub.add_parser("status", help="show each pair's state")
+    dry = sub.add_parser("plan", help="dry run: print what a cycle would do, grouped by kind with totals")
+    dry.add_argument("--json", action="store_true", help="a JSON list of the operations of each pair")
+    sub.add_parser("status", help="one block per pair: links, backlog left, last run, next sweep, approvals")
     point = sub.add_parser("repoint", help="forget a re-pointed pair's links (after moving a side on purpose)")
     point.add_argument("pair", help="the pair's id")
     from leadsync import operator_cli
@@ -109,6 +113,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    """Exit code: 0 synced, 3 partial (work left, the next run continues), 1 failed (leadsync.readout)."""
+    from leadsync import readout
     from leadsync.app import run_scheduled
 
     bars = _progress_bars(args.progress)
@@ -122,8 +128,7 @@ def _sync(args: argparse.Namespace) -> int:
                     bars.cycle_done(pair, _created(summary))
             _print_result(result)
             if not args.every:
-                failed = any(p.get("status") == "failed" for p in result["pairs"].values())
-                return 1 if failed else 0
+                return readout.exit_code([str(p.get("status")) for p in result["pairs"].values()])
             time.sleep(args.every)
     finally:
         if bars is not None:
@@ -148,18 +153,24 @@ def _created(summary: dict[str, Any]) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from leadsync import readout
     from leadsync.app import run_scheduled
 
     result = run_scheduled(LocalContext(55), dry_run=True, with_activity=True)
+    if args.json:
+        pairs = [{"pair": pair, "status": s["status"], "operations": s["plan"]} for pair, s in result["pairs"].items()]
+        print(json.dumps(pairs, ensure_ascii=False, indent=2))
+        return 0
     for pair, summary in result["pairs"].items():
-        print(f"pair {pair}: {summary['status']}")
-        for line in summary.get("activity", []) or ["(nothing to do)"]:
-            print(f"  {line}")
+        for line in readout.grouped_plan(pair, summary["status"], summary["plan"]):
+            print(line)
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
+    from leadsync import readout
     from leadsync.config import Settings
+    from leadsync.errors import LeaseHeld
     from leadsync.wiring import build_store, load_sync_config
 
     settings = Settings.from_env()
@@ -167,24 +178,26 @@ def _status(args: argparse.Namespace) -> int:
     for pair in load_sync_config(settings).pairs:
         links = store.all_links(pair.id)
         owner = f"status-{uuid.uuid4()}"
-        from leadsync.errors import LeaseHeld
-
         try:
             meta = store.acquire(pair.id, owner, _now(), 5)
             store.release(pair.id, owner)
             running = ""
         except LeaseHeld as exc:
-            meta, running = None, f" (a run is in progress: {exc})"
-        print(f"pair {pair.id}: {len(links)} links, {sum(1 for x in links if x.detached)} detached{running}")
-        if meta is not None:
-            print(f"  last run: {json.dumps(meta.last_run, default=str)}")
-            print(f"  cursors: {meta.cursors}  last full sweep: {meta.last_full_sweep}")
-            pending = {k: len(v) for k, v in meta.pending.items() if v}
-            if pending:
-                print(f"  waiting to be retried: {pending}")
-        waiting = store.pending(pair.id)
-        if waiting:
-            print(f"  deletions waiting for approval: {len(waiting)} (python -m leadsync pending)")
+            meta, running = None, f"a run is in progress: {exc}"
+        block = readout.status_block(
+            pair.id,
+            links=len(links),
+            detached=sum(1 for x in links if x.detached),
+            last_run=meta.last_run if meta is not None else None,
+            last_full_sweep=meta.last_full_sweep if meta is not None else None,
+            sweep_minutes=pair.full_sweep_minutes,
+            approvals=len(store.pending(pair.id)),
+            running=running,
+        )
+        for line in block:
+            print(line)
+        if meta is not None and any(meta.pending.values()):
+            print(f"  retrying:     { ({k: len(v) for k, v in meta.pending.items() if v}) }")
     return 0
 
 
@@ -222,17 +235,10 @@ def _now() -> Any:
 
 
 def _print_result(result: dict[str, Any]) -> None:
-    from leadsync.progress import describe_eta
+    from leadsync import readout
 
     for pair, summary in result["pairs"].items():
-        waiting = summary.get("backlog") or 0
-        eta = f"; {waiting} waiting, {describe_eta(summary.get('eta_seconds'))} to go" if waiting else ""
-        approvals = summary.get("awaiting_approval")
-        print(
-            f"pair {pair}: {summary['status']}; read {summary.get('read')}; applied {summary.get('applied')}; "
-            f"conflicts {summary.get('conflicts')}; errors {summary.get('errors')}{eta}"
-            + (f"; {approvals} deletion(s) now wait for approval (python -m leadsync pending)" if approvals else "")
-        )
+        print(readout.run_line(pair, summary))
 
 
 def _webhooks(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from leadsync import backlog
+from leadsync import backlog, readout
 from leadsync.connectors.deadline import Deadline
 from leadsync.core.history import redact_plan
 from leadsync.core.models import Fence, Side
@@ -156,6 +156,7 @@ class Engine:
             shown, kept_back = redact_plan(the_plan, cycle.redacted), redact_plan(Plan(held.units), cycle.redacted)
             waiting = [f"waits for approval: {p.describe()}" for p in cycle.new_pending]
             cycle.report.activity = shown.describe() + [f"held: {line}" for line in kept_back.describe()] + waiting
+            cycle.report.plan = readout.plan_items(shown, kept_back, waiting)
             store.release(pair.id, owner)
             return
         with tracer.provider.in_subsegment("apply"):

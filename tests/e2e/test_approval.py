@@ -65,7 +65,7 @@ def test_a_deleted_lead_waits_for_approval_then_its_card_is_archived(
 ) -> None:
     _, card, pending = _deleted_lead_waiting(harness, capsys)
     assert any(i["kind"] == "held" and pending in i["message"] for i in _history(capsys, card))
-    assert "deletions waiting for approval: 1 (python -m leadsync pending)" in _run(capsys, "status")[1]
+    assert "  approvals:    1 deletion(s) waiting (python -m leadsync pending)" in _run(capsys, "status")[1]
 
     code, out = _run(capsys, "approve", pending)
 

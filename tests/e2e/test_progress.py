@@ -124,17 +124,18 @@ def test_the_cli_shows_a_progress_bar_of_records_linked_and_says_what_is_left(
     harness.sb.clock.advance(300)
     with monkeypatch.context() as short:
         _allow_units(short, 12)
-        assert cli.main(["sync", "--progress", "on"]) == 0
+        assert cli.main(["sync", "--progress", "on"]) == 3  # partial: the next run continues
     shown = capsys.readouterr()
     bar = shown.err.replace("\r", "\n").splitlines()
     assert any(line.startswith("pair e2e: linked:") and "12/30" in line for line in bar), shown.err
     assert any("0/30" in line for line in bar), shown.err  # drawn from the start of the creations
     assert "records/s" in shown.err
-    assert "; 18 waiting, about " in shown.out
+    assert "; 18 record(s) left (about " in shown.out
+    assert "the next run continues" in shown.out
 
     harness.sb.clock.advance(61)
     assert cli.main(["sync"]) == 0  # auto: stderr is not a terminal here, so no bar
     quiet = capsys.readouterr()
     assert "linked" not in quiet.err
-    assert "'create_card': 18" in quiet.out
-    assert "waiting" not in quiet.out
+    assert "applied create_card 18;" in quiet.out
+    assert "left" not in quiet.out

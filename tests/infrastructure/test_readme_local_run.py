@@ -93,8 +93,9 @@ def test_the_readme_local_run_block_runs_as_typed(tmp_path: Path) -> None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 0, output
     assert re.search(r"^ok: pair sandbox: notion <-> trello", output, re.M), output
-    assert re.search(r"^pair sandbox: synced; read .*; applied \{.*'create_card': 1", output, re.M), output
-    assert re.search(r"^pair sandbox: 1 links", output, re.M), output
+    assert re.search(r"^pair sandbox: 1 operation\(s\)\n  create_card: 1$", output, re.M), output  # the plan
+    assert re.search(r"^pair sandbox: synced; applied create_card 1; conflicts 0$", output, re.M), output
+    assert re.search(r"^pair sandbox\n  links:        1 \(0 detached\)$", output, re.M), output  # the status
     assert re.search(r"^\S+ \S+\s+create\s+.*created card \w+ for lead", output, re.M), output  # the history
     assert "Traceback" not in output, output
     assert (tmp_path / ".leadsync" / "sandbox" / "state.db").exists()

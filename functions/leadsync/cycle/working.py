@@ -82,6 +82,7 @@ class CycleReport:
     errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     activity: list[str] = field(default_factory=list)
+    plan: list[dict[str, str]] = field(default_factory=list)  # a dry run's lines by kind (leadsync.readout)
     deferred: int = 0
     held_deletions: int = 0  # archives kept back by the mass-deletion guard
     backlog: int = 0  # records waiting in the backlog to be created after this cycle (leadsync.progress)
