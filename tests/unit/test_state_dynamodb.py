@@ -14,7 +14,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from leadsync.core.models import Intent, Link, PairMeta, Side
-from leadsync.errors import LeadsyncError, RetryableError
+from leadsync.errors import LeadsyncError, RetryableError, StaleState
 from leadsync.state.dynamodb import MAX_BATCH_ATTEMPTS, DynamoStateStore, decode, encode
 from leadsync.state.table import create_table
 
@@ -88,6 +88,46 @@ def test_commit_with_release_removes_the_lease_attributes(client: Any) -> None:
 
     assert "lease_owner" not in item
     assert "lease_expires" not in item
+
+
+def resend_first_commit(client: Any) -> list[int]:
+    """Make botocore send the first META commit again after it landed, as its retry does when the
+    answer is lost (a read timeout on a busy endpoint). Returns the HTTP statuses seen, one per send."""
+    sent: list[int] = []
+
+    def needs_retry(response: Any, request_dict: dict[str, Any], **_: Any) -> float | None:
+        body = request_dict.get("body") or b""
+        if b"version = :expected" not in (body if isinstance(body, bytes) else body.encode()):
+            return None
+        sent.append(response[0].status_code if response and response[0] is not None else 0)
+        return 0 if len(sent) == 1 else None  # the first answer is "lost": send it once more
+
+    client.meta.events.register("needs-retry.dynamodb.UpdateItem", needs_retry)
+    return sent
+
+
+def test_a_commit_sent_again_after_it_landed_is_not_refused_by_its_own_first_attempt(client: Any) -> None:
+    store = DynamoStateStore(TABLE, client)
+    meta = store.acquire("p1", "run-a", T0, 60)
+    sent = resend_first_commit(client)
+
+    committed = store.commit("p1", "run-a", replace(meta, cursors={"lead": "c"}))
+
+    assert sent == [200, 400]  # landed, then refused by its own write: version 0 -> 1, lease released
+    assert committed.version == 1
+    assert committed.cursors == {"lead": "c"}
+    item = raw_item(client, "PAIR#p1", "META")
+    assert item["version"] == {"N": "1"}
+    assert "lease_owner" not in item
+
+
+def test_a_commit_refused_because_another_run_committed_is_still_stale(client: Any) -> None:
+    store = DynamoStateStore(TABLE, client)
+    lost = store.acquire("p1", "run-a", T0, 60)
+    store.commit("p1", "run-b", store.acquire("p1", "run-b", T0 + timedelta(seconds=61), 60))
+
+    with pytest.raises(StaleState, match=r"cannot commit version 0 as run-a \(stored version 1, lease holder None\)"):
+        store.commit("p1", "run-a", lost)
 
 
 def test_link_is_stored_as_a_lead_item_and_a_card_pointer(client: Any) -> None:

@@ -22,6 +22,7 @@ from leadsync.core.approvals import PendingDeletion
 from leadsync.core.history import Activity
 from leadsync.core.models import Fence, Fields, Intent, Link, PairMeta, Side
 from leadsync.errors import LeadsyncError, LeaseHeld, RetryableError, StaleState
+from leadsync.observability import logger
 from leadsync.state.table import (
     ACTIVITY_PREFIX,
     BACKLOG_PREFIX,
@@ -285,11 +286,17 @@ class DynamoStateStore:
         return _meta_from_item(out["Attributes"])
 
     def commit(self, pair_id: str, owner: str, meta: PairMeta, *, release: bool = True) -> PairMeta:
-        """Write META in one UpdateItem conditioned on the version and our lease."""
+        """Write META in one UpdateItem conditioned on the version and our lease.
+
+        The write is not idempotent: when its answer is lost (a read timeout) botocore sends it again
+        and the resend finds our own write. A token per call tells that apart from another run's commit.
+        """
         update = (
             "SET version = version + :one, cursors = :cursors, last_full_sweep = :sweep, last_run = :run,"
-            " seen = :seen, pending = :pending, backlog = :backlog, sides = :sides, link_count = :link_count"
+            " seen = :seen, pending = :pending, backlog = :backlog, sides = :sides, link_count = :link_count,"
+            " commit_token = :token"
         )
+        token = uuid.uuid4().hex  # one per call: botocore's own resend of this request carries the same
         if release:
             update += " REMOVE lease_owner, lease_expires"
         try:
@@ -302,6 +309,7 @@ class DynamoStateStore:
                     ":one": {"N": "1"},
                     ":expected": {"N": str(meta.version)},
                     ":me": {"S": owner},
+                    ":token": {"S": token},
                     ":cursors": encode(dict(meta.cursors)),
                     ":sweep": encode(meta.last_full_sweep),
                     ":run": encode(dict(meta.last_run)),
@@ -317,6 +325,9 @@ class DynamoStateStore:
         except ClientError as exc:
             old = exc.response.get("Item", {})
             version = decode(old["version"]) if "version" in old else None
+            if _own_commit_landed(old, token, meta.version):
+                logger.info("META commit answered lost and sent again: our first attempt had landed")
+                return _meta_from_item(old)
             holder = decode(old["lease_owner"]) if "lease_owner" in old else None
             raise StaleState(
                 f"pair {pair_id}: cannot commit version {meta.version} as {owner}"
@@ -507,6 +518,14 @@ def _as_batch_request(request: dict[str, Any]) -> dict[str, Any]:
     if "Put" in request:
         return {"PutRequest": {"Item": request["Put"]["Item"]}}
     return {"DeleteRequest": {"Key": request["Delete"]["Key"]}}
+
+
+def _own_commit_landed(item: Item, token: str, expected: int) -> bool:
+    """A refused META commit whose first attempt had in fact landed (its answer lost, botocore sent
+    the same request again): the stored item is one version on and was written by this very call."""
+    stored = decode(item["commit_token"]) if "commit_token" in item else None
+    version = decode(item["version"]) if "version" in item else None
+    return stored == token and version == expected + 1
 
 
 def _meta_from_item(item: Item) -> PairMeta:
