@@ -4,9 +4,10 @@
 
 Starts the Notion and Trello emulators, creates a lead database and a board, then invokes
 ``handlers.scheduled_sync.handler`` with a real EventBridge scheduled event, cycle after
-cycle, while a scripted "user" edits both sides in between. After each cycle it prints what
-changed on each side. Then a card move reaches Notion through a webhook (infra/demo_webhooks.py).
-No accounts, no network.
+cycle, while a scripted "user" edits both sides in between. After each cycle it prints the
+fields that changed on each side, and the conflicts, skipped and failed records the cycle stored
+in its history (told by ``leadsync.core.narrate``). Then a card move reaches Notion through a
+webhook (infra/demo_webhooks.py). No accounts, no network.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,25 +92,6 @@ def snapshot(sb: Any, ds_id: str, board_id: str) -> dict[str, dict[str, str]]:
     return view
 
 
-def show_changes(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> list[str]:
-    lines = []
-    for key in sorted(set(before) | set(after)):
-        old, new = before.get(key), after.get(key)
-        if old == new:
-            continue
-        if old is None:
-            lines.append(f"  + {key}: {_fmt(new)}")
-        elif new is None:
-            lines.append(f"  - {key}")
-        else:
-            lines.append(f"  ~ {key}: {_fmt(old)} -> {_fmt(new)}")
-    return lines or ["  (nothing changed)"]
-
-
-def _fmt(values: dict[str, str] | None) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (values or {}).items())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cycles", type=int, default=6, help="scheduled invocations to run (default 6)")
@@ -134,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_SECRET_ACCESS_KEY": "demo",
             "AWS_DEFAULT_REGION": "eu-west-1",
             "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "INFO" if args.verbose else "WARNING",
+            # conflicts, skipped and failed records are told from the cycle's history (below)
+            "POWERTOOLS_LOG_LEVEL": "INFO" if args.verbose else "ERROR",
             "LEADSYNC_LOG_FORMAT": "text",
             "LEADSYNC_TABLE": "leadsync-demo-state",
             "LEADSYNC_CONFIG_FILE": str(workdir / "config.json"),
@@ -165,11 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         board_id = sb.trello.create_board("Sales pipeline", lists=LISTS)
         leads = {row["Name"]: sb.notion.user_create_page(ds_id, row) for row in SEED}
-        (workdir / "config.json").write_text(json.dumps(pair_config(database_id, board_id), indent=2))
+        config = pair_config(database_id, board_id)
+        (workdir / "config.json").write_text(json.dumps(config, indent=2))
+        tell = Teller(config)
         event = json.loads((ROOT / "infra/events/scheduled.json").read_text())
 
         import leadsync.engine
         from handlers.scheduled_sync import handler
+        from leadsync.core.narrate import changes, counts
 
         # The demo fast-forwards time: the emulators and the engine share the sandbox clock,
         # so a few seconds of demo show minutes of sync (incremental reads, then a full sweep).
@@ -219,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"leadsync demo: Notion {sb.notion.url}  Trello {sb.trello.url}  (state: moto DynamoDB)\n")
         before = snapshot(sb, ds_id, board_id)
         print("Starting data:")
-        print("\n".join(show_changes({}, before)))
+        print("\n".join(changes({}, before)))
         for cycle in range(1, args.cycles + 1):
             if cycle in script:
                 what, edit = script[cycle]
@@ -227,15 +214,19 @@ def main(argv: list[str] | None = None) -> int:
                 edit()
                 sb.clock.advance(61)
                 before = snapshot(sb, ds_id, board_id)
+            started = sb.clock.now()
             result = quiet_emf(lambda: handler(event, FakeLambdaContext()))
             summary = result["pairs"]["demo"]
             after = snapshot(sb, ds_id, board_id)
             sweep = " (full sweep)" if summary["full_sweep"] else ""
+            read = summary["read"]
             print(
-                f"\n== cycle {cycle}{sweep}: {summary['status']}, read {summary['read']}, "
-                f"applied {summary['applied'] or 'nothing'}, conflicts {summary['conflicts']}"
+                f"\n== cycle {cycle}{sweep}: {summary['status']}; "
+                f"read lead {read.get('lead', 0)}, card {read.get('card', 0)}; "
+                f"applied {counts(summary['applied'])}; conflicts {summary['conflicts']}"
             )
-            print("\n".join(show_changes(before, after)))
+            told = tell.noticed(sb.clock.now(), started) + changes(before, after)
+            print("\n".join(told or ["  (nothing changed)"]))
             before = after
             sb.clock.advance(61)
         import demo_webhooks
@@ -244,11 +235,33 @@ def main(argv: list[str] | None = None) -> int:
             sb,
             board_id,
             card_id,
-            lambda name: str(sb.notion.page_values(leads[name]).get("Status")),
+            lambda: snapshot(sb, ds_id, board_id),
             FakeLambdaContext(),
         )
         print(f"\nDone. The configuration used is in {workdir / 'config.json'}.")
     return 0
+
+
+class Teller:
+    """Reads what a cycle stored in the history and tells it (leadsync.core.narrate)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        from leadsync.config import Settings, parse_config
+        from leadsync.core.models import Side
+        from leadsync.wiring import build_store
+
+        pair = parse_config(config, source="demo").pairs[0]
+        self.pair_id = pair.id
+        self.mapping = pair.plan_config().mapping
+        self.systems = {Side.LEAD: pair.lead.system, Side.CARD: pair.card.system}
+        self.store = build_store(Settings.from_env())
+
+    def noticed(self, now: datetime, since: datetime) -> list[str]:
+        """The conflicts, skipped and failed records of the cycle that started at ``since``."""
+        from leadsync.core import narrate
+
+        items = self.store.activity(self.pair_id, now, since=since, limit=1000)
+        return narrate.noticed(items, self.mapping, self.systems)
 
 
 def quiet_emf(call: Callable[[], Any]) -> Any:

@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from leadsync.core.narrate import Snapshot, changes
 
-def run(sb: Any, board_id: str, card_id: Callable[[str], str], status_of: Callable[[str], str], context: Any) -> None:
+
+def run(sb: Any, board_id: str, card_id: Callable[[str], str], snapshot: Callable[[], Snapshot], context: Any) -> None:
     """Register the webhook, move a card, and show its lead following through receiver, queue and worker."""
     import boto3
 
@@ -37,6 +39,7 @@ def run(sb: Any, board_id: str, card_id: Callable[[str], str], status_of: Callab
         started = time.monotonic()
         sb.trello.user_move_card(card_id(lead), sb.trello.list_id(board_id, "In Progress"))
         sb.trello.deliverer.wait_idle()
+        before = snapshot()
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
             "Messages", []
         )
@@ -48,9 +51,11 @@ def run(sb: Any, board_id: str, card_id: Callable[[str], str], status_of: Callab
         pair_worker.handler(event, context)
         done = time.monotonic()
         hints = [json.loads(m["Body"]) for m in messages]
-        print(f"   Trello -> receiver: signed POST answered {api.calls[-1][2]}; hints queued: {hints}")
+        queued = ", ".join(f"pair {h.get('pair')} (hint: {h.get('hint')})" for h in hints)
+        print(f"   Trello -> receiver: signed POST answered {api.calls[-1][2]}; queued {queued}")
         print(
-            f"   worker ran the pair: Notion now says {lead} is {status_of(lead)!r}; "
-            f"{(hinted - started) * 1000:.0f} ms to the queue, {(done - started) * 1000:.0f} ms to Notion"
+            f"   the worker ran the pair: {(hinted - started) * 1000:.0f} ms to the queue, "
+            f"{(done - started) * 1000:.0f} ms to Notion"
         )
+        print("\n".join(changes(before, snapshot()) or ["  (nothing changed)"]))
     webhook._receiver.cache_clear()
