@@ -10,13 +10,15 @@ import json
 import sys
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from leadsync.core import history
 
 if TYPE_CHECKING:
-    from leadsync.config import PairConfig
+    from leadsync.config import PairConfig, Settings
+    from leadsync.state.base import StateStore
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,10 +41,31 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         answer.add_argument("--pair", help="only this pair")
 
 
-def _history(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class _Context:
+    """What every operator command works on: the settings, the pairs it is about, the state store."""
+
+    settings: Settings
+    pairs: list[PairConfig]
+    store: StateStore
+
+
+def _context(args: argparse.Namespace) -> _Context | None:
+    """Settings from the environment, the configured pairs (only ``--pair``'s if given), the store.
+
+    None, after saying so on stderr, when ``--pair`` names a pair that is not configured.
+    """
     from leadsync.config import Settings
     from leadsync.wiring import build_store, load_sync_config
 
+    settings = Settings.from_env()
+    pairs = _pairs(load_sync_config(settings).pairs, args.pair)
+    if pairs is None:
+        return None
+    return _Context(settings, pairs, build_store(settings))
+
+
+def _history(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     try:
         since = history.parse_since(args.since, now) if args.since else None
@@ -52,15 +75,13 @@ def _history(args: argparse.Namespace) -> int:
     if args.limit < 1:
         print(f"--limit {args.limit}: give a positive number", file=sys.stderr)
         return 2
-    settings = Settings.from_env()
-    configured = _pairs(load_sync_config(settings).pairs, args.pair)
-    if configured is None:
+    ctx = _context(args)
+    if ctx is None:
         return 2
-    store = build_store(settings)
     found: list[history.Activity] = []
-    for pair in [p.id for p in configured]:
+    for pair in [p.id for p in ctx.pairs]:
         # the store filters by record and time; field and kind are filtered here, so read generously
-        rows = store.activity(pair, now, record=args.record, since=since, limit=max(args.limit * 20, 1000))
+        rows = ctx.store.activity(pair, now, record=args.record, since=since, limit=max(args.limit * 20, 1000))
         found += history.select(rows, field=args.field, kinds=args.kind)
     found.sort(key=lambda a: a.at, reverse=True)
     shown = list(reversed(found[: args.limit]))  # oldest first, like a log
@@ -74,17 +95,12 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _pending(args: argparse.Namespace) -> int:
-    from leadsync.config import Settings
-    from leadsync.wiring import build_store, load_sync_config
-
-    settings = Settings.from_env()
-    pairs = _pairs(load_sync_config(settings).pairs, args.pair)
-    if pairs is None:
+    ctx = _context(args)
+    if ctx is None:
         return 2
-    store = build_store(settings)
     count = 0
-    for pair in pairs:
-        for p in store.pending(pair.id):
+    for pair in ctx.pairs:
+        for p in ctx.store.pending(pair.id):
             count += 1
             if args.json:
                 print(json.dumps({"pair": pair.id, **p.to_dict()}, ensure_ascii=False))
@@ -97,33 +113,31 @@ def _pending(args: argparse.Namespace) -> int:
 
 
 def _answer(args: argparse.Namespace, approve: bool) -> int:
-    from leadsync.config import Settings
     from leadsync.connectors.deadline import Deadline
     from leadsync.credentials import load_credentials
     from leadsync.errors import LeaseHeld
     from leadsync.pending import resolve
-    from leadsync.wiring import build_runtime, build_store, load_sync_config
+    from leadsync.wiring import build_runtime
 
     if bool(args.ids) == bool(args.all):
         print(f"{args.command}: name the pending deletions (IDs) or --all, not both", file=sys.stderr)
         return 2
-    settings = Settings.from_env()
-    pairs = _pairs(load_sync_config(settings).pairs, args.pair)
-    if pairs is None:
+    ctx = _context(args)
+    if ctx is None:
         return 2
-    store = build_store(settings)
-    owners = {p.id: pair for pair in pairs for p in store.pending(pair.id)}
+    store = ctx.store
+    owners = {p.id: pair for pair in ctx.pairs for p in store.pending(pair.id)}
     unknown = [i for i in args.ids if i not in owners]
     if unknown:
         print(f"no deletion {', '.join(unknown)} waits (see python -m leadsync pending)", file=sys.stderr)
         return 2
-    creds = load_credentials(settings.secret_arn)
+    creds = load_credentials(ctx.settings.secret_arn)
     failed = False
-    for pair in pairs:
+    for pair in ctx.pairs:
         ids = [i for i in args.ids if owners[i] is pair] if args.ids else None
         if ids == [] or (ids is None and not any(o is pair for o in owners.values())):
             continue
-        runtime = build_runtime(pair, settings, creds, Deadline.in_seconds(120))
+        runtime = build_runtime(pair, ctx.settings, creds, Deadline.in_seconds(120))
         try:
             outcomes = resolve(store, runtime, ids, approve, f"{args.command}-{uuid.uuid4()}", datetime.now(UTC))
         except LeaseHeld as exc:

@@ -160,9 +160,10 @@ def test_pending_says_when_nothing_waits_and_approve_needs_ids_or_all(
     code, out = _run(capsys, "approve")
     assert code == 2
     assert "IDs) or --all" in out
-    code, out = _run(capsys, "reject", "--all", "--pair", "nope")
-    assert code == 2
-    assert "no pair 'nope'" in out
+    for command in (["reject", "--all"], ["pending"], ["history"]):  # every operator command, one context
+        code, out = _run(capsys, *command, "--pair", "nope")
+        assert code == 2, command
+        assert "no pair 'nope'" in out, command
 
 
 def test_a_card_archived_by_a_person_while_its_deletion_waits_settles_it(
