@@ -10,6 +10,9 @@ A fenced ``bash``/``sh``/``shell``/``console`` block is one of:
   accounts, Docker, or runs for minutes), visible to the reader too;
 - **the local-run block itself**, run by tests/infrastructure/test_readme_local_run.py.
 
+A marked block is still read: each ``.venv/bin/python infra/<script>.py ...`` command in it must pass
+its script's argument parser (parsed, not run), so a long run's documented flags cannot go stale.
+
 An unlabelled block whose lines look like commands fails (label it ``bash``, or ``text`` for a
 synopsis), so a new doc cannot slip a command past this test.
 """
@@ -17,8 +20,10 @@ synopsis), so a new doc cannot slip a command past this test.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -39,6 +44,24 @@ COMMAND_LIKE = re.compile(
     r"^(?:\$ )?(?:make |\.venv[\w-]*/bin/|python3? |PYTHONPATH=|export |aws |sam |pip |jq |curl )", re.M
 )
 TIMEOUT_SECONDS = 60
+SCRIPT_COMMAND = re.compile(r"^(?:PYTHONPATH=\S+ )?\.venv/bin/python (?P<script>infra/\w+\.py)(?P<args>.*)$")
+PARSE_ONLY = """
+import argparse, json, runpy, sys
+parse = argparse.ArgumentParser.parse_args
+def parse_only(self, args=None, namespace=None):
+    parse(self, args, namespace)
+    raise SystemExit("parsed")
+argparse.ArgumentParser.parse_args = parse_only
+results = []
+for script, args in json.loads(sys.argv[1]):
+    sys.argv = [script, *args]
+    try:
+        runpy.run_path(script, run_name="__main__")
+        results.append("ran without parsing its arguments")
+    except SystemExit as stop:
+        results.append(str(stop.code))
+print(json.dumps(results))
+"""
 
 
 @dataclass(frozen=True)
@@ -96,6 +119,16 @@ def runnable() -> list[Block]:
     return [b for b in shell_blocks() if b.skip_reason is None and not b.after_local_run_marker]
 
 
+def script_commands(block: Block) -> list[tuple[str, list[str]]]:
+    """Each ``.venv/bin/python infra/<script>.py ARGS`` of a block: (script, ARGS), comments dropped."""
+    found = []
+    for line in block.script().replace("\\\n", " ").splitlines():
+        match = SCRIPT_COMMAND.match(line.strip())
+        if match:
+            found.append((match["script"], shlex.split(match["args"], comments=True)))
+    return found
+
+
 def environment_prelude() -> str:
     """The README local-run block's lines before its first ``leadsync`` command: the sandbox's environment."""
     lines = local_run_block().splitlines()
@@ -138,6 +171,27 @@ def test_some_blocks_run_and_the_prelude_starts_the_sandbox() -> None:
     prelude = environment_prelude()
     assert "-m sandbox --demo --port-base 8700" in prelude
     assert "LEADSYNC_STATE_PATH" in prelude
+
+
+def test_the_commands_of_marked_blocks_use_flags_their_scripts_accept() -> None:
+    if not (ROOT / ".venv" / "bin" / "python").exists():
+        pytest.skip("no .venv: the docs assume `make install` first")
+    commands = [(b.where, c) for b in shell_blocks() if b.skip_reason for c in script_commands(b)]
+    assert len(commands) >= 5, commands  # the bench's and the soak's long runs
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", PARSE_ONLY, json.dumps([c for _, c in commands])],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    rejected = [(where, c, r) for (where, c), r in zip(commands, results, strict=True) if r != "parsed"]
+    assert rejected == [], done.stderr
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the blocks are bash")
