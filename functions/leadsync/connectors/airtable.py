@@ -449,6 +449,16 @@ class AirtableConnector:
                 restarts += 1
                 log.warning("Airtable listing of %s: pagination iterator expired; restarting", self.table)
 
+    def view_members(self, view: str) -> frozenset[str]:
+        """The ids of the records in ``view`` (a sync rule's membership read): the view's listing
+        with one small field per record, ``pageSize`` 100; the normal fetch never uses a view."""
+        options = {"pageSize": MAX_PAGE_SIZE, "view": view, "fields": [self.last_modified_field]}
+        return frozenset(str(raw["id"]) for raw in self._pages(options).records)
+
+    def views(self) -> list[str]:
+        """The names of the table's views (from the base schema)."""
+        return [str(v.get("name")) for v in self._table(refresh=True).get("views") or []]
+
     def _pages(self, options: Mapping[str, Any]) -> _Listing:
         records: list[dict[str, Any]] = []
         offset: str | None = None
