@@ -360,13 +360,14 @@ class PairConfig(_Strict):
         values); a view, filter or label rule is on an Airtable, Notion or Trello side."""
         problems: list[str] = []
         systems = {"view": "airtable", "filter": "notion", "label": "trello"}
+        named = {"airtable": "an Airtable", "notion": "a Notion", "trello": "a Trello"}
         for side_of, cfg in self._rule_configs():
             side = side_of.value
             if cfg.kind != "field":
                 system = (self.lead if side_of is Side.LEAD else self.card).system
                 if system != systems[cfg.kind]:
                     problems.append(
-                        f"rules.{side}.{cfg.kind}: a {cfg.kind} rule needs a {systems[cfg.kind]} side; "
+                        f"rules.{side}.{cfg.kind}: a {cfg.kind} rule needs {named[systems[cfg.kind]]} {side} side; "
                         f"the {side} side is {system}"
                     )
                 continue
