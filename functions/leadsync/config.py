@@ -368,7 +368,7 @@ class PairConfig(_Strict):
                 if system != systems[cfg.kind]:
                     problems.append(
                         f"rules.{side}.{cfg.kind}: a {cfg.kind} rule needs {named[systems[cfg.kind]]} {side} side; "
-                        f"the {side} side is {system}"
+                        f"it is {system}"
                     )
                 continue
             field_name = cfg.field or ""

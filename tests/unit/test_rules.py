@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from leadsync.config import parse_config
-from leadsync.core.models import Link, Record, Side
 from leadsync.core.fingerprint import fingerprint
+from leadsync.core.models import Link, Record, Side
 from leadsync.core.rules import LabelRule, MemberRule, rule, select
 from leadsync.errors import ConfigError
 
@@ -168,7 +168,9 @@ def test_view_filter_and_label_rules_load_as_their_kinds() -> None:
     assert notion.sync_rules() == {Side.LEAD: MemberRule("the Notion filter"), Side.CARD: LabelRule("Sync")}
     airtable = parse_config(pair(lead=airtable_lead(), rules={"lead": {"view": "Hot leads"}})).pairs[0]
     assert airtable.sync_rules() == {Side.LEAD: MemberRule("view 'Hot leads'")}
-    assert airtable.rule_config(Side.LEAD) is not None and airtable.rule_config(Side.LEAD).kind == "view"  # type: ignore[union-attr]
+    cfg = airtable.rule_config(Side.LEAD)
+    assert cfg is not None
+    assert cfg.kind == "view"
 
 
 @pytest.mark.parametrize(
@@ -184,8 +186,8 @@ def test_view_filter_and_label_rules_load_as_their_kinds() -> None:
             "filter.or[1]: a Notion filter has exactly one of",
         ),
         ({"lead": {"filter": {"property": "Status"}}}, "a property filter has one condition object"),
-        ({"lead": {"view": "Hot"}}, "rules.lead.view: a view rule needs an Airtable lead side; the lead side is notion"),
-        ({"card": {"filter": {"property": "S", "select": {"equals": "x"}}}}, "rules.card.filter: a filter rule needs a Notion card side"),
+        ({"lead": {"view": "Hot"}}, "rules.lead.view: a view rule needs an Airtable lead side; it is notion"),
+        ({"card": {"filter": {"property": "S", "select": {"equals": "x"}}}}, "rules.card.filter: a filter rule needs"),
         ({"lead": {"view": "Hot", "field": "status", "in": ["New"]}}, "a rule is one of field+in, view, filter"),
         ({"lead": {"field": "status"}}, "field and in go together"),
         ({"lead": {}}, "a rule is one of field+in, view, filter or label; got none"),
