@@ -93,10 +93,13 @@ def build_runtime(pair: PairConfig, settings: Settings, creds: Credentials, dead
     card_fields = [f.card for f in pair.fields.values()]
     lead = build_connector(pair.lead, lead_fields, settings, creds, deadline, f"pair {pair.id!r} lead side")
     card = build_connector(pair.card, card_fields, settings, creds, deadline, f"pair {pair.id!r} card side")
+    from leadsync.connectors.trello import TrelloConnector
+
     for side, connector in ((Side.LEAD, lead), (Side.CARD, card)):
         rule = pair.rule_config(side)
-        if rule is not None and rule.label is not None and hasattr(connector, "read_labels"):
+        if rule is not None and rule.label is not None and isinstance(connector, TrelloConnector):
             connector.read_labels = True  # a label rule: the cards are read with their labels
+            connector.label_new_cards = rule.label  # and the cards leadsync creates carry it
     return PairRuntime(pair, lead, card)
 
 

@@ -148,6 +148,8 @@ class TrelloConnector:
     ``full_fetch_threshold``: above this many changed cards an incremental read lists the whole
     board (one request) instead of fetching each card. ``read_labels``: read each card's labels
     with it (no extra request) into ``Record.tags``, and take label changes as card changes.
+    ``label_new_cards``: a label (name or id) every card created gets, so a card made for a lead
+    is inside the pair's label rule.
     """
 
     system = "trello"
@@ -171,6 +173,8 @@ class TrelloConnector:
         self.link_label = link_label
         self.full_fetch_threshold = full_fetch_threshold
         self.read_labels = read_labels
+        self.label_new_cards: str | None = None  # a label rule's label, put on the cards created
+        self._labels: list[dict[str, str]] | None = None
 
     @property
     def _card_fields(self) -> str:
@@ -425,9 +429,22 @@ class TrelloConnector:
             "name": fields.get("name") or "",
             "desc": trello_desc.render(fields.get("desc"), self._desc_changes(fields), link, self.link_label),
         }
+        if self.label_new_cards:
+            body["idLabels"] = self._label_id(self.label_new_cards, label)
         with self._about(label):
             card = self.transport.request("POST", "/cards", json=body)
         return self._record(card)
+
+    def _label_id(self, label: str, record: str) -> str:
+        """The id of the board label named ``label`` (without case) or with that id (read once)."""
+        if self._labels is None:
+            self._labels = self.board_labels()
+        wanted = label_tag(label)
+        for item in self._labels:
+            if wanted in (label_tag(item["id"]), f"label-name:{item['name'].strip().casefold()}"):
+                return item["id"]
+        names = ", ".join(repr(i["name"]) for i in self._labels if i["name"]) or "none"
+        raise RecordError(record, f"rules.card.label {label!r} is not a label of the board (labels: {names})")
 
     def update(self, record_id: str, fields: Fields) -> Record:
         """Change only the given fields: one PUT of the attributes that differ.
