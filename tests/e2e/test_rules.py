@@ -214,3 +214,51 @@ def test_a_filter_notion_refuses_fails_the_cycle_naming_the_setting(world: Calla
     summary = harness.cycle()
     assert summary["status"] == "failed"
     assert harness.board.cards() == [], "nothing is created while the members are unknown"
+
+
+def _validate_live(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from leadsync import cli
+
+    capsys.readouterr()
+    code = cli.main(["validate", "--live"])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_validate_live_checks_the_view_and_the_label_exist(
+    world: Callable[[str], Harness], capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness = world("airtable")
+    leads = harness.leads
+    harness.sb.airtable.create_view(leads.base_id, leads.table_id, "Hot leads", "{Status}='Qualified'")
+    harness.sb.trello.user_create_label(harness.board.board_id, "Sync", "green")
+    harness.configure(rules={"lead": {"view": "Hot leads"}, "card": {"label": "SYNC"}})
+    code, out = _validate_live(capsys)
+    assert code == 0, out
+
+    harness.configure(rules={"lead": {"view": "Hot lead"}, "card": {"label": "Synced"}})
+    code, out = _validate_live(capsys)
+    assert code == 2, out
+    assert (
+        "pairs[0].rules.lead.view = 'Hot lead': the Airtable table "
+        f"{leads.table_id!r} has no such view (it has: 'Grid view', 'Hot leads'); did you mean 'Hot leads'?"
+    ) in out
+    assert "pairs[0].rules.card.label = 'Synced': the Trello board" in out
+    assert "has no such label (it has: 'Sync')" in out
+
+
+def test_validate_live_checks_the_notion_filter(
+    world: Callable[[str], Harness], capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness = world("notion")
+    harness.configure(rules={"lead": {"filter": {"property": "Stauts", "status": {"equals": "New"}}}})
+    code, out = _validate_live(capsys)
+    assert code == 2, out
+    assert "pairs[0].rules.lead.filter: the filter names property 'Stauts'" in out
+    assert "did you mean 'Status'?" in out
+
+    harness.configure(rules={"lead": {"filter": {"property": "Status", "select": {"equals": "New"}}}})
+    code, out = _validate_live(capsys)
+    assert code == 2, out
+    assert "pairs[0].rules.lead.filter: refused by notion" in out
+    assert "validation_error" in out or "does not match the type" in out

@@ -455,9 +455,9 @@ class AirtableConnector:
         options = {"pageSize": MAX_PAGE_SIZE, "view": view, "fields": [self.last_modified_field]}
         return frozenset(str(raw["id"]) for raw in self._pages(options).records)
 
-    def views(self) -> list[str]:
-        """The names of the table's views (from the base schema)."""
-        return [str(v.get("name")) for v in self._table(refresh=True).get("views") or []]
+    def views(self) -> list[tuple[str, str]]:
+        """The table's views as (id, name), from the base schema."""
+        return [(str(v.get("id")), str(v.get("name"))) for v in self._table(refresh=True).get("views") or []]
 
     def _pages(self, options: Mapping[str, Any]) -> _Listing:
         records: list[dict[str, Any]] = []

@@ -439,6 +439,15 @@ class NotionConnector:
             return None
         return frozenset(ids.notion_id(str(p["id"])) or str(p["id"]) for p in listing.pages)
 
+    def check_filter(self, query_filter: Mapping[str, Any]) -> None:
+        """Let Notion validate ``query_filter``: one query of one page (a refusal is an ``ApiError``)."""
+        self.transport.request(
+            "POST",
+            path("/v1/data_sources/{}/query", self.data_source_id),
+            json={"filter": dict(query_filter), "page_size": 1},
+            idempotent=True,
+        )
+
     def _query(self, body: dict[str, Any], params: Mapping[str, Any] | None = None) -> _Listing:
         """Every page the query returns, whether Notion stopped at its result cap, and the
         server's time of the first answer."""
