@@ -143,11 +143,18 @@ def test_a_lead_moved_out_of_the_airtable_view_is_detached_and_not_archived(worl
     first = harness.cycle()
     assert [c["name"] for c in harness.board.cards()] == ["Ada"], "Bob is outside the view: no card"
     assert first["read"]["lead_rule"] == 1, "the view's members were read"
+    harness.sb.airtable.clear_requests()
     assert harness.cycle()["read"].get("lead_rule") is None, "a cycle with no change reads no membership"
+    urls = harness.sb.airtable.request_urls
+    assert len(urls) == 1, f"the no-change cycle's one listing (changed since), nothing more: {urls}"
+    assert "view=" not in urls[0]
 
     card = harness.board.card_for(ada)["id"]
     leads.edit(ada, status="New")  # leaves the view
+    harness.sb.airtable.clear_requests()
     harness.cycle()
+    views = [u for u in harness.sb.airtable.request_urls if "view=" in u]
+    assert len(views) == 1, "a cycle with a changed lead: one membership page (<= 100 members)"
     assert not _linked(ada)
     assert harness.leads.get(ada) is not None, "outside the view is not deleted"
     assert harness.board.card_for(ada)["closed"] is False, "and its card is not archived"
