@@ -439,6 +439,10 @@ class AirtableConnector:
         }
         if condition is not None:
             options["filterByFormula"] = condition
+        return self._restartable(options)
+
+    def _restartable(self, options: Mapping[str, Any]) -> _Listing:
+        """Every page of a listing, restarted if Airtable expired its pagination iterator."""
         restarts = 0
         while True:
             try:
@@ -453,7 +457,7 @@ class AirtableConnector:
         """The ids of the records in ``view`` (a sync rule's membership read): the view's listing
         with one small field per record, ``pageSize`` 100; the normal fetch never uses a view."""
         options = {"pageSize": MAX_PAGE_SIZE, "view": view, "fields": [self.last_modified_field]}
-        return frozenset(str(raw["id"]) for raw in self._pages(options).records)
+        return frozenset(str(raw["id"]) for raw in self._restartable(options).records)
 
     def views(self) -> list[tuple[str, str]]:
         """The table's views as (id, name), from the base schema."""
