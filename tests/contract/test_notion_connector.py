@@ -294,13 +294,13 @@ def test_a_legacy_database_parent_counts_only_for_the_configured_database(sb: Sa
 
 def test_filter_members_are_the_pages_the_filter_keeps_with_only_the_title(sb: Sandbox, db: tuple[str, str]) -> None:
     c = connector(sb, db[0])
-    won = c.create({"Name": "Ada", "Status": "Won"}, None)
+    ada = c.create({"Name": "Ada", "Status": "Won"}, None)
     hot = c.create({"Name": "Bob", "Status": "New", "Hot": "true"}, None)
     c.create({"Name": "Cy", "Status": "New"}, None)
-    won_or_hot = [{"property": "Status", "status": {"equals": "Won"}}, {"property": "Hot", "checkbox": {"equals": True}}]
-    rule = {"or": won_or_hot}
+    won = {"property": "Status", "status": {"equals": "Won"}}
+    rule = {"or": [won, {"property": "Hot", "checkbox": {"equals": True}}]}
     sb.notion.clear_requests()
-    assert c.filter_members(rule) == {won.id, hot.id}
+    assert c.filter_members(rule) == {ada.id, hot.id}
     (url,) = sb.notion.request_urls
     assert "filter_properties=" in url, "ids only: the answer carries just the title property"
     sb.notion.result_cap = 1
