@@ -30,6 +30,7 @@ def encode(side: Side, record: Record) -> dict[str, Any]:
         "fields": dict(record.fields),
         "updated_at": record.updated_at.isoformat() if record.updated_at else None,
         "link": record.link,
+        **({"tags": sorted(record.tags)} if record.tags is not None else {}),
     }
 
 
@@ -41,6 +42,7 @@ def decode(entry: dict[str, Any]) -> tuple[Side, Record]:
         fields=dict(entry.get("fields") or {}),
         updated_at=datetime.fromisoformat(stamp) if stamp else None,
         link=entry.get("link"),
+        tags=frozenset(map(str, entry["tags"])) if isinstance(entry.get("tags"), list) else None,
     )
     return Side(entry["side"]), record
 

@@ -169,11 +169,76 @@ class FieldConfig(_Strict):
         return self
 
 
-class RuleConfig(_Strict):
-    """Records of one side sync while the canonical ``field`` holds one of ``in`` (in that side's own words)."""
+NOTION_FILTER_KEYS = ("property", "timestamp", "and", "or")
 
-    field: str = Field(min_length=1)
-    in_: list[str] = Field(alias="in", min_length=1)
+
+def notion_filter_problems(value: Any, where: str = "filter") -> list[str]:
+    """Why ``value`` is not a Notion filter object (its shape only; Notion checks the rest)."""
+    if not isinstance(value, dict):
+        return [f"{where}: a Notion filter is a JSON object, got {type(value).__name__}"]
+    keys = [k for k in NOTION_FILTER_KEYS if k in value]
+    if len(keys) != 1:
+        found = ", ".join(map(repr, value)) or "nothing"
+        return [f"{where}: a Notion filter has exactly one of {', '.join(NOTION_FILTER_KEYS)}; found {found}"]
+    key = keys[0]
+    if key in ("and", "or"):
+        parts = value[key]
+        if not isinstance(parts, list) or not parts:
+            return [f"{where}.{key}: a non-empty list of filters"]
+        return [p for i, part in enumerate(parts) for p in notion_filter_problems(part, f"{where}.{key}[{i}]")]
+    if not isinstance(value[key], str) or not value[key]:
+        return [f"{where}.{key}: a non-empty name"]
+    conditions = [k for k in value if k not in (key, "type")]
+    if len(conditions) != 1 or not isinstance(value[conditions[0]], dict):
+        return [f"{where}: a {key} filter has one condition object (e.g. {{'select': {{'equals': 'Hot'}}}})"]
+    return []
+
+
+class RuleConfig(_Strict):
+    """Which records of one side sync; exactly one of:
+
+    - ``field`` + ``in``: the canonical ``field`` holds one of ``in`` (in that side's own words);
+    - ``view``: the record is in this Airtable view (by name or id);
+    - ``filter``: the page matches this Notion filter (the API's filter JSON);
+    - ``label``: the card carries this Trello label (by name, without case, or by its 24-hex id).
+    """
+
+    field: str | None = Field(default=None, min_length=1)
+    in_: list[str] | None = Field(default=None, alias="in", min_length=1)
+    view: str | None = None
+    filter: dict[str, Any] | None = None
+    label: str | None = None
+
+    @field_validator("view", "label")
+    @classmethod
+    def _named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must be a non-empty name")
+        return value
+
+    @field_validator("filter")
+    @classmethod
+    def _notion_filter(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        problems = notion_filter_problems(value) if value is not None else []
+        if problems:
+            raise ValueError("\n".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RuleConfig:
+        if (self.field is None) != (self.in_ is None):
+            raise ValueError("field and in go together: records sync while field holds one of in")
+        kinds = [k for k in ("field", "view", "filter", "label") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"a rule is one of field+in, view, filter or label; got {kinds or 'none'}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``field``, ``view``, ``filter`` or ``label``."""
+        if self.field is not None:
+            return "field"
+        return next(k for k in ("view", "filter", "label") if getattr(self, k) is not None)
 
 
 class RulesConfig(_Strict):
@@ -291,36 +356,62 @@ class PairConfig(_Strict):
         return [(side, cfg) for side, cfg in pairs if cfg is not None]
 
     def _rule_problems(self) -> list[str]:
-        """A rule names a mapped field, and on the card side of a value-mapped field, mapped card values."""
+        """A field rule names a mapped field (on the card side of a value-mapped field, mapped card
+        values); a view, filter or label rule is on an Airtable, Notion or Trello side."""
         problems: list[str] = []
+        systems = {"view": "airtable", "filter": "notion", "label": "trello"}
+        named = {"airtable": "an Airtable", "notion": "a Notion", "trello": "a Trello"}
         for side_of, cfg in self._rule_configs():
             side = side_of.value
-            f = self.fields.get(cfg.field)
+            if cfg.kind != "field":
+                system = (self.lead if side_of is Side.LEAD else self.card).system
+                if system != systems[cfg.kind]:
+                    problems.append(
+                        f"rules.{side}.{cfg.kind}: a {cfg.kind} rule needs {named[systems[cfg.kind]]} {side} side; "
+                        f"it is {system}"
+                    )
+                continue
+            field_name = cfg.field or ""
+            f = self.fields.get(field_name)
             if f is None:
                 problems.append(
-                    f"rules.{side}.field {cfg.field!r} is not a mapped field (mapped: {', '.join(self.fields)})"
+                    f"rules.{side}.field {field_name!r} is not a mapped field (mapped: {', '.join(self.fields)})"
                 )
                 continue
             known = (f.values.keys() if side == "lead" else f.values.values()) if f.values is not None else None
-            unknown = [v for v in cfg.in_ if known is not None and v not in known]
+            unknown = [v for v in cfg.in_ or [] if known is not None and v not in known]
             if unknown:
                 problems.append(
-                    f"rules.{side}.in: {unknown} are not {side} values of fields.{cfg.field}.values "
+                    f"rules.{side}.in: {unknown} are not {side} values of fields.{field_name}.values "
                     f"(known: {sorted(set(known or []))})"
                 )
         return problems
 
-    def sync_rules(self) -> dict[Side, rules_core.Rule]:
-        """The rules in canonical values (a card rule's values read back through the field's value map)."""
-        out: dict[Side, rules_core.Rule] = {}
+    def sync_rules(self) -> dict[Side, rules_core.AnyRule]:
+        """The rules in canonical values (a card rule's values read back through the field's value map).
+
+        A view or filter rule comes back with no members: the cycle reads them (``leadsync.cycle.rules``).
+        """
+        out: dict[Side, rules_core.AnyRule] = {}
         for side, cfg in self._rule_configs():
-            values = list(cfg.in_)
-            f = self.fields[cfg.field]
-            if side is Side.CARD and f.values is not None:
-                reverse = f.reverse_values or {card: lead for lead, card in f.values.items()}
-                values = [reverse.get(v, v) for v in values]
-            out[side] = rules_core.rule(cfg.field, values, cfg.in_)
+            if cfg.view is not None:
+                out[side] = rules_core.MemberRule(f"view {cfg.view!r}")
+            elif cfg.filter is not None:
+                out[side] = rules_core.MemberRule("the Notion filter")
+            elif cfg.label is not None:
+                out[side] = rules_core.LabelRule(cfg.label)
+            else:
+                field_name, values = cfg.field or "", list(cfg.in_ or [])
+                f = self.fields[field_name]
+                if side is Side.CARD and f.values is not None:
+                    reverse = f.reverse_values or {card: lead for lead, card in f.values.items()}
+                    values = [reverse.get(v, v) for v in values]
+                out[side] = rules_core.rule(field_name, values, cfg.in_ or [])
         return out
+
+    def rule_config(self, side: Side) -> RuleConfig | None:
+        """The configured rule of ``side`` (``None``: every record of that side syncs)."""
+        return dict(self._rule_configs()).get(side)
 
     def approval_sides(self) -> frozenset[Side]:
         """The sides whose archives wait for the operator (``on_lead_deleted``/``on_card_deleted: approve``)."""

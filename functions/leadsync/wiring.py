@@ -17,6 +17,7 @@ from leadsync.config import PairConfig, Settings, SideConfig, SyncConfig, load_c
 from leadsync.connectors import ratelimit
 from leadsync.connectors.base import Connector
 from leadsync.connectors.deadline import Deadline
+from leadsync.core.models import Side
 from leadsync.credentials import Credentials
 from leadsync.engine import PairRuntime
 from leadsync.errors import ConfigError
@@ -92,6 +93,13 @@ def build_runtime(pair: PairConfig, settings: Settings, creds: Credentials, dead
     card_fields = [f.card for f in pair.fields.values()]
     lead = build_connector(pair.lead, lead_fields, settings, creds, deadline, f"pair {pair.id!r} lead side")
     card = build_connector(pair.card, card_fields, settings, creds, deadline, f"pair {pair.id!r} card side")
+    from leadsync.connectors.trello import TrelloConnector
+
+    for side, connector in ((Side.LEAD, lead), (Side.CARD, card)):
+        rule = pair.rule_config(side)
+        if rule is not None and rule.label is not None and isinstance(connector, TrelloConnector):
+            connector.read_labels = True  # a label rule: the cards are read with their labels
+            connector.label_new_cards = rule.label  # and the cards leadsync creates carry it
     return PairRuntime(pair, lead, card)
 
 

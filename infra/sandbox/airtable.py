@@ -105,14 +105,33 @@ class AtRecord:
 
 
 @dataclass
+class AtView:
+    """A grid view: the records its ``formula`` (filterByFormula syntax) keeps, or all of them."""
+
+    id: str
+    name: str
+    formula: str | None = None
+
+
+@dataclass
 class AtTable:
-    """A table with its fields, one grid view and its records (dict order = creation order)."""
+    """A table with its fields, its grid views (the first: "Grid view", every record) and its
+    records (dict order = creation order)."""
 
     id: str
     name: str
     view_id: str
     fields: list[AtField] = field(default_factory=list)
     records: dict[str, AtRecord] = field(default_factory=dict)
+    views: list[AtView] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.views:
+            self.views.append(AtView(self.view_id, "Grid view"))
+
+    def view(self, key: str) -> AtView | None:
+        """A view by id or by name."""
+        return next((v for v in self.views if key in (v.id, v.name)), None)
 
     def field(self, key: str) -> AtField | None:
         """A field by id or by name."""
@@ -330,6 +349,23 @@ class AirtableEmulator(AirtableWebhooks, Emulator):
                 base.tables.append(table)
             self.bases[base.id] = base
             return base.id, {t.name: t.id for t in base.tables}
+
+    def create_view(self, base_id: str, table: str, name: str, formula: str | None = None) -> str:
+        """Add a grid view showing the records ``formula`` keeps (as a person filters a view in the UI);
+        ``set_view_filter`` changes it later. Returns the view id."""
+        with self.lock:
+            at_table = self._table(base_id, table)
+            view = AtView(self._id("viw"), name, formula)
+            at_table.views.append(view)
+            return view.id
+
+    def set_view_filter(self, base_id: str, table: str, view: str, formula: str | None) -> None:
+        """Change which records a view shows (``None``: all of them)."""
+        with self.lock:
+            found = self._table(base_id, table).view(view)
+            if found is None:
+                raise KeyError(view)
+            found.formula = formula
 
     def _default_options(self, kind: str, choices: list[str]) -> dict[str, Any]:
         datetime_options: dict[str, Any] = {
@@ -595,6 +631,12 @@ class AirtableEmulator(AirtableWebhooks, Emulator):
     def _ordered(self, table: AtTable, opts: dict[str, Any]) -> list[str]:
         """Matching record ids in their listing order, capped by maxRecords."""
         recs = list(table.records.values())
+        if opts.get("view"):
+            view = table.view(str(opts["view"]))
+            if view is None:
+                raise error(422, "VIEW_NAME_NOT_FOUND", f'Could not find view "{opts["view"]}" in table {table.id}')
+            if view.formula:
+                recs = self._filter(table, recs, view.formula)
         formula = opts.get("filterByFormula")
         if formula:
             recs = self._filter(table, recs, str(formula))
@@ -650,16 +692,19 @@ class AirtableEmulator(AirtableWebhooks, Emulator):
         include = request.args.getlist("include") + request.args.getlist("include[]")
         tables = []
         for table in base.tables:
-            view: dict[str, Any] = {"id": table.view_id, "name": "Grid view", "type": "grid"}
-            if "visibleFieldIds" in include:
-                view["visibleFieldIds"] = [f.id for f in table.fields]
+            views: list[dict[str, Any]] = []
+            for at_view in table.views:
+                view: dict[str, Any] = {"id": at_view.id, "name": at_view.name, "type": "grid"}
+                if "visibleFieldIds" in include:
+                    view["visibleFieldIds"] = [f.id for f in table.fields]
+                views.append(view)
             tables.append(
                 {
                     "id": table.id,
                     "name": table.name,
                     "primaryFieldId": table.fields[0].id if table.fields else "",
                     "fields": [f.schema() for f in table.fields],
-                    "views": [view],
+                    "views": views,
                 }
             )
         return json_response({"tables": tables})

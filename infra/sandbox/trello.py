@@ -48,6 +48,14 @@ class _Board:
 
 
 @dataclass
+class _Label:
+    id: str
+    board_id: str
+    name: str
+    color: str | None
+
+
+@dataclass
 class _List:
     id: str
     name: str
@@ -114,6 +122,7 @@ class TrelloEmulator(TrelloWebhooks, Emulator):
             Rule("/1/boards/<board_id>/labels", endpoint="get_board_labels", methods=["GET"]),
             Rule("/1/boards/<board_id>/customFields", endpoint="get_board_custom_fields", methods=["GET"]),
             Rule("/1/boards/<board_id>/actions", endpoint="get_board_actions", methods=["GET"]),
+            Rule("/1/labels", endpoint="create_label", methods=["POST"]),
             Rule("/1/lists", endpoint="create_list", methods=["POST"]),
             Rule("/1/lists/<list_id>", endpoint="get_list", methods=["GET"]),
             Rule("/1/lists/<list_id>/cards", endpoint="get_list_cards", methods=["GET"]),
@@ -125,12 +134,15 @@ class TrelloEmulator(TrelloWebhooks, Emulator):
                 Rule(f"{prefix}/<card_id>", endpoint="update_card", methods=["PUT"]),
                 Rule(f"{prefix}/<card_id>", endpoint="delete_card", methods=["DELETE"]),
                 Rule(f"{prefix}/<card_id>/actions", endpoint="get_card_actions", methods=["GET"]),
+                Rule(f"{prefix}/<card_id>/idLabels", endpoint="add_card_label", methods=["POST"]),
+                Rule(f"{prefix}/<card_id>/idLabels/<label_id>", endpoint="remove_card_label", methods=["DELETE"]),
                 Rule(f"{prefix}/<card_id>/<attribute>", endpoint="update_card_attribute", methods=["PUT"]),
             ]
         return rules + self.webhook_routes()
 
     def reset_data(self) -> None:
         self.boards: dict[str, _Board] = {}
+        self.labels: dict[str, _Label] = {}
         self.lists: dict[str, _List] = {}
         self._cards: dict[str, _Card] = {}
         self._actions: list[_Action] = []
@@ -343,7 +355,7 @@ class TrelloEmulator(TrelloWebhooks, Emulator):
             "idMembersVoted": [],
             "idShort": card.id_short,
             "idAttachmentCover": None,
-            "labels": [],
+            "labels": [self.label_json(self.labels[i]) for i in card.label_ids if i in self.labels],
             "idLabels": list(card.label_ids),
             "manualCoverAttachment": False,
             "name": card.name,
@@ -430,8 +442,54 @@ class TrelloEmulator(TrelloWebhooks, Emulator):
         cards = [c for c in self._ordered_cards() if c.board_id == board.id and _card_matches(c, card_filter)]
         return self._cards_response(cards, params)
 
+    def label_json(self, label: _Label, fields: str | None = None) -> dict[str, Any]:
+        """A label object ``{id, idBoard, name, color}`` (trimmed to ``fields``)."""
+        full = {"id": label.id, "idBoard": label.board_id, "name": label.name, "color": label.color}
+        if fields and fields != "all":
+            wanted = {f.strip() for f in fields.split(",")} | {"id"}
+            full = {k: v for k, v in full.items() if k in wanted}
+        return full
+
     def get_board_labels(self, request: Request, board_id: str) -> Response:
-        self._board(board_id)
+        board = self._board(board_id)
+        params = self.params(request)
+        try:
+            limit = int(params.get("limit", 50))
+        except (TypeError, ValueError):
+            raise HttpError(text_response("invalid value for limit", 400)) from None
+        if not 0 <= limit <= 1000:
+            raise HttpError(text_response("invalid value for limit", 400))
+        labels = [lb for lb in self.labels.values() if lb.board_id == board.id][:limit]
+        return json_response([self.label_json(lb, params.get("fields")) for lb in labels])
+
+    def create_label(self, request: Request) -> Response:
+        params = self.params(request)
+        board_id = params.get("idBoard")
+        if not isinstance(board_id, str) or board_id not in self.boards:
+            raise HttpError(text_response("invalid value for idBoard", 400))
+        color = params.get("color")
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise HttpError(text_response("invalid value for name", 400))
+        label = self._add_label(board_id, name, None if color in (None, "", "null") else str(color))
+        return json_response(self.label_json(label))
+
+    def add_card_label(self, request: Request, card_id: str) -> Response:
+        card = self._card(card_id)
+        label_id = self.params(request).get("value")
+        label = self.labels.get(str(label_id)) if label_id else None
+        if label is None or label.board_id != card.board_id:
+            raise HttpError(text_response("invalid value for value", 400))
+        if label.id in card.label_ids:
+            raise HttpError(text_response("that label is already on the card", 400))
+        self._set_labels(card, [*card.label_ids, label.id], self.api_member["id"])
+        return json_response(list(card.label_ids))
+
+    def remove_card_label(self, request: Request, card_id: str, label_id: str) -> Response:
+        card = self._card(card_id)
+        if label_id not in card.label_ids:
+            raise HttpError(text_response("that label is not on the card", 400))
+        self._set_labels(card, [i for i in card.label_ids if i != label_id], self.api_member["id"])
         return json_response([])
 
     def get_board_custom_fields(self, request: Request, board_id: str) -> Response:
@@ -488,6 +546,11 @@ class TrelloEmulator(TrelloWebhooks, Emulator):
         params = self.params(request)
         changes = self._parse_changes(card, params)
         self._apply_changes(card, changes, self.api_member["id"])
+        if "idLabels" in params:
+            wanted = [x for x in str(params["idLabels"] or "").split(",") if x]
+            if any(self.labels.get(i) is None or self.labels[i].board_id != card.board_id for i in wanted):
+                raise HttpError(text_response("invalid value for idLabels", 400))
+            self._set_labels(card, wanted, self.api_member["id"])
         return json_response(self.card_json(card))
 
     def update_card_attribute(self, request: Request, card_id: str, attribute: str) -> Response:
@@ -684,6 +747,32 @@ class TrelloEmulator(TrelloWebhooks, Emulator):
                 }.get(key, "action_changed_a_due_date")
             self._record("updateCard", board, member_id, data, translation)
 
+    def _add_label(self, board_id: str, name: str, color: str | None) -> _Label:
+        label = _Label(self.new_id(), board_id, name, color)
+        self.labels[label.id] = label
+        return label
+
+    def _set_labels(self, card: _Card, label_ids: list[str], member_id: str) -> None:
+        """Give the card exactly these labels: an addLabelToCard / removeLabelFromCard action each."""
+        board = self.boards[card.board_id]
+        added = [i for i in label_ids if i not in card.label_ids]
+        removed = [i for i in card.label_ids if i not in label_ids]
+        card.label_ids = list(dict.fromkeys(label_ids))
+        if added or removed:
+            card.last_activity = self.clock.time()
+        for kind, ids, key in (
+            ("addLabelToCard", added, "action_add_label_to_card"),
+            ("removeLabelFromCard", removed, "action_remove_label_from_card"),
+        ):
+            for label_id in ids:
+                label = self.labels[label_id]
+                data = {
+                    "card": self._card_ref(card),
+                    "label": {"id": label.id, "name": label.name, "color": label.color},
+                    "text": label.name,
+                }
+                self._record(kind, board, member_id, data, key)
+
     def _delete_card(self, card: _Card, member_id: str) -> None:
         lst = self.lists[card.list_id]
         del self._cards[card.id]
@@ -706,7 +795,19 @@ class TrelloEmulator(TrelloWebhooks, Emulator):
             self._record("createBoard", board, self.user_member["id"], {}, "action_create_board")
             for list_name in lists if lists is not None else ["To Do", "Doing", "Done"]:
                 self._add_list(board.id, list_name, "bottom", self.user_member["id"])
-            return board.id
+            return board.id  # (real boards start with six unnamed colour labels; here: none)
+
+    def user_create_label(self, board_id: str, name: str, color: str | None = "green") -> str:
+        """A person adds a label to the board; returns its id."""
+        with self.lock:
+            return self._add_label(board_id, name, color).id
+
+    def user_label_card(self, card_id: str, label_id: str, *, on: bool = True) -> None:
+        """A person puts the label on the card (``on``) or takes it off."""
+        with self.lock:
+            card = self._cards[card_id]
+            ids = [*card.label_ids, label_id] if on else [i for i in card.label_ids if i != label_id]
+            self._set_labels(card, ids, self.user_member["id"])
 
     def list_id(self, board_id: str, name: str) -> str:
         """Id of the open list called `name` on the board."""

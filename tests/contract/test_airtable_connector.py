@@ -623,3 +623,18 @@ def test_set_links_writes_the_valid_ids_and_reports_a_malformed_one(world: World
     assert list(failed) == ["../../x"]
     assert isinstance(failed["../../x"], RecordError)
     assert world.cells(mine.id)["Trello Card"] == "5f0000000000000000000002"
+
+
+def test_view_members_are_the_views_ids_read_a_hundred_at_a_time_with_one_field(sb: Sandbox) -> None:
+    world = World(sb)
+    hot = [world.user_create({"Name": f"Hot {i}", "Status": "Qualified"}) for i in range(130)]
+    world.user_create({"Name": "Cold", "Status": "New"})
+    view = world.emulator.create_view(world.base_id, TABLE, "Hot leads", "{Status}='Qualified'")
+    conn = world.connector()
+    assert conn.view_members("Hot leads") == frozenset(hot)
+    listings = [(query, body) for method, path, query, body in world.recorder.sent if "view" in query]
+    assert len(listings) == 2, "130 members: two pages of 100"
+    assert all(query["fields[]"] == ["Last Modified"] and query["pageSize"] == ["100"] for query, _ in listings)
+    assert conn.views() == [(conn.views()[0][0], "Grid view"), (view, "Hot leads")]
+    with pytest.raises(ApiError, match="VIEW_NAME_NOT_FOUND"):
+        conn.view_members("Warm leads")

@@ -11,7 +11,7 @@ import requests
 
 from leadsync.connectors import notion
 from leadsync.connectors.ratelimit import Limit
-from leadsync.errors import ConfigError, RecordError
+from leadsync.errors import ApiError, ConfigError, RecordError
 from sandbox import Sandbox
 
 FIELDS = ["Name", "Status", "Score", "Hot", "Notes"]
@@ -290,3 +290,23 @@ def test_a_legacy_database_parent_counts_only_for_the_configured_database(sb: Sa
     assert not c._owns({"parent": {"type": "data_source_id", "data_source_id": str(uuid.uuid4())}})
     assert not c._owns({"parent": {"type": "page_id", "page_id": db[0]}})
     assert not c._owns({})
+
+
+def test_filter_members_are_the_pages_the_filter_keeps_with_only_the_title(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = connector(sb, db[0])
+    ada = c.create({"Name": "Ada", "Status": "Won"}, None)
+    hot = c.create({"Name": "Bob", "Status": "New", "Hot": "true"}, None)
+    c.create({"Name": "Cy", "Status": "New"}, None)
+    won = {"property": "Status", "status": {"equals": "Won"}}
+    rule = {"or": [won, {"property": "Hot", "checkbox": {"equals": True}}]}
+    sb.notion.clear_requests()
+    assert c.filter_members(rule) == {ada.id, hot.id}
+    (url,) = sb.notion.request_urls
+    assert "filter_properties=" in url, "ids only: the answer carries just the title property"
+    sb.notion.result_cap = 1
+    try:
+        assert c.filter_members(rule) is None, "capped: the members are unknown, never a partial list"
+    finally:
+        sb.notion.result_cap = 10_000
+    with pytest.raises(ApiError, match="validation_error"):
+        c.check_filter({"property": "Status", "select": {"equals": "Won"}})

@@ -253,3 +253,31 @@ def test_ids_are_normalized_and_sent_in_their_canonical_form(sb: Sandbox, board:
     assert got is not None
     assert got.id == card.id
     assert rec.sent[-1][1].endswith(f"/cards/{card.id}")
+
+
+def test_with_read_labels_cards_carry_their_labels_and_label_changes_count(sb: Sandbox, board: str) -> None:
+    sync = sb.trello.user_create_label(board, "Sync", "green")
+    card = sb.trello.user_create_card(sb.trello.list_id(board, "New"), "Ada")
+    plain = connector(sb, board)
+    assert plain.fetch_all().records[0].tags is None, "labels are only read when a rule needs them"
+    labelled = connector(sb, board, read_labels=True)
+    cursor = labelled.fetch_changed(None).cursor
+    assert labelled.fetch_all().records[0].tags == frozenset()
+    sb.trello.user_label_card(card, sync)
+    assert plain.fetch_changed(cursor).records == [], "without read_labels a label change is not a card change"
+    (changed,) = labelled.fetch_changed(cursor).records
+    assert changed.tags == {f"label:{sync}", "label-name:sync"}
+    assert labelled.board_labels() == [{"id": sync, "name": "Sync", "color": "green"}]
+
+
+def test_cards_created_under_a_label_rule_carry_the_label(sb: Sandbox, board: str) -> None:
+    sync = sb.trello.user_create_label(board, "Sync", "green")
+    made = connector(sb, board, read_labels=True)
+    made.label_new_cards = "SYNC"
+    record = made.create({"name": "Ada", "list": "New"}, None)
+    assert sb.trello.card(record.id)["idLabels"] == [sync]
+    assert record.tags is not None
+    assert "label-name:sync" in record.tags
+    made.label_new_cards = "Synced"
+    with pytest.raises(RecordError, match=r"rules.card.label 'Synced' is not a label of the board \(labels: 'Sync'\)"):
+        made.create({"name": "Bob", "list": "New"}, None)

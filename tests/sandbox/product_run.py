@@ -117,12 +117,38 @@ def _direct_calls(sb: Sandbox, config_path: Path) -> None:
         connector.describe()
         connector.fetch_all()
         connector.find_by_link("no-such-link")
+    _rule_calls(sb, runtime)
     sb.notion.result_cap = 1  # Notion's 10,000-result cap: fetch_all windows by created_time
     try:
         runtime.lead.fetch_all()
         runtime.lead.fetch_changed("2000-01-01T00:00:00.000Z")
     finally:
         sb.notion.result_cap = 10_000
+
+
+def _rule_calls(sb: Sandbox, runtime: Any) -> None:
+    """What a pair's sync rules send (the membership reads, labels, ``validate --live``'s checks)."""
+    from leadsync.connectors.trello import TrelloConnector
+
+    board = runtime.card
+    assert isinstance(board, TrelloConnector)
+    sb.trello.user_create_label(board.board_id, "Sync", "green")
+    board.read_labels, board.label_new_cards = True, "Sync"
+    cursor = board.fetch_changed(None).cursor
+    made = board.create({"name": "Labelled", "list": "To Do"}, None)
+    board.fetch_changed(cursor)
+    board.get(made.id)
+    board.board_labels()
+    lead = runtime.lead
+    if lead.system == "airtable":
+        sb.airtable.create_view(lead.base_id, lead.table, "Hot", "{Status}='Qualified'")
+        lead.views()
+        lead.view_members("Hot")
+    elif lead.system == "notion":
+        status = {"or": [{"property": "Status", "status": {"equals": s}} for s in ("Contacted", "Qualified")]}
+        rule = {"and": [status, {"property": "Source", "rich_text": {"contains": "web"}}]}
+        lead.filter_members(rule)
+        lead.check_filter(rule)
 
 
 def product_operations(tmp: Path) -> list[Operation]:

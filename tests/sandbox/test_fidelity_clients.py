@@ -17,8 +17,9 @@ from typing import Any
 
 import gspread
 import pytest
+import requests
 from google.oauth2.service_account import Credentials
-from notion_client import Client
+from notion_client import APIResponseError, Client
 from pyairtable import Api
 from pyairtable import formulas as F  # noqa: N812 (the library's documented alias)
 from trello import TrelloClient
@@ -178,6 +179,34 @@ def test_trello_board_actions_since_before_limit_filter_fields(
     assert [a["id"] for a in typed] == [a["id"] for a in actions]
 
 
+def test_trello_board_labels_card_labels_and_label_actions(
+    trello_client: TrelloClient, trello: TrelloEmulator, board_id: str
+) -> None:
+    """A label rule: the board's labels, a card created with one, cards read with theirs, and the
+    addLabelToCard / removeLabelFromCard actions (api-notes §2.3 Label, §2.4, §2.5)."""
+    board = trello_client.get_board(board_id)
+    sync = board.add_label("Sync", "green")
+    assert OBJECT_ID.match(sync.id)
+    assert [(lb.id, lb.name, lb.color) for lb in board.get_labels()] == [(sync.id, "Sync", "green")]
+    query = {"fields": "id,name,color", "limit": 1000}
+    listed = trello_client.fetch_json(f"/boards/{board_id}/labels", query_params=query)
+    assert listed == [{"id": sync.id, "name": "Sync", "color": "green"}]
+    cursor = trello_client.fetch_json(f"/boards/{board_id}/actions", query_params={"limit": 1, "fields": "id"})[0]["id"]
+    todo = board.get_list(trello.list_id(board_id, "To Do"))
+    card = todo.add_card("Ada", desc="", labels=[sync])  # POST /1/cards with idLabels
+    assert [lb.id for lb in trello_client.get_card(card.id).labels] == [sync.id]
+    fields = CARD_FIELDS + ",labels"
+    opened = trello_client.fetch_json(f"/boards/{board_id}/cards/open", query_params={"fields": fields})
+    assert opened[0]["labels"] == [{"id": sync.id, "idBoard": board_id, "name": "Sync", "color": "green"}]
+    card.remove_label(sync)
+    assert trello_client.fetch_json(f"/cards/{card.id}", query_params={"fields": fields})["labels"] == []
+    card.add_label(sync)
+    actions = board.fetch_actions("addLabelToCard,removeLabelFromCard", action_limit=10, since=cursor)
+    assert [a["type"] for a in actions] == ["addLabelToCard", "removeLabelFromCard"]
+    assert actions[0]["data"]["card"]["id"] == card.id
+    assert actions[0]["data"]["label"] == {"id": sync.id, "name": "Sync", "color": "green"}
+
+
 # ---------------------------------------------------------------------------------------------- Notion
 NOTION_PROPERTIES = {
     "Name": "title",
@@ -333,6 +362,41 @@ def test_notion_query_stops_at_the_result_cap_with_request_status(
     assert answer["request_status"] == {"type": "incomplete", "incomplete_reason": "query_result_limit_reached"}
 
 
+def test_notion_query_with_a_rule_filter_and_filter_properties(
+    notion_client: Client, notion: NotionEmulator, leads: tuple[str, str]
+) -> None:
+    """A filter rule's membership read: the user's filter (status/select equals, rich_text contains,
+    checkbox, and/or compounds) with only the title property returned; a filter of the wrong type
+    is Notion's 400 validation_error."""
+    _, ds_id = leads
+    ada = notion.user_create_page(ds_id, {"Name": "Ada", "Status": "Won", "Notes": "met on the web", "Done": True})
+    notion.user_create_page(ds_id, {"Name": "Bob", "Status": "New", "Notes": "fair", "Source": "web"})
+    cy = notion.user_create_page(ds_id, {"Name": "Cy", "Status": "New", "Notes": "web form", "Done": True})
+    title = notion_client.data_sources.retrieve(data_source_id=ds_id)["properties"]["Name"]["id"]
+    rule = {
+        "and": [
+            {
+                "or": [
+                    {"property": "Status", "status": {"equals": "Won"}},
+                    {"property": "Done", "checkbox": {"equals": True}},
+                ]
+            },
+            {"property": "Notes", "rich_text": {"contains": "WEB"}},
+        ]
+    }
+    answer = notion_client.data_sources.query(data_source_id=ds_id, filter=rule, filter_properties=[title])
+    assert [p["id"] for p in answer["results"]] == [ada, cy]
+    assert all(set(p["properties"]) == {"Name"} for p in answer["results"])
+    by_select = notion_client.data_sources.query(
+        data_source_id=ds_id, filter={"property": "Source", "select": {"equals": "web"}}, page_size=1
+    )
+    assert len(by_select["results"]) == 1
+    wrong_type = {"property": "Status", "select": {"equals": "Won"}}
+    with pytest.raises(APIResponseError) as refused:
+        notion_client.data_sources.query(data_source_id=ds_id, filter=wrong_type)
+    assert (refused.value.status, refused.value.code) == (400, "validation_error")
+
+
 # -------------------------------------------------------------------------------------------- Airtable
 @pytest.fixture
 def table(airtable: AirtableEmulator, airtable_base: str) -> Any:
@@ -398,6 +462,23 @@ def test_airtable_get_record(table: Any) -> None:
     got = table.get(record["id"])
     assert got["id"] == record["id"]
     assert got["fields"]["Name"] == "Ada"
+
+
+def test_airtable_list_a_view_with_one_field(airtable: AirtableEmulator, airtable_base: str, table: Any) -> None:
+    """A view rule's membership read: the records of a view (by name or id) with one small field;
+    an unknown view is a 422."""
+    won = table.create({"Name": "Ada", "Status": "Won"})
+    table.create({"Name": "Bob", "Status": "New"})
+    view_id = airtable.create_view(airtable_base, "Leads", "Won leads", "{Status}='Won'")
+    views = {v.name: v.id for v in table.schema().views}
+    assert views == {"Grid view": views["Grid view"], "Won leads": view_id}
+    found = table.all(view="Won leads", fields=["Last Modified"], page_size=100)
+    assert [r["id"] for r in found] == [won["id"]]
+    assert set(found[0]["fields"]) <= {"Last Modified"}
+    assert [r["id"] for r in table.all(view=view_id)] == [won["id"]]
+    with pytest.raises(requests.HTTPError) as refused:
+        table.all(view="No such view")
+    assert refused.value.response.status_code == 422
 
 
 # ---------------------------------------------------------------------------------------------- Sheets

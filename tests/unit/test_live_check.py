@@ -7,7 +7,7 @@ from typing import Any
 from leadsync.config import parse_config
 from leadsync.connectors.base import Schema
 from leadsync.core.models import Side
-from leadsync.live_check import schema_problems
+from leadsync.live_check import rule_problems, schema_problems
 
 NOTION = Schema(
     fields={"Name": "title", "Email": "email", "Status": "status", "Trello Card": "rich_text"},
@@ -68,3 +68,48 @@ def test_the_sides_own_fields_must_exist_too() -> None:
     without_link = Schema(fields={k: v for k, v in NOTION.fields.items() if k != "Trello Card"}, options=NOTION.options)
     (problem,) = schema_problems(pair(), "pairs[3]", Side.LEAD, without_link)
     assert problem.startswith("pairs[3].lead.link_field = 'Trello Card': the Notion database")
+
+
+def ruled(rules: dict[str, Any], lead: dict[str, Any] | None = None) -> Any:
+    doc = {
+        "id": "p",
+        "lead": lead or {"system": "notion", "database_id": "0" * 32},
+        "card": {"system": "trello", "board_id": "b" * 24},
+        "fields": {"name": {"lead": "Name", "card": "name"}},
+        "status_field": None,
+        "rules": rules,
+    }
+    return parse_config(doc).pairs[0]
+
+
+def test_a_label_rule_is_checked_against_the_boards_labels_by_name_or_id() -> None:
+    labels = [("5f0c1a2b3c4d5e6f7a8b9c0d", "Sync"), ("5f0c1a2b3c4d5e6f7a8b9c0e", "")]
+    assert rule_problems(ruled({"card": {"label": "sync"}}), "pairs[0]", Side.CARD, TRELLO, labels) == []
+    by_id = ruled({"card": {"label": "5F0C1A2B3C4D5E6F7A8B9C0E"}})
+    assert rule_problems(by_id, "pairs[0]", Side.CARD, TRELLO, labels) == []
+    assert rule_problems(ruled({"card": {"label": "Synk"}}), "pairs[0]", Side.CARD, TRELLO, labels) == [
+        f"pairs[0].rules.card.label = 'Synk': the Trello board {'b' * 24} has no such label (it has: 'Sync')"
+        "; did you mean 'Sync'?"
+    ]
+
+
+def test_a_view_rule_is_checked_against_the_tables_views() -> None:
+    airtable = {"system": "airtable", "base_id": "app" + "A" * 14, "table": "Leads"}
+    views = [("viwAAAAAAAAAAAAAA", "Grid view"), ("viwBBBBBBBBBBBBBB", "Hot leads")]
+    schema = Schema(fields={"Name": "singleLineText"})
+    for named in ("Hot leads", "viwBBBBBBBBBBBBBB"):
+        assert rule_problems(ruled({"lead": {"view": named}}, airtable), "pairs[0]", Side.LEAD, schema, views) == []
+    (problem,) = rule_problems(ruled({"lead": {"view": "hot leads"}}, airtable), "pairs[0]", Side.LEAD, schema, views)
+    assert problem.startswith("pairs[0].rules.lead.view = 'hot leads': the Airtable table 'Leads' has no such view")
+
+
+def test_a_filter_rule_names_properties_the_data_source_has() -> None:
+    config = ruled(
+        {"lead": {"filter": {"or": [{"property": "Status", "status": {"equals": "New"}},
+                                    {"property": "Emial", "email": {"contains": "@"}}]}}}
+    )  # fmt: skip
+    assert rule_problems(config, "pairs[0]", Side.LEAD, NOTION) == [
+        "pairs[0].rules.lead.filter: the filter names property 'Emial'; the Notion database "
+        f"{'0' * 32} has no such property (it has: 'Email', 'Name', 'Status', 'Trello Card'); did you mean 'Email'?"
+    ]
+    assert rule_problems(config, "pairs[0]", Side.CARD, TRELLO) == [], "no rule on that side"

@@ -439,6 +439,10 @@ class AirtableConnector:
         }
         if condition is not None:
             options["filterByFormula"] = condition
+        return self._restartable(options)
+
+    def _restartable(self, options: Mapping[str, Any]) -> _Listing:
+        """Every page of a listing, restarted if Airtable expired its pagination iterator."""
         restarts = 0
         while True:
             try:
@@ -448,6 +452,16 @@ class AirtableConnector:
                     raise
                 restarts += 1
                 log.warning("Airtable listing of %s: pagination iterator expired; restarting", self.table)
+
+    def view_members(self, view: str) -> frozenset[str]:
+        """The ids of the records in ``view`` (a sync rule's membership read): the view's listing
+        with one small field per record, ``pageSize`` 100; the normal fetch never uses a view."""
+        options = {"pageSize": MAX_PAGE_SIZE, "view": view, "fields": [self.last_modified_field]}
+        return frozenset(str(raw["id"]) for raw in self._restartable(options).records)
+
+    def views(self) -> list[tuple[str, str]]:
+        """The table's views as (id, name), from the base schema."""
+        return [(str(v.get("id")), str(v.get("name"))) for v in self._table(refresh=True).get("views") or []]
 
     def _pages(self, options: Mapping[str, Any]) -> _Listing:
         records: list[dict[str, Any]] = []

@@ -427,7 +427,28 @@ class NotionConnector:
             link=read_value(props.get(self.link_field)),
         )
 
-    def _query(self, body: dict[str, Any]) -> _Listing:
+    def filter_members(self, query_filter: Mapping[str, Any]) -> frozenset[str] | None:
+        """The ids of the pages matching ``query_filter`` (a sync rule's membership read), with only
+        the title property in each answer (``filter_properties``); ``None`` when Notion stopped at its
+        result cap (the membership is then unknown, and nobody is taken as having left the rule)."""
+        schema = self._schema()
+        title = next((str(p.get("id")) for p in schema.values() if p.get("type") == "title"), None)
+        params = {"filter_properties": [title]} if title else None
+        listing = self._query({"filter": dict(query_filter)}, params=params)
+        if listing.capped:
+            return None
+        return frozenset(ids.notion_id(str(p["id"])) or str(p["id"]) for p in listing.pages)
+
+    def check_filter(self, query_filter: Mapping[str, Any]) -> None:
+        """Let Notion validate ``query_filter``: one query of one page (a refusal is an ``ApiError``)."""
+        self.transport.request(
+            "POST",
+            path("/v1/data_sources/{}/query", self.data_source_id),
+            json={"filter": dict(query_filter), "page_size": 1},
+            idempotent=True,
+        )
+
+    def _query(self, body: dict[str, Any], params: Mapping[str, Any] | None = None) -> _Listing:
         """Every page the query returns, whether Notion stopped at its result cap, and the
         server's time of the first answer."""
         pages: list[dict[str, Any]] = []
@@ -438,7 +459,11 @@ class NotionConnector:
             if start:
                 request["start_cursor"] = start
             answer = self.transport.request(
-                "POST", path("/v1/data_sources/{}/query", self.data_source_id), json=request, idempotent=True
+                "POST",
+                path("/v1/data_sources/{}/query", self.data_source_id),
+                json=request,
+                params=params,
+                idempotent=True,
             )
             if start is None:
                 as_of = self.transport.server_time

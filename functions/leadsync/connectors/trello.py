@@ -37,12 +37,15 @@ from leadsync.connectors.http import Transport, about_record, path
 from leadsync.connectors.ratelimit import Limit, shared_limiter
 from leadsync.core import ids
 from leadsync.core.models import FetchResult, Fields, Record, Value
+from leadsync.core.rules import label_tag
 from leadsync.errors import ConfigError, NotFound, RecordError
 
 log = logging.getLogger("leadsync.connectors.trello")
 
 DEFAULT_BASE_URL = "https://api.trello.com/1"
 CARD_FIELDS = "id,name,desc,idList,idBoard,closed,dateLastActivity"
+LABEL_FIELDS = ",labels"  # read with the cards when a sync rule tests a label
+LABEL_ACTIONS = ",addLabelToCard,removeLabelFromCard"
 CARD_ACTIONS = "createCard,updateCard,deleteCard,copyCard,moveCardToBoard,moveCardFromBoard,convertToCardFromCheckItem"
 ACTIONS_PAGE = 1000  # Trello's maximum `limit` for actions
 GONE_ACTIONS = frozenset({"deleteCard", "moveCardFromBoard"})
@@ -100,6 +103,20 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _label_tags(card: Mapping[str, Any]) -> frozenset[str]:
+    """A card's labels as rule tags: each by id and by name (``leadsync.core.rules.label_tag``)."""
+    tags: set[str] = set()
+    for label in card.get("labels") or []:
+        if isinstance(label, Mapping):
+            if label.get("id"):
+                tags.add(label_tag(str(label["id"])))
+            if label.get("name"):
+                tags.add(f"label-name:{str(label['name']).strip().casefold()}")
+    for label_id in card.get("idLabels") or []:
+        tags.add(label_tag(str(label_id)))
+    return frozenset(tags)
+
+
 def check_fields(fields: Sequence[str], link_label: str) -> list[str]:
     """Problems with these native field names (empty when they are all valid)."""
     problems = []
@@ -129,7 +146,10 @@ class TrelloConnector:
     ``fields``: native field names to read (every record carries exactly these keys).
     ``link_label``: the label of the link-marker line in the description block.
     ``full_fetch_threshold``: above this many changed cards an incremental read lists the whole
-    board (one request) instead of fetching each card.
+    board (one request) instead of fetching each card. ``read_labels``: read each card's labels
+    with it (no extra request) into ``Record.tags``, and take label changes as card changes.
+    ``label_new_cards``: a label (name or id) every card created gets, so a card made for a lead
+    is inside the pair's label rule.
     """
 
     system = "trello"
@@ -142,6 +162,7 @@ class TrelloConnector:
         fields: Sequence[str],
         link_label: str = "leadsync-id",
         full_fetch_threshold: int = 25,
+        read_labels: bool = False,
     ) -> None:
         problems = check_fields(fields, link_label)
         if problems:
@@ -151,6 +172,17 @@ class TrelloConnector:
         self.fields = list(fields)
         self.link_label = link_label
         self.full_fetch_threshold = full_fetch_threshold
+        self.read_labels = read_labels
+        self.label_new_cards: str | None = None  # a label rule's label, put on the cards created
+        self._labels: list[dict[str, str]] | None = None
+
+    @property
+    def _card_fields(self) -> str:
+        return CARD_FIELDS + (LABEL_FIELDS if self.read_labels else "")
+
+    @property
+    def _card_actions(self) -> str:
+        return CARD_ACTIONS + (LABEL_ACTIONS if self.read_labels else "")
 
     # -- lists -----------------------------------------------------------------------------
 
@@ -229,15 +261,23 @@ class TrelloConnector:
             updated_at=_parse_time(card.get("dateLastActivity")),
             deleted=bool(card.get("closed")) or moved_away,
             link=parsed.link,
+            tags=_label_tags(card) if self.read_labels else None,
         )
 
     def _cards(self, which: str) -> list[dict[str, Any]]:
         return list(
             self.transport.request(
-                "GET", path("/boards/{}/cards/{}", self.board_id, which), params={"fields": CARD_FIELDS}
+                "GET", path("/boards/{}/cards/{}", self.board_id, which), params={"fields": self._card_fields}
             )
             or []
         )
+
+    def board_labels(self) -> list[dict[str, str]]:
+        """The board's labels (``id``, ``name``, ``color``): what a label rule may name."""
+        labels = self.transport.request(
+            "GET", path("/boards/{}/labels", self.board_id), params={"fields": "id,name,color", "limit": 1000}
+        )
+        return [{k: str(label.get(k) or "") for k in ("id", "name", "color")} for label in labels or []]
 
     # -- ids -------------------------------------------------------------------------------
 
@@ -254,7 +294,7 @@ class TrelloConnector:
 
     def _card(self, card_id: str) -> dict[str, Any]:
         card_id = self._card_id(card_id)
-        return dict(self.transport.request("GET", path("/cards/{}", card_id), params={"fields": CARD_FIELDS}))
+        return dict(self.transport.request("GET", path("/cards/{}", card_id), params={"fields": self._card_fields}))
 
     def _own_card(self, card_id: str) -> dict[str, Any]:
         """The card, read to be written: one on another board is a ``RecordError``."""
@@ -284,7 +324,7 @@ class TrelloConnector:
             params: dict[str, Any] = {
                 "since": cursor,
                 "limit": ACTIONS_PAGE,
-                "filter": CARD_ACTIONS,
+                "filter": self._card_actions,
                 "fields": "id,type,data",
                 "memberCreator": "false",
             }
@@ -389,9 +429,22 @@ class TrelloConnector:
             "name": fields.get("name") or "",
             "desc": trello_desc.render(fields.get("desc"), self._desc_changes(fields), link, self.link_label),
         }
+        if self.label_new_cards:
+            body["idLabels"] = self._label_id(self.label_new_cards, label)
         with self._about(label):
             card = self.transport.request("POST", "/cards", json=body)
         return self._record(card)
+
+    def _label_id(self, label: str, record: str) -> str:
+        """The id of the board label named ``label`` (without case) or with that id (read once)."""
+        if self._labels is None:
+            self._labels = self.board_labels()
+        wanted = label_tag(label)
+        for item in self._labels:
+            if wanted in (label_tag(item["id"]), f"label-name:{item['name'].strip().casefold()}"):
+                return item["id"]
+        names = ", ".join(repr(i["name"]) for i in self._labels if i["name"]) or "none"
+        raise RecordError(record, f"rules.card.label {label!r} is not a label of the board (labels: {names})")
 
     def update(self, record_id: str, fields: Fields) -> Record:
         """Change only the given fields: one PUT of the attributes that differ.

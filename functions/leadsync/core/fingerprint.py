@@ -9,9 +9,13 @@ from leadsync.core.models import Record
 
 
 def fingerprint(record: Record) -> str:
-    """A stable 16-hex digest of a record's canonical fields, link marker and deleted flag."""
+    """A stable 16-hex digest of a record's canonical fields, link marker, deleted flag and tags
+    (tags only when read, so records without them keep the digests they always had)."""
+    parts: list[object] = [sorted(record.fields.items()), record.link, record.deleted]
+    if record.tags is not None:
+        parts.append(sorted(record.tags))
     payload = json.dumps(
-        [sorted(record.fields.items()), record.link, record.deleted],
+        parts,
         ensure_ascii=False,
         separators=(",", ":"),
     )

@@ -133,7 +133,7 @@ class FieldMapping:
                     continue
                 value = mapped
             out[spec.name] = spec.normalize(value)
-        canonical = Record(record.id, out, record.updated_at, record.deleted, record.link)
+        canonical = Record(record.id, out, record.updated_at, record.deleted, record.link, record.tags)
         return canonical, problems
 
     def to_native(self, side: Side, fields: Fields, record_id: str) -> tuple[Fields, list[str]]:

@@ -33,6 +33,8 @@ class Record:
     ``fields`` is keyed by field name (native names in connectors, canonical names in the core).
     ``link`` is the counterpart id written into the record by leadsync (the link marker), if any.
     ``deleted`` is true for archived, trashed or confirmed-deleted records.
+    ``tags`` are what a sync rule may test besides fields (a Trello card's labels, see
+    ``leadsync.core.rules.label_tag``); ``None`` when the record's tags were not read.
     """
 
     id: str
@@ -40,6 +42,7 @@ class Record:
     updated_at: datetime | None = None
     deleted: bool = False
     link: str | None = None
+    tags: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""Sync rules (pure): which records of a pair sync, by the value of one field per side.
+"""Sync rules (pure): which records of a pair sync, by one test per side.
 
 ``rules.lead``: a lead syncs while its field holds one of the values (a status in a set, a checkbox
-``"true"``); ``rules.card``: a card syncs while its field holds one of them (its list, in the
-status field's canonical values). A record outside its rule gets no counterpart and is not adopted;
-a linked record that leaves its rule is **detached**: the link is dropped, both records are kept
-(nothing archived) and their link markers stay, so a record that comes back into the rule is
-linked to the same counterpart again. Deleted records are left to the deletion rules.
+``"true"``), or while it is a member of an Airtable view / matches a Notion filter (``MemberRule``:
+the member ids are read separately, never by the fetch); ``rules.card``: a card syncs while its
+field holds one of them (its list, in the status field's canonical values) or while it carries a
+Trello label (``LabelRule``, on the record's ``tags``). A record outside its rule gets no
+counterpart and is not adopted; a linked record that leaves its rule is **detached**: the link
+is dropped, both records are kept (nothing archived) and their link markers stay, so a record
+that comes back into the rule is linked to the same counterpart again. Deleted records are left to the deletion rules.
 """
 
 from __future__ import annotations
@@ -38,6 +40,54 @@ class Rule:
         return f"{self.field} {value!r} is not one of {allowed} (rules.{side.value})"
 
 
+@dataclass(frozen=True)
+class MemberRule:
+    """Records sync while their id is in ``members`` (an Airtable view's records, a Notion filter's
+    pages). ``members`` is ``None`` when it was not read this cycle: then every record is admitted.
+
+    The fetch stays the plain listing, so a record outside the view is never taken for deleted:
+    it only leaves the rule (and a linked one is detached).
+    """
+
+    what: str  # how the configuration names it, e.g. "view 'Hot leads'"
+    members: frozenset[str] | None = None
+
+    def admits(self, record: Record) -> bool:
+        """True when the record syncs: a member, deleted (left to the deletion rules), or not known."""
+        return record.deleted or self.members is None or record.id in self.members
+
+    def why_not(self, side: Side, record: Record) -> str:
+        return f"not in {self.what} (rules.{side.value})"
+
+
+def label_tag(label: str) -> str:
+    """The tag a card carries for ``label``: a 24-hex label id as ``label:<id>``, a name as
+    ``label-name:<casefolded name>`` (the Trello connector tags each card with both per label)."""
+    text = label.strip()
+    if len(text) == 24 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return f"label:{text.lower()}"
+    return f"label-name:{text.casefold()}"
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """Cards sync while they carry the label (by name, without case, or by id); a card whose
+    labels were not read (``tags`` is ``None``) is admitted."""
+
+    label: str
+
+    def admits(self, record: Record) -> bool:
+        if record.deleted or record.tags is None:
+            return True
+        return label_tag(self.label) in record.tags
+
+    def why_not(self, side: Side, record: Record) -> str:
+        return f"it has no label {self.label!r} (rules.{side.value}.label)"
+
+
+AnyRule = Rule | MemberRule | LabelRule
+
+
 def rule(field: str, values: Iterable[str], shown: Iterable[str] = ()) -> Rule:
     """A rule on canonical ``values``; ``shown``: how the configuration names them (default: the same)."""
     given = list(values)
@@ -56,7 +106,7 @@ class Selection:
 
 
 def select(
-    rules: Mapping[Side, Rule],
+    rules: Mapping[Side, AnyRule],
     links: Iterable[Link],
     leads: Mapping[str, Record],
     cards: Mapping[str, Record],
