@@ -126,9 +126,16 @@ def test_duplicated_deliveries_give_one_hint_and_dropped_ones_leave_it_to_the_sc
     trello.deliverer.configure(duplicate=1.0)
     harness.board.move(card, "In Progress")
     assert trello.deliverer.wait_idle()
-    assert len(_hints(wired)) == 1  # the copy is acknowledged as a duplicate, not enqueued
+    assert len(_hints(wired)) == 1  # the copy is refused as a duplicate (409), not enqueued
+    assert ("POST", "/webhooks/trello/e2e", 409) in wired["api"].calls
     (hook,) = trello.webhooks.values()
-    assert hook["consecutiveFailures"] == 0  # and it does not count against the webhook
+    # Trello retried the refused copy and counted one failed delivery; a webhook is disabled only by
+    # failures in a row, and every original delivery between duplicates is accepted and resets it
+    assert (hook["active"], hook["consecutiveFailures"]) == (True, 1)
+    harness.board.move(card, "To Do")
+    assert trello.deliverer.wait_idle()
+    assert (hook["active"], hook["consecutiveFailures"]) == (True, 1)  # accepted (reset), then its copy refused
+    assert trello.deliverer.switch.counts["failed"] == 2
 
     trello.deliverer.configure(drop=1.0)
     harness.board.move(card, "Done")

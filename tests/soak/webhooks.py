@@ -74,11 +74,13 @@ class WebhookPath:
         return f"hinted {pairs}: {len(messages)} message(s), {len(failed)} failed", len(messages)
 
     def counts(self) -> dict[str, int]:
-        """Webhook calls sent, dropped, duplicated, failed; receiver answers by status."""
+        """Webhook calls sent, dropped, duplicated, failed; receiver answers by status; webhooks disabled."""
         answered: dict[str, int] = {}
         for _, _, status in self.api.calls:
             answered[f"http {status}"] = answered.get(f"http {status}", 0) + 1
-        return {**self.switch.counts, **answered}
+        with self.h.sb.trello.lock:  # a refused duplicate (409) must never get the webhook disabled
+            disabled = sum(1 for hook in self.h.sb.trello.webhooks.values() if not hook["active"])
+        return {**self.switch.counts, **answered, "webhooks disabled": disabled}
 
     def stop(self) -> None:
         from handlers import webhook

@@ -18,8 +18,8 @@ would wait for the next tick.)
 
 Replays: an event key (Notion event id, Trello action id, Airtable webhook id + timestamp) is claimed
 once with a conditional put (``PK=WEBHOOK#<sha256 of the key>``, TTL a day) in the state table. A
-second request with the same key is acknowledged with 200 (a 4xx would make the sender retry and, for
-Trello, disable the webhook) and enqueues nothing. The message's deduplication id comes from the event
+second request with the same key is refused with 409 (never 410, which makes Trello delete the webhook)
+and enqueues nothing. The message's deduplication id comes from the event
 key too, so a send retried by the SDK is one message.
 """
 
