@@ -190,15 +190,12 @@ def build_receiver(environ: Mapping[str, str] | None = None) -> Receiver:
     env = os.environ if environ is None else environ
     settings = Settings.from_env(env)
     hooks = WebhookSettings.from_env(env)
-    replays: hint_io.ReplayGuard = (
-        hint_io.DynamoReplayGuard(boto3.client("dynamodb"), settings.table)
-        if settings.table
-        else hint_io.MemoryReplayGuard()
-    )
+    dynamodb = boto3.client("dynamodb") if settings.table else None
+    replays = hint_io.replay_guard_for(settings.table, dynamodb)
     handshake: hint_io.HandshakeStore = (
         hint_io.SecretsHandshakeStore(boto3.client("secretsmanager"), hooks.handshake_secret_arn)
         if hooks.handshake_secret_arn
         else hint_io.MemoryHandshakeStore()
     )
-    gate = hint_io.gate_for(settings.table, boto3.client("dynamodb") if settings.table else None)
+    gate = hint_io.gate_for(settings.table, dynamodb)
     return Receiver(settings, hooks, boto3.client("sqs"), replays, handshake, gate)
