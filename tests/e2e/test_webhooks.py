@@ -146,6 +146,28 @@ def test_duplicated_deliveries_give_one_hint_and_dropped_ones_leave_it_to_the_sc
 
 
 @NOTION
+def test_an_echo_of_our_own_write_costs_one_cycle_that_writes_nothing(harness: Harness, wired: dict[str, Any]) -> None:
+    """Echoes are not suppressed (docs/architecture.md, "Echoes"): the cycle's own card write comes
+    back as a Trello webhook call, and its hinted cycle finds nothing new (META.seen) and writes nothing."""
+    lead, _card = _synced_lead(harness)
+    assert cli(["webhooks", "register"]) == 0
+    assert harness.sb.trello.deliverer.wait_idle()
+    _drain(harness, wired)
+
+    harness.leads.edit(lead, status="Qualified")
+    assert harness.cycle()["status"] == "synced"  # the schedule carries it to the card: our write
+    assert harness.sb.trello.deliverer.wait_idle()
+    echoes = _hints(wired)
+    assert [json.loads(m["Body"])["hint"] for m in echoes] == ["trello"]
+    for emulator in harness.sb.emulators.values():
+        emulator.clear_requests()
+    assert _work(harness, wired, echoes) == []
+    assert harness.writes() == 0  # the echo's cycle wrote nothing
+    sent = [r for e in harness.sb.emulators.values() for r in e.requests]
+    assert len(sent) <= 3, sent  # its cost: the two incremental listings and a card read (3 in the sandbox)
+
+
+@NOTION
 def test_forged_calls_to_the_callback_are_refused_and_a_failing_receiver_gets_the_webhook_disabled(
     harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
