@@ -313,6 +313,30 @@ def test_an_airtable_hard_delete_reaches_the_card_through_the_ping_and_its_paylo
 
 
 @AIRTABLE
+def test_deletions_named_by_payloads_pass_the_mass_deletion_guard(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.configure(max_deletions_per_cycle=1)
+    lead, _card = _hooked_airtable_lead(harness, wired, monkeypatch)
+    other = harness.leads.add(name="Second", email="second@example.com", status="New", source="Web")
+    assert harness.cycle()["status"] == "synced"
+    assert harness.sb.airtable.deliverer.wait_idle()
+    _drain(harness, wired)
+
+    harness.leads.delete(lead)
+    harness.leads.delete(other)
+    assert harness.sb.airtable.deliverer.wait_idle()
+    caplog.clear()
+    assert _work(harness, wired, _hints(wired)) == []
+    # two deletions, over the limit of one: held, as a sweep's would be; nothing archived
+    assert [harness.board.card_for(i)["closed"] for i in (lead, other)] == [False, False]
+    assert "would archive or delete 2 records, more than the limit of 1" in caplog.text
+    report = harness.cycle()
+    assert report["full_sweep"] is False
+    assert report["held_deletions"] == 0  # the payloads were read once: the sweep finds them again
+
+
+@AIRTABLE
 def test_a_payload_naming_a_record_that_still_exists_changes_nothing_and_the_cursor_is_kept(
     harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
