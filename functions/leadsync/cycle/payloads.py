@@ -11,7 +11,8 @@ stale or forged payload can therefore never change data. Changed and created rec
 incremental listing of the same cycle, which reads them anyway.
 
 The new cursor is written into ``META`` and so committed with the cycle (a crash re-reads the same
-payloads). Ids that could not be read this cycle stay pending and are read directly next cycle.
+payloads). Ids that could not be read this cycle stay pending and are read directly next cycle (unless
+the pending list overflows and is dropped, ``commit.py``: then the next sweep finds them).
 Reading never fails the cycle: a refusal or a malformed answer keeps the cursor where it was.
 """
 
@@ -21,7 +22,7 @@ from leadsync.connectors.airtable import AirtableConnector
 from leadsync.core.models import Side
 from leadsync.cycle.fetch import read_directly
 from leadsync.cycle.working import Cycle
-from leadsync.errors import DeadlineExceeded, LeadsyncError, NotFound
+from leadsync.errors import LeadsyncError, NotFound
 from leadsync.observability import logger
 from leadsync.state.base import StateStore
 from leadsync.webhooks.payloads import MAX_PAGES, HookCursor, our_webhook, read_page, state_key
@@ -61,7 +62,7 @@ def _read_side(cycle: Cycle, store: StateStore, side: Side, connector: AirtableC
         logger.warning("airtable webhook not found; its payloads are not read", extra={"side": side.value})
         cycle.meta.cursors.pop(key, None)
         return
-    except (LeadsyncError, DeadlineExceeded, ValueError) as exc:  # what was read so far still counts
+    except (LeadsyncError, ValueError) as exc:  # out of time, refused, malformed: what was read so far counts
         logger.warning("airtable webhook payloads not read to the end", extra={"error": str(exc)[:200]})
     if state is not None:
         cycle.meta.cursors[key] = state.encode()
