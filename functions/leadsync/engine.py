@@ -20,7 +20,7 @@ from leadsync.core.history import redact_plan
 from leadsync.core.models import Fence, Side
 from leadsync.core.operations import Plan
 from leadsync.core.planner import plan
-from leadsync.cycle import apply, approval, commit, confirm, fetch, rules, schema
+from leadsync.cycle import apply, approval, commit, confirm, fetch, payloads, rules, schema
 from leadsync.cycle.working import Cycle, CycleReport, Limits, PairRuntime
 from leadsync.errors import DeadlineExceeded, LeadsyncError, LeaseHeld, RetryableError
 from leadsync.identity import check_containers
@@ -137,6 +137,7 @@ class Engine:
                 return
             confirm.recover_intents(cycle)
             fetch.take_backlog(cycle, store)
+            payloads.read_payloads(cycle, store)  # Airtable deletions named by webhook payloads
         if full:
             schema.check(cycle)  # a renamed property or list is reported once per sweep
         links = confirm.load_links(cycle, store, full)

@@ -145,6 +145,7 @@ def build_connector(
             link_field=side.link_field,
             last_modified_field=side.last_modified_field,
             archived_field=side.archived_field,
+            webhook_ids=list(creds.airtable_webhook_secrets or {}),  # the cycle reads their payloads
         )
     try:
         from leadsync.connectors.sheets import SheetsConnector

@@ -6,7 +6,9 @@
   webhooks per base (``TOO_MANY_WEBHOOKS``).
 - ``GET /v0/bases/{base}/webhooks`` (no secrets), ``DELETE …/{id}``, ``POST …/{id}/refresh`` (expiry =
   now + 7 days), ``GET …/{id}/payloads?cursor=&limit=`` (≤ 50; also extends the expiry) →
-  ``{"payloads", "cursor", "mightHaveMore"}``.
+  ``{"payloads", "cursor", "mightHaveMore"}``. The cursor numbers the webhook's payloads from 1 (the
+  ``cursorForNextPayload`` of the listing); payloads are deleted a week after they were made, and a
+  cursor pointing at deleted ones gets the payloads that are left.
 - Every record created, changed or deleted (by a person: ``source: "client"``, or through the API:
   ``"publicApi"``) becomes one payload (``changedTablesById`` with ``createdRecordsById``,
   ``changedRecordsById`` or ``destroyedRecordIds``, cell values by field id) on each live webhook of the
@@ -31,6 +33,7 @@ from sandbox.common import Request, Response, Rule, json_response
 from sandbox.webhook_delivery import Deliverer, Delivery
 
 LIFETIME = timedelta(days=7)
+PAYLOADS_KEPT = timedelta(days=7)  # payloads are deleted a week after they were made
 MAX_PER_BASE = 10
 MAX_PAYLOADS_PER_PAGE = 50
 
@@ -93,7 +96,7 @@ class AirtableWebhooks:
         return {
             "id": hook["id"],
             "notificationUrl": hook["notificationUrl"],
-            "cursorForNextPayload": len(hook["payloads"]) + 1,
+            "cursorForNextPayload": hook["next_cursor"],
             "areNotificationsEnabled": True,
             "isHookEnabled": True,
             "expirationTime": _iso(hook["expires"]),
@@ -128,7 +131,8 @@ class AirtableWebhooks:
             "scope": filters.get("recordChangeScope"),
             "secret": secret,
             "expires": now + LIFETIME,
-            "payloads": [],
+            "payloads": [],  # (cursor, payload), oldest first; the cursor numbers this webhook's payloads
+            "next_cursor": 1,
             "lastSuccess": None,
         }
         return json_response({"id": hook_id, "macSecretBase64": secret, "expirationTime": _iso(now + LIFETIME)})
@@ -154,10 +158,21 @@ class AirtableWebhooks:
             raise error(422, "INVALID_REQUEST_UNKNOWN", "cursor and limit must be integers") from exc
         if cursor < 1 or not 1 <= limit <= MAX_PAYLOADS_PER_PAGE:
             raise error(422, "INVALID_REQUEST_UNKNOWN", "cursor >= 1, 1 <= limit <= 50")
-        hook["expires"] = self._now() + LIFETIME  # type: ignore[attr-defined]
-        page = hook["payloads"][cursor - 1 : cursor - 1 + limit]
-        after = cursor + len(page)
-        return json_response({"payloads": page, "cursor": after, "mightHaveMore": after <= len(hook["payloads"])})
+        now = self._now()  # type: ignore[attr-defined]
+        hook["expires"] = now + LIFETIME
+        self._forget_old_payloads(hook, now)
+        later = [(number, payload) for number, payload in hook["payloads"] if number >= cursor]
+        page = later[:limit]
+        # the cursor to ask for next: past the last payload returned (payloads deleted after a week are
+        # skipped), and never back before the caller's own cursor
+        after = page[-1][0] + 1 if page else max(cursor, hook["next_cursor"])
+        more = len(later) > len(page)
+        return json_response({"payloads": [p for _, p in page], "cursor": after, "mightHaveMore": more})
+
+    @staticmethod
+    def _forget_old_payloads(hook: dict[str, Any], now: Any) -> None:
+        cutoff = _iso(now - PAYLOADS_KEPT)
+        hook["payloads"] = [(n, p) for n, p in hook["payloads"] if p["timestamp"] >= cutoff]
 
     # ------------------------------------------------------------------ changes -> payloads and pings
     def record_event(self, table: Any, kind: str, record: Any, changed: set[str] | None = None) -> None:
@@ -188,7 +203,8 @@ class AirtableWebhooks:
         for hook in self.webhooks.values():
             if hook["base"] != base_id or hook["expires"] <= now or hook["scope"] not in (None, table.id):
                 continue
-            hook["payloads"].append(payload)
+            hook["payloads"].append((hook["next_cursor"], payload))
+            hook["next_cursor"] += 1
             ping = json.dumps({"base": {"id": base_id}, "webhook": {"id": hook["id"]}, "timestamp": _iso(now)})
             headers = {
                 "Content-Type": "application/json",

@@ -638,3 +638,38 @@ def test_view_members_are_the_views_ids_read_a_hundred_at_a_time_with_one_field(
     assert conn.views() == [(conn.views()[0][0], "Grid view"), (view, "Hot leads")]
     with pytest.raises(ApiError, match="VIEW_NAME_NOT_FOUND"):
         conn.view_members("Warm leads")
+
+
+# -- webhook payloads (leadsync/cycle/payloads.py) ----------------------------------------------
+
+
+def test_webhook_payloads_are_read_from_a_cursor_and_a_malformed_webhook_id_sends_nothing(world: World) -> None:
+    from leadsync.errors import NotFound
+
+    made = requests.post(
+        f"{world.sb.airtable.url}/v0/bases/{world.base_id}/webhooks",
+        headers={"Authorization": f"Bearer {world.token}"},
+        json={
+            "notificationUrl": "https://hooks.example/webhooks/airtable/p1",
+            "specification": {"options": {"filters": {"dataTypes": ["tableData"]}}},
+        },
+        timeout=5,
+    ).json()
+    world.emulator.deliverer.configure(drop=1.0)
+    connector = world.connector(webhook_ids=[made["id"]])
+    record = world.user_create(SAMPLE)
+    world.emulator.user_delete_record(world.base_id, TABLE, record)
+
+    assert connector.webhook_ids == {made["id"]}
+    assert connector.table_id == world.table_id
+    assert [h["id"] for h in connector.webhooks()["webhooks"]] == [made["id"]]
+    page = connector.webhook_payloads(made["id"], 2)
+    assert page["cursor"] == 3
+    assert page["payloads"][0]["changedTablesById"][world.table_id]["destroyedRecordIds"] == [record]
+    sent = len(world.recorder.sent)
+    for bad_id, cursor in (("ach../../x", 1), ("achAAAAAAAAAAAAAA/..", 1), (made["id"], 0)):
+        with pytest.raises(ValueError, match="nothing was sent"):
+            connector.webhook_payloads(bad_id, cursor)
+    assert len(world.recorder.sent) == sent
+    with pytest.raises(NotFound):
+        connector.webhook_payloads("achZZZZZZZZZZZZZZ", 1)

@@ -126,9 +126,16 @@ def test_duplicated_deliveries_give_one_hint_and_dropped_ones_leave_it_to_the_sc
     trello.deliverer.configure(duplicate=1.0)
     harness.board.move(card, "In Progress")
     assert trello.deliverer.wait_idle()
-    assert len(_hints(wired)) == 1  # the copy is acknowledged as a duplicate, not enqueued
+    assert len(_hints(wired)) == 1  # the copy is refused as a duplicate (409), not enqueued
+    assert ("POST", "/webhooks/trello/e2e", 409) in wired["api"].calls
     (hook,) = trello.webhooks.values()
-    assert hook["consecutiveFailures"] == 0  # and it does not count against the webhook
+    # Trello retried the refused copy and counted one failed delivery; a webhook is disabled only by
+    # failures in a row, and every original delivery between duplicates is accepted and resets it
+    assert (hook["active"], hook["consecutiveFailures"]) == (True, 1)
+    harness.board.move(card, "To Do")
+    assert trello.deliverer.wait_idle()
+    assert (hook["active"], hook["consecutiveFailures"]) == (True, 1)  # accepted (reset), then its copy refused
+    assert trello.deliverer.switch.counts["failed"] == 2
 
     trello.deliverer.configure(drop=1.0)
     harness.board.move(card, "Done")
@@ -136,6 +143,28 @@ def test_duplicated_deliveries_give_one_hint_and_dropped_ones_leave_it_to_the_sc
     assert trello.deliverer.switch.counts["dropped"] == 1
     harness.cycle()  # the minute schedule, the safety net
     assert harness.leads.get(lead)["status"] == "Qualified"
+
+
+@NOTION
+def test_an_echo_of_our_own_write_costs_one_cycle_that_writes_nothing(harness: Harness, wired: dict[str, Any]) -> None:
+    """Echoes are not suppressed (docs/architecture.md, "Echoes"): the cycle's own card write comes
+    back as a Trello webhook call, and its hinted cycle finds nothing new (META.seen) and writes nothing."""
+    lead, _card = _synced_lead(harness)
+    assert cli(["webhooks", "register"]) == 0
+    assert harness.sb.trello.deliverer.wait_idle()
+    _drain(harness, wired)
+
+    harness.leads.edit(lead, status="Qualified")
+    assert harness.cycle()["status"] == "synced"  # the schedule carries it to the card: our write
+    assert harness.sb.trello.deliverer.wait_idle()
+    echoes = _hints(wired)
+    assert [json.loads(m["Body"])["hint"] for m in echoes] == ["trello"]
+    for emulator in harness.sb.emulators.values():
+        emulator.clear_requests()
+    assert _work(harness, wired, echoes) == []
+    assert harness.writes() == 0  # the echo's cycle wrote nothing
+    sent = [r for e in harness.sb.emulators.values() for r in e.requests]
+    assert len(sent) <= 3, sent  # its cost: the two incremental listings and a card read (3 in the sandbox)
 
 
 @NOTION
@@ -250,6 +279,123 @@ def test_an_airtable_edit_pings_the_receiver_and_reaches_the_card_through_the_qu
     assert harness.board.card_for(lead)["name"] == "Renamed In Airtable"
 
 
+def _hooked_airtable_lead(harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Our webhook on the base (its secret in the credentials), and a synced lead with no hint left."""
+    from handlers import webhook
+
+    hook = _airtable_webhook(harness, f"{wired['api'].url}/webhooks/airtable/e2e")
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps({hook["id"]: hook["macSecretBase64"]}))
+    webhook._receiver.cache_clear()
+    lead, card = _synced_lead(harness)
+    assert harness.sb.airtable.deliverer.wait_idle()
+    _drain(harness, wired)
+    return lead, card
+
+
+@AIRTABLE
+def test_an_airtable_hard_delete_reaches_the_card_through_the_ping_and_its_payload_without_a_sweep(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lead, card = _hooked_airtable_lead(harness, wired, monkeypatch)
+    airtable = harness.sb.airtable
+
+    harness.leads.delete(lead)  # for good: no listing shows it, only the payload's destroyedRecordIds
+    assert airtable.deliverer.wait_idle()
+    messages = _hints(wired)
+    assert [json.loads(m["Body"])["hint"] for m in messages] == ["airtable"]
+    assert harness.board.card_for(lead)["closed"] is False
+    airtable.clear_requests()
+    assert _work(harness, wired, messages) == []
+    assert harness.board.card_for(lead) == {**harness.board.card_for(lead), "id": card, "closed": True}
+    read = [p for m, p in airtable.requests if m == "GET"]
+    assert any(p.endswith("/payloads") for p in read)
+    assert f"/v0/{harness.leads.base_id}/{harness.leads.table_id}/{lead}" in read  # confirmed gone: a 404
+
+
+@AIRTABLE
+def test_deletions_named_by_payloads_pass_the_mass_deletion_guard(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.configure(max_deletions_per_cycle=1)
+    lead, _card = _hooked_airtable_lead(harness, wired, monkeypatch)
+    other = harness.leads.add(name="Second", email="second@example.com", status="New", source="Web")
+    assert harness.cycle()["status"] == "synced"
+    assert harness.sb.airtable.deliverer.wait_idle()
+    _drain(harness, wired)
+
+    harness.leads.delete(lead)
+    harness.leads.delete(other)
+    assert harness.sb.airtable.deliverer.wait_idle()
+    caplog.clear()
+    assert _work(harness, wired, _hints(wired)) == []
+    # two deletions, over the limit of one: held, as a sweep's would be; nothing archived
+    assert [harness.board.card_for(i)["closed"] for i in (lead, other)] == [False, False]
+    assert "would archive or delete 2 records, more than the limit of 1" in caplog.text
+    report = harness.cycle()
+    assert report["full_sweep"] is False
+    assert report["held_deletions"] == 0  # the payloads were read once: the sweep finds them again
+
+
+@AIRTABLE
+def test_a_payload_naming_a_record_that_still_exists_changes_nothing_and_the_cursor_is_kept(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lead, _card = _hooked_airtable_lead(harness, wired, monkeypatch)
+    airtable = harness.sb.airtable
+    (hook,) = airtable.webhooks.values()
+    forged = {
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "baseTransactionNumber": 999,
+        "payloadFormat": "v0",
+        "actionMetadata": {"source": "publicApi", "sourceMetadata": {}},
+        "changedTablesById": {harness.leads.table_id: {"destroyedRecordIds": [lead, "rec'); DROP--", "../x"]}},
+    }
+    with airtable.lock:
+        forged["timestamp"] = hook["payloads"][-1][1]["timestamp"] if hook["payloads"] else forged["timestamp"]
+        hook["payloads"].append((hook["next_cursor"], forged))
+        hook["next_cursor"] += 1
+    report = harness.cycle()  # the minute schedule reads the payloads too
+    assert report["status"] in ("synced", "partial")
+    assert harness.board.card_for(lead)["closed"] is False  # read directly: still there, so not deleted
+    assert harness.leads.get(lead) is not None
+    airtable.clear_requests()
+    harness.cycle()
+    paths = [p for _, p in airtable.requests]
+    assert not [p for p in paths if p.endswith(f"/{lead}")]  # the cursor moved past it: not read again
+    assert not [p for p in paths if "DROP" in p or "/x" in p]  # malformed ids never reach a URL
+
+
+@AIRTABLE
+def test_a_failed_payload_read_keeps_the_cursor_and_a_webhook_gone_is_looked_up_again(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leadsync.connectors.airtable import AirtableConnector
+    from leadsync.errors import RetryableError
+
+    lead, _card = _hooked_airtable_lead(harness, wired, monkeypatch)
+    airtable = harness.sb.airtable
+    harness.leads.delete(lead)
+    assert airtable.deliverer.wait_idle()
+    _hints(wired)  # the ping's hint is not needed: the minute schedule reads the payloads too
+
+    def unavailable(self: AirtableConnector, webhook_id: str, cursor: int) -> Any:
+        raise RetryableError("airtable: 503 on the payloads")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AirtableConnector, "webhook_payloads", unavailable)
+        assert harness.cycle()["status"] == "synced"  # a failed read never fails the cycle ...
+    assert harness.board.card_for(lead)["closed"] is False
+    assert harness.cycle()["status"] == "synced"  # ... and the cursor was kept: the next one reads it
+    assert harness.board.card_for(lead)["closed"] is True
+
+    airtable.webhooks.clear()  # removed (or long expired): the payload read is a 404
+    harness.cycle()
+    airtable.clear_requests()
+    harness.cycle()
+    listing = f"/v0/bases/{harness.leads.base_id}/webhooks"
+    assert [p for _, p in airtable.requests if "/webhooks" in p] == [listing]  # looked for again, none found
+
+
 @AIRTABLE
 def test_an_airtable_ping_signed_by_another_webhook_gives_no_hint(
     harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
@@ -287,11 +433,11 @@ def test_the_cycle_refreshes_our_airtable_webhooks_before_they_expire_and_leaves
     assert hooks[ours["id"]]["expires"] > created[ours["id"]]
     assert hooks[theirs["id"]]["expires"] == created[theirs["id"]]
 
-    refreshed = hooks[ours["id"]]["expires"]
     harness.sb.airtable.clear_requests()
-    harness.cycle()  # within the hour: not even listed again
-    assert hooks[ours["id"]]["expires"] == refreshed
-    assert not [p for _, p in harness.sb.airtable.requests if "/webhooks" in p]
+    harness.cycle()  # within the hour: not even listed again, and not refreshed
+    webhook_calls = [(m, p) for m, p in harness.sb.airtable.requests if "/webhooks" in p]
+    # only the payload read of leadsync/cycle/payloads.py (which Airtable also counts as a refresh)
+    assert webhook_calls == [("GET", f"/v0/bases/{harness.leads.base_id}/webhooks/{ours['id']}/payloads")]
 
 
 @AIRTABLE

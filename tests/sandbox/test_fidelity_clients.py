@@ -481,6 +481,44 @@ def test_airtable_list_a_view_with_one_field(airtable: AirtableEmulator, airtabl
     assert refused.value.response.status_code == 422
 
 
+def test_airtable_webhook_list_and_payloads_from_a_cursor(airtable: AirtableEmulator, airtable_base: str) -> None:
+    """The cycle's payload read (leadsync/cycle/payloads.py): find our webhook in the base's list, then
+    read its payloads from a stored cursor. pyairtable parses each one as a `WebhookPayload`."""
+    from pyairtable.models.webhook import WebhookPayload
+
+    api = Api("patSANDBOX", endpoint_url=airtable.url)
+    base, table = api.base(airtable_base), api.table(airtable_base, "Leads")
+    airtable.deliverer.configure(drop=1.0)  # no receiver here: the pings are not the point
+    spec = {"options": {"filters": {"dataTypes": ["tableData"]}}}
+    made = base.add_webhook("https://receiver.example/webhooks/airtable/p1", spec)
+    (listed,) = base.webhooks()
+    assert (listed.id, listed.notification_url, listed.cursor_for_next_payload) == (
+        made.id,
+        "https://receiver.example/webhooks/airtable/p1",
+        1,
+    )
+
+    ada = table.create({"Name": "Ada"})
+    table.update(ada["id"], {"Status": "Won"})
+    table.delete(ada["id"])
+    payloads = list(base.webhook(made.id).payloads(cursor=1))
+    assert all(isinstance(p, WebhookPayload) for p in payloads)
+    assert [p.cursor for p in payloads] == [1, 2, 3]
+    assert [p.base_transaction_number for p in payloads] == sorted({p.base_transaction_number for p in payloads})
+    assert {p.action_metadata.source for p in payloads if p.action_metadata} == {"publicApi"}
+    (table_id,) = payloads[0].changed_tables_by_id
+    assert table_id == table.schema().id
+    created, changed, destroyed = (p.changed_tables_by_id[table_id] for p in payloads)
+    assert list(created.created_records_by_id) == [ada["id"]]
+    assert list(changed.changed_records_by_id) == [ada["id"]]
+    assert destroyed.destroyed_record_ids == [ada["id"]]
+
+    later = list(base.webhook(made.id).payloads(cursor=3))  # from a stored cursor: that payload and after
+    assert [(p.cursor, p.changed_tables_by_id[table_id].destroyed_record_ids) for p in later] == [(3, [ada["id"]])]
+    assert list(base.webhook(made.id).payloads(cursor=4)) == []
+    assert base.webhooks()[0].cursor_for_next_payload == 4
+
+
 # ---------------------------------------------------------------------------------------------- Sheets
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
 HEADER = ["Name", "Email", "Status", "Lead ID", "Trello Card", "leadsync"]

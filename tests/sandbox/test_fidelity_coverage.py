@@ -132,6 +132,10 @@ def _rows() -> list[Check]:
         Check(airtable, "DELETE", "/v0/{base_id}/{table_key}/{record_id}", (), "Table.delete(id)",
               a + "batch_create_update_and_single_patch_with_typecast"),
         Check(airtable, "GET", "/v0/{base_id}/{table_key}/{record_id}", (), "Table.get(id)", a + "get_record"),
+        Check(airtable, "GET", "/v0/bases/{base_id}/webhooks", (), "Base.webhooks()",
+              a + "webhook_list_and_payloads_from_a_cursor"),
+        Check(airtable, "GET", "/v0/bases/{base_id}/webhooks/{hook_id}/payloads", ("cursor",),
+              "Webhook.payloads(cursor=…)", a + "webhook_list_and_payloads_from_a_cursor"),
         # ---- Google Sheets (gspread 6 + google-auth service-account credentials)
         Check(sheets, "POST", "/token", ("grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer",),
               "google.oauth2.service_account.Credentials.refresh (JWT bearer grant)",

@@ -222,3 +222,9 @@ def test_airtable_pings_signed_with_the_mac_secret_and_serves_payloads_from_the_
     airtable.user_create_record(airtable_base, "Leads", {"Name": "Again"})
     assert airtable.deliverer.wait_idle()
     assert len([c for c in receiver.calls if c[0] == "POST"]) == 4
+    # payloads are kept a week: from cursor 1, only the new one is left; it keeps its number (4)
+    kept = requests.get(f"{hooks}/{hook['id']}/payloads", headers=auth, params={"cursor": 1}, timeout=5).json()
+    assert [next(iter(p["changedTablesById"].values())).keys() for p in kept["payloads"]] == [{"createdRecordsById"}]
+    assert (kept["cursor"], kept["mightHaveMore"]) == (5, False)
+    listed = requests.get(hooks, headers=auth, timeout=5).json()["webhooks"]
+    assert [h["cursorForNextPayload"] for h in listed] == [5]

@@ -79,3 +79,5 @@ def test_with_webhook_deliveries_dropped_duplicated_and_reordered_the_invariants
     assert hinted > 0, f"hinted cycles ran: {calls}"
     assert calls["dropped"] > 0, calls
     assert calls["duplicated"] > 0, calls
+    assert calls["http 409"] > 0, calls  # duplicates refused as replays, retried by the sandbox ...
+    assert calls["webhooks disabled"] == 0, calls  # ... without ever getting the webhook disabled

@@ -23,7 +23,7 @@ from leadsync.webhooks.hints import gate_for
 from tests.support.e2e import Harness
 from tests.support.moto_lock import serialized_aws_calls
 
-DROP, DUPLICATE, DELAY_S = 0.25, 0.25, 0.02
+DROP, DUPLICATE, DELAY_S, RETRY_DELAY_S = 0.25, 0.25, 0.02, 0.01
 
 
 class WebhookPath:
@@ -55,6 +55,9 @@ class WebhookPath:
         self.switch = h.sb.trello.deliverer.configure(
             drop=DROP, duplicate=DUPLICATE, delay_s=DELAY_S, reorder=True, seed=seed
         )
+        # a duplicate is refused (409) and retried 3 times; the soak compresses Trello's backoff like
+        # its other delays, so the retries are made (and counted) without waiting 0.6 s a duplicate
+        self._retry_delay_s, h.sb.trello.deliverer.retry_delay_s = h.sb.trello.deliverer.retry_delay_s, RETRY_DELAY_S
 
     def hinted_cycle(self, context: Any) -> tuple[str, int]:
         """Let the pending webhook calls land, then hand the queued hints to the worker handler."""
@@ -74,16 +77,19 @@ class WebhookPath:
         return f"hinted {pairs}: {len(messages)} message(s), {len(failed)} failed", len(messages)
 
     def counts(self) -> dict[str, int]:
-        """Webhook calls sent, dropped, duplicated, failed; receiver answers by status."""
+        """Webhook calls sent, dropped, duplicated, failed; receiver answers by status; webhooks disabled."""
         answered: dict[str, int] = {}
         for _, _, status in self.api.calls:
             answered[f"http {status}"] = answered.get(f"http {status}", 0) + 1
-        return {**self.switch.counts, **answered}
+        with self.h.sb.trello.lock:  # a refused duplicate (409) must never get the webhook disabled
+            disabled = sum(1 for hook in self.h.sb.trello.webhooks.values() if not hook["active"])
+        return {**self.switch.counts, **answered, "webhooks disabled": disabled}
 
     def stop(self) -> None:
         from handlers import webhook
 
         self.h.sb.trello.deliverer.wait_idle()
+        self.h.sb.trello.deliverer.retry_delay_s = self._retry_delay_s
         self.api.stop()
         self._serialized.__exit__(None, None, None)
         webhook._receiver.cache_clear()

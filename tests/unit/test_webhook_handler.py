@@ -219,16 +219,22 @@ def test_bad_trello_requests_get_their_4xx_and_enqueue_nothing(
     assert "updateCard" not in logged  # nothing of the body
 
 
-def test_a_replayed_trello_event_is_acknowledged_but_enqueues_nothing_more(
+def test_a_replayed_trello_event_is_refused_with_409_and_enqueues_nothing_more(
     cloud: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     event = _trello_event()
     assert _call(cloud, event)["statusCode"] == 200
     assert len(_queued(cloud)) == 1
-    # 200, not a 4xx: Trello would retry a 4xx and disable the webhook (tests/e2e/test_webhooks.py)
-    assert _call(cloud, copy.deepcopy(event))["statusCode"] == 200
+    # 409, never 410 (Trello deletes a webhook answered 410); tests/e2e/test_webhooks.py shows the
+    # sender's retries of a refused duplicate do not disable the webhook
+    answer = _call(cloud, copy.deepcopy(event))
+    assert answer["statusCode"] == 409
+    assert json.loads(answer["body"]) == {"error": "duplicate: event already received, nothing enqueued", "status": 409}
     assert _queued(cloud) == []
-    assert "duplicate: event already received" in _logged(caplog)
+    logged = _logged(caplog)
+    assert "duplicate: event already received" in logged
+    assert APP_SECRET not in logged  # no secret ...
+    assert "updateCard" not in logged  # ... and nothing of the body
 
 
 def test_the_replay_guard_survives_a_new_container(cloud: dict[str, Any]) -> None:
@@ -237,7 +243,7 @@ def test_the_replay_guard_survives_a_new_container(cloud: dict[str, Any]) -> Non
     assert _call(cloud, _trello_event())["statusCode"] == 200
     webhook._receiver.cache_clear()  # a cold start: only DynamoDB remembers
     assert _queued(cloud) != []
-    assert _call(cloud, _trello_event())["statusCode"] == 200
+    assert _call(cloud, _trello_event())["statusCode"] == 409
     assert _queued(cloud) == []
 
 
@@ -251,7 +257,7 @@ def test_a_signed_airtable_ping_hints_its_pair_with_an_empty_200(cloud: dict[str
     answer = _call(cloud, _airtable_event())
     assert (answer["statusCode"], answer["body"]) == (200, "")
     assert [(m["pair"], m["hint"]) for m in _queued(cloud)] == [("airtable-trello", "airtable")]
-    assert _call(cloud, _airtable_event())["statusCode"] == 200  # the same ping again: a replay
+    assert _call(cloud, _airtable_event())["statusCode"] == 409  # the same ping again: a replay
     assert _queued(cloud) == []
 
 
@@ -324,8 +330,8 @@ def test_notion_handshake_stores_the_token_once_without_logging_it_then_signed_e
     body = _notion_body()
     assert _call(cloud, _event("notion", body, {"x-notion-signature": _notion_sign(body)}))["statusCode"] == 200
     assert [(m["pair"], m["hint"]) for m in _queued(cloud)] == [("notion-trello", "notion")]
-    assert _call(cloud, _event("notion", body, {"x-notion-signature": _notion_sign(body)}))["statusCode"] == 200
-    assert _queued(cloud) == []  # a replay: acknowledged, nothing enqueued
+    assert _call(cloud, _event("notion", body, {"x-notion-signature": _notion_sign(body)}))["statusCode"] == 409
+    assert _queued(cloud) == []  # a replay: refused, nothing enqueued
 
     other = _notion_body(parent="ffffffff-2f1d-4d86-a9b1-0b8a3b7a9d11", event_id="9d2f7c4e-2222-4c3b-8a55-0c7e2b9d4f10")
     assert _call(cloud, _event("notion", other, {"x-notion-signature": _notion_sign(other)}))["statusCode"] == 200

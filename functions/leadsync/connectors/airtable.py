@@ -246,6 +246,7 @@ class AirtableConnector:
         page_size: int = MAX_PAGE_SIZE,
         typecast: bool = False,
         penalty_seconds: float = PENALTY_SECONDS,
+        webhook_ids: Sequence[str] = (),
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
@@ -269,6 +270,7 @@ class AirtableConnector:
         self.overlap = timedelta(seconds=overlap_seconds)
         self.page_size = page_size
         self.typecast = typecast
+        self.webhook_ids = frozenset(webhook_ids)  # ours (their MAC secrets are in the credentials)
         self._checked = False
         supply_penalty(transport, penalty_seconds)
 
@@ -329,6 +331,25 @@ class AirtableConnector:
         """The path of one record of this table (a malformed id is a ``RecordError``, nothing sent)."""
         checked = self._record_id(record_id)  # before the schema is read: nothing is sent for a bad id
         return path("/v0/{}/{}/{}", self.base_id, str(self._table()["id"]), checked)
+
+    @property
+    def table_id(self) -> str:
+        """The table's ``tbl…`` id (webhook payloads name tables by id)."""
+        return str(self._table()["id"])
+
+    # -- webhooks (leadsync.cycle.payloads) ------------------------------------------------
+
+    def webhooks(self) -> Any:
+        """The base's webhooks as listed (``GET /v0/bases/{base}/webhooks``), unparsed: untrusted."""
+        return self.transport.request("GET", path("/v0/bases/{}/webhooks", self.base_id))
+
+    def webhook_payloads(self, webhook_id: str, cursor: int) -> Any:
+        """One page of a webhook's payloads from ``cursor`` (at most 50), unparsed: untrusted. A webhook
+        that is gone is a ``NotFound``; a malformed id is a ``ValueError`` and nothing is sent."""
+        if ids.airtable_webhook_id(webhook_id) is None or cursor < 1:
+            raise ValueError("not an Airtable webhook id and cursor: nothing was sent")
+        route = path("/v0/bases/{}/webhooks/{}/payloads", self.base_id, webhook_id)
+        return self.transport.request("GET", route, params={"cursor": cursor})
 
     # -- ids -------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ _HEX = "[0-9a-fA-F]"
 _NOTION = re.compile(rf"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}|{_HEX}{{32}}")
 _TRELLO = re.compile(rf"{_HEX}{{24}}")
 _AIRTABLE_RECORD = re.compile(r"rec[A-Za-z0-9]{14}")
+_AIRTABLE_WEBHOOK = re.compile(r"ach[A-Za-z0-9]{14}")
 _SHEETS_LEAD = re.compile(r"L-[A-Z2-7]{10}")
 _SAFE_LINK = re.compile(r"[A-Za-z0-9-]{1,64}")
 
@@ -51,6 +52,11 @@ def trello_id(raw: object) -> str | None:
 def airtable_record_id(raw: object) -> str | None:
     """``raw`` when it is an Airtable record id (``rec`` + 14 alphanumerics), else ``None``."""
     return _matches(_AIRTABLE_RECORD, raw)
+
+
+def airtable_webhook_id(raw: object) -> str | None:
+    """``raw`` when it is an Airtable webhook id (``ach`` + 14 alphanumerics), else ``None``."""
+    return _matches(_AIRTABLE_WEBHOOK, raw)
 
 
 def sheets_lead_id(raw: object) -> str | None:

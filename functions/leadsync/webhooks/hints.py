@@ -1,5 +1,6 @@
 """The receiver's I/O: hints onto the pair queue, the pending-hint gate, the replay guard, and the
-Notion handshake's token.
+Notion handshake's token. The gate and the guard are both :class:`Claims` (a key claimed with a TTL,
+released early when needed), in the state table or, for local runs, in memory.
 
 A hint is a pair-queue message like the dispatcher's (``{"pair", "tick"}`` plus ``"hint"``: the
 system it came from), in the pair's message group, so the worker runs it with the same engine and
@@ -18,8 +19,8 @@ would wait for the next tick.)
 
 Replays: an event key (Notion event id, Trello action id, Airtable webhook id + timestamp) is claimed
 once with a conditional put (``PK=WEBHOOK#<sha256 of the key>``, TTL a day) in the state table. A
-second request with the same key is acknowledged with 200 (a 4xx would make the sender retry and, for
-Trello, disable the webhook) and enqueues nothing. The message's deduplication id comes from the event
+second request with the same key is refused with 409 (never 410, which makes Trello delete the webhook)
+and enqueues nothing. The message's deduplication id comes from the event
 key too, so a send retried by the SDK is one message.
 """
 
@@ -29,7 +30,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -83,51 +84,49 @@ def is_hint(body: str) -> bool:
     return isinstance(data, dict) and isinstance(data.get("hint"), str)
 
 
-class HintGate(Protocol):
-    def open(self, pair: str, now: datetime) -> bool:
-        """Mark a hint pending for ``pair``; False when one already is (this event is covered)."""
+class Claims(Protocol):
+    """Keys claimed for a while: the one primitive under the pending-hint gate and the replay guard."""
 
-    def close(self, pair: str) -> None:
-        """The pair's cycle is about to read: the next event needs a hint of its own."""
+    def claim(self, key: str, now: datetime) -> bool:
+        """Claim ``key`` until ``now`` + the TTL; False while an unexpired claim holds it."""
+
+    def release(self, key: str) -> None:
+        """Drop the claim on ``key`` (the next ``claim`` succeeds)."""
 
 
-class MemoryHintGate:
-    """Local runs and tests (one per process: the receiver and the worker share it)."""
+class MemoryClaims:
+    """Local runs and tests: claims held by this process."""
 
-    def __init__(self) -> None:
-        self._open: dict[str, float] = {}
+    def __init__(self, ttl_seconds: int) -> None:
+        self._ttl = ttl_seconds
+        self._until: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def open(self, pair: str, now: datetime) -> bool:
+    def claim(self, key: str, now: datetime) -> bool:
         with self._lock:
-            if self._open.get(pair, 0.0) > now.timestamp():
+            if self._until.get(key, 0.0) > now.timestamp():
                 return False
-            self._open[pair] = now.timestamp() + GATE_SECONDS
+            self._until[key] = now.timestamp() + self._ttl
             return True
 
-    def close(self, pair: str) -> None:
+    def release(self, key: str) -> None:
         with self._lock:
-            self._open.pop(pair, None)
+            self._until.pop(key, None)
 
 
-LOCAL_GATE = MemoryHintGate()
+class DynamoClaims:
+    """Claims as items of the state table, made with a conditional put; an expired claim counts as
+    absent (DynamoDB's TTL deletes it later). ``item_key`` maps a key to the item's primary key."""
 
+    def __init__(self, client: Any, table: str, item_key: Callable[[str], dict[str, Any]], ttl_seconds: int) -> None:
+        self._client, self._table, self._item_key, self._ttl = client, table, item_key, ttl_seconds
 
-class DynamoHintGate:
-    """The gate as an item of the pair's partition (``SK=HINT``), opened with a conditional put."""
-
-    def __init__(self, client: Any, table: str) -> None:
-        self._client, self._table = client, table
-
-    def _key(self, pair: str) -> dict[str, Any]:
-        return {PARTITION_KEY: {"S": pair_pk(pair)}, SORT_KEY: {"S": GATE_SK}}
-
-    def open(self, pair: str, now: datetime) -> bool:
+    def claim(self, key: str, now: datetime) -> bool:
         epoch = int(now.timestamp())
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**self._key(pair), TTL_ATTRIBUTE: {"N": str(epoch + GATE_SECONDS)}},
+                Item={**self._item_key(key), TTL_ATTRIBUTE: {"N": str(epoch + self._ttl)}},
                 ConditionExpression="attribute_not_exists(#pk) OR #exp < :now",
                 ExpressionAttributeNames={"#pk": PARTITION_KEY, "#exp": TTL_ATTRIBUTE},
                 ExpressionAttributeValues={":now": {"N": str(epoch)}},
@@ -136,73 +135,62 @@ class DynamoHintGate:
             return False
         return True
 
+    def release(self, key: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=self._item_key(key))
+
+
+def gate_item(pair: str) -> dict[str, Any]:
+    """The pending-hint gate's item: in the pair's partition, ``SK=HINT``."""
+    return {PARTITION_KEY: {"S": pair_pk(pair)}, SORT_KEY: {"S": GATE_SK}}
+
+
+def replay_item(key: str) -> dict[str, Any]:
+    """An event key's item: ``PK=WEBHOOK#<sha256 of the key>``, ``SK=SEEN``."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+    return {PARTITION_KEY: {"S": f"{REPLAY_PREFIX}{digest}"}, SORT_KEY: {"S": REPLAY_SK}}
+
+
+class HintGate:
+    """At most one hint pending per pair: a claim on the pair for ``GATE_SECONDS``."""
+
+    def __init__(self, claims: Claims) -> None:
+        self._claims = claims
+
+    def open(self, pair: str, now: datetime) -> bool:
+        """Mark a hint pending for ``pair``; False when one already is (this event is covered)."""
+        return self._claims.claim(pair, now)
+
     def close(self, pair: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=self._key(pair))
+        """The pair's cycle is about to read: the next event needs a hint of its own."""
+        self._claims.release(pair)
+
+
+LOCAL_GATE = HintGate(MemoryClaims(GATE_SECONDS))  # one per process: the receiver and the worker share it
+
+
+def _dynamodb(client: Any) -> Any:
+    if client is not None:
+        return client
+    import boto3
+
+    return boto3.client("dynamodb")
 
 
 def gate_for(table: str | None, client: Any = None) -> HintGate:
     """The gate of this deployment: in the state table, or this process's for local runs."""
     if not table:
         return LOCAL_GATE
-    if client is None:
-        import boto3
-
-        client = boto3.client("dynamodb")
-    return DynamoHintGate(client, table)
+    return HintGate(DynamoClaims(_dynamodb(client), table, gate_item, GATE_SECONDS))
 
 
-class ReplayGuard(Protocol):
-    def claim(self, key: str, now: datetime) -> bool:
-        """Record ``key``; False when it was already recorded (a replay)."""
-
-    def release(self, key: str) -> None:
-        """Forget ``key`` (its hint could not be enqueued: the sender's retry must be accepted)."""
+ReplayGuard = Claims  # event keys: claimed once for a day; released when the hint could not be enqueued
 
 
-class MemoryReplayGuard:
-    """Local runs and tests: the keys seen by this process."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, float] = {}
-
-    def claim(self, key: str, now: datetime) -> bool:
-        expires = self._seen.get(key)
-        if expires is not None and expires > now.timestamp():
-            return False
-        self._seen[key] = now.timestamp() + REPLAY_TTL_SECONDS
-        return True
-
-    def release(self, key: str) -> None:
-        self._seen.pop(key, None)
-
-
-def _replay_key(key: str) -> dict[str, Any]:
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
-    return {PARTITION_KEY: {"S": f"{REPLAY_PREFIX}{digest}"}, SORT_KEY: {"S": REPLAY_SK}}
-
-
-class DynamoReplayGuard:
-    """Event keys in the state table, claimed with a conditional put; expired claims count as absent."""
-
-    def __init__(self, client: Any, table: str) -> None:
-        self._client, self._table = client, table
-
-    def claim(self, key: str, now: datetime) -> bool:
-        epoch = int(now.timestamp())
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={**_replay_key(key), TTL_ATTRIBUTE: {"N": str(epoch + REPLAY_TTL_SECONDS)}},
-                ConditionExpression="attribute_not_exists(#pk) OR #exp < :now",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY, "#exp": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":now": {"N": str(epoch)}},
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-    def release(self, key: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=_replay_key(key))
+def replay_guard_for(table: str | None, client: Any = None) -> ReplayGuard:
+    """The replay guard of this deployment: in the state table, or this process's memory."""
+    if not table:
+        return MemoryClaims(REPLAY_TTL_SECONDS)
+    return DynamoClaims(_dynamodb(client), table, replay_item, REPLAY_TTL_SECONDS)
 
 
 class HandshakeStore(Protocol):

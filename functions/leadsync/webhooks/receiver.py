@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,10 +105,25 @@ def _pair(pairs: Sequence[PairConfig], pair_id: str | None) -> PairConfig | None
     return next((p for p in pairs if p.id == pair_id), None)
 
 
-def _signature_problem(request: Request, header: str, system: str) -> Outcome | None:
-    if not request.headers.get(header):
+def _signed_json(
+    request: Request,
+    system: str,
+    header: str,
+    verifier: Callable[[str], bool] | None,
+    unconfigured: str,
+    mismatch: str,
+) -> dict[str, Any] | Outcome:
+    """The prologue of every signed route, in order: the signature header (401), a key to check it
+    with (``verifier`` is None without one: 503, the sender retries), the signature over the raw
+    body (403), then the body as a JSON object (400). The body is parsed only once it is verified."""
+    signature = request.headers.get(header)
+    if not signature:
         return Outcome(401, f"no {header} header", system)
-    return None
+    if verifier is None:
+        return Outcome(503, unconfigured, system)
+    if not verifier(signature):
+        return Outcome(403, mismatch, system)
+    return _json_object(request.body, system)
 
 
 def _json_object(body: bytes, system: str) -> dict[str, Any] | Outcome:
@@ -136,14 +151,15 @@ def _side(pair: PairConfig, kind: type[Any]) -> tuple[str, Any] | None:
 
 def _trello(request: Request, pair: PairConfig | None, pair_id: str, secrets: WebhookSecrets) -> Outcome:
     system = "trello"
-    missing = _signature_problem(request, TRELLO_HEADER, system)
-    if missing:
-        return missing
-    if not secrets.trello_app_secret:
-        return Outcome(503, "trello_app_secret is not configured", system)
-    if not verify.verify_trello(request.body, request.headers[TRELLO_HEADER], request.url, secrets.trello_app_secret):
-        return Outcome(403, "signature does not match body and callback URL", system)
-    data = _json_object(request.body, system)
+    secret = secrets.trello_app_secret
+    data = _signed_json(
+        request,
+        system,
+        TRELLO_HEADER,
+        (lambda signature: verify.verify_trello(request.body, signature, request.url, secret)) if secret else None,
+        "trello_app_secret is not configured",
+        "signature does not match body and callback URL",
+    )
     if isinstance(data, Outcome):
         return data
     side = _side(pair, TrelloSide) if pair else None
@@ -160,14 +176,15 @@ def _trello(request: Request, pair: PairConfig | None, pair_id: str, secrets: We
 
 def _airtable(request: Request, pair: PairConfig | None, pair_id: str, secrets: WebhookSecrets) -> Outcome:
     system = "airtable"
-    missing = _signature_problem(request, AIRTABLE_HEADER, system)
-    if missing:
-        return missing
-    if not secrets.airtable:
-        return Outcome(503, "airtable_webhook_secrets is not configured", system)
-    if not verify.verify_airtable(request.body, request.headers[AIRTABLE_HEADER], secrets.airtable.values()):
-        return Outcome(403, "MAC does not match the body under any webhook secret", system)
-    data = _json_object(request.body, system)
+    macs = list(secrets.airtable.values())
+    data = _signed_json(
+        request,
+        system,
+        AIRTABLE_HEADER,
+        (lambda signature: verify.verify_airtable(request.body, signature, macs)) if macs else None,
+        "airtable_webhook_secrets is not configured",
+        "MAC does not match the body under any webhook secret",
+    )
     if isinstance(data, Outcome):
         return data
     side = _side(pair, AirtableSide) if pair else None
@@ -194,11 +211,15 @@ def _notion(request: Request, pairs: Sequence[PairConfig], secrets: WebhookSecre
     system = "notion"
     if not request.headers.get(NOTION_HEADER):
         return _notion_handshake(request.body)
-    if not secrets.notion_verification_token:
-        return Outcome(503, "no Notion verification token is stored yet", system)
-    if not verify.verify_notion(request.body, request.headers[NOTION_HEADER], secrets.notion_verification_token):
-        return Outcome(403, "signature does not match the body", system)
-    data = _json_object(request.body, system)
+    token = secrets.notion_verification_token
+    data = _signed_json(
+        request,
+        system,
+        NOTION_HEADER,
+        (lambda signature: verify.verify_notion(request.body, signature, token)) if token else None,
+        "no Notion verification token is stored yet",
+        "signature does not match the body",
+    )
     if isinstance(data, Outcome):
         return data
     event_id = ids.notion_id(data.get("id"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,9 +76,12 @@ def request_from_event(event: Mapping[str, Any], base_url: str | None = None) ->
 
 
 def response(status: int, reason: str = "") -> dict[str, Any]:
-    """An HTTP API response; success has an empty body (Airtable wants 200/204 with none)."""
-    body = "" if status < 300 else reason
-    return {"statusCode": status, "headers": {"content-type": "text/plain; charset=utf-8"}, "body": body}
+    """An HTTP API response; success has an empty body (Airtable wants 200/204 with none), a refusal a
+    JSON ``{"error": reason}`` (the reason never holds the body or a secret)."""
+    if status < 300:
+        return {"statusCode": status, "headers": {"content-type": "text/plain; charset=utf-8"}, "body": ""}
+    body = json.dumps({"error": reason, "status": status}, separators=(",", ":"))
+    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": body}
 
 
 @dataclass
@@ -119,10 +123,11 @@ class Receiver:
         if outcome.status != 200 or outcome.event_key is None:
             return self._answer(outcome)
         if not self.replays.claim(outcome.event_key, self._now()):
-            # A replay of a signed event looks exactly like the sender's own retry (its first answer
-            # lost): a 4xx would make Trello retry and count failures until it disables the webhook.
-            # So it is acknowledged and changes nothing: no hint, no cycle.
-            return self._answer(Outcome(200, "duplicate: event already received, nothing enqueued", outcome.system))
+            # A replay (or the sender's own retry after a lost answer: the same signed bytes) is refused
+            # with 409 and changes nothing. Never 410: Trello deletes a webhook answered 410. A 409 makes
+            # the sender retry a few times (each one refused the same way) and counts one failed delivery,
+            # which the next accepted event resets: a webhook is disabled only by failures in a row.
+            return self._answer(Outcome(409, "duplicate: event already received, nothing enqueued", outcome.system))
         if outcome.hints:
             return self._enqueue(outcome, outcome.event_key)
         return self._answer(outcome)
@@ -163,7 +168,7 @@ class Receiver:
             extra["event"] = outcome.event_key
         if fingerprint:
             extra["token_sha256_prefix"] = fingerprint  # enough to tell two tokens apart, useless to forge
-        if outcome.status < 400 and outcome.reason.startswith("duplicate"):
+        if outcome.reason.startswith("duplicate"):
             logger.warning("webhook duplicate ignored", extra=extra)
             metrics.add_metric(name="WebhookDuplicates", unit=COUNT, value=1)
         elif outcome.status < 400:
@@ -185,15 +190,12 @@ def build_receiver(environ: Mapping[str, str] | None = None) -> Receiver:
     env = os.environ if environ is None else environ
     settings = Settings.from_env(env)
     hooks = WebhookSettings.from_env(env)
-    replays: hint_io.ReplayGuard = (
-        hint_io.DynamoReplayGuard(boto3.client("dynamodb"), settings.table)
-        if settings.table
-        else hint_io.MemoryReplayGuard()
-    )
+    dynamodb = boto3.client("dynamodb") if settings.table else None
+    replays = hint_io.replay_guard_for(settings.table, dynamodb)
     handshake: hint_io.HandshakeStore = (
         hint_io.SecretsHandshakeStore(boto3.client("secretsmanager"), hooks.handshake_secret_arn)
         if hooks.handshake_secret_arn
         else hint_io.MemoryHandshakeStore()
     )
-    gate = hint_io.gate_for(settings.table, boto3.client("dynamodb") if settings.table else None)
+    gate = hint_io.gate_for(settings.table, dynamodb)
     return Receiver(settings, hooks, boto3.client("sqs"), replays, handshake, gate)
