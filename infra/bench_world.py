@@ -24,6 +24,7 @@ for _path in (ROOT / "functions", ROOT / "infra", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from bench_moto import tune_moto  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tests.support.e2e import Board, NotionLeads, environment, pair_config  # noqa: E402
 
@@ -58,6 +59,7 @@ class Stack:
     def __init__(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        tune_moto()  # moto's costs that grow with the table (bench_moto.py)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         self.workdir = Path(tempfile.mkdtemp(prefix="leadsync-bench-"))
         self.sb = Sandbox.start()
