@@ -50,6 +50,14 @@ def test_bench_runs_twenty_leads_and_prints_every_column() -> None:
     slow_requests = sum(_counts(slow[5]).values())
     assert float(slow[7]) >= float(first[7]) + 0.15 * slow_requests, (first, slow)
 
+    # the two first syncs side by side: invocations, requests, 429s and share of the bound, off then on
+    both = table_row(text, "## First sync: latency off and on", "notion", "20")
+    assert both[2:5] == [first[4].split()[0], first[5], "0"], (both, first)
+    assert both[6:9] == [slow[4].split()[0], slow[5], "0"], (both, slow)
+    off_share, on_share = (int(cell.removesuffix("%")) for cell in (both[5], both[9]))
+    assert off_share > on_share > 0, both  # the round trips cost time the limits alone would not
+    assert "engine settings: the engine's defaults" in text
+
     sweep = table_row(text, "## Hourly full sweep", "notion", "20")
     assert sweep[-1] == "yes"
     assert "import handlers.scheduled_sync" in text
