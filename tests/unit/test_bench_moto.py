@@ -4,7 +4,9 @@ whole-table copy per transaction, and transactions still all-or-nothing."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -14,7 +16,9 @@ from moto.core.common_models import BaseModel
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoResult
 
+import bench_moto
 from bench_moto import tune_moto
 from leadsync.state.table import create_table
 
@@ -28,6 +32,7 @@ def tuned(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dynamodb_models, "copy", dynamodb_models.copy)
     backend = dynamodb_models.DynamoDBBackend
     monkeypatch.setattr(backend, "transact_write_items", backend.transact_write_items)
+    monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result)
     tune_moto()
 
 
@@ -124,7 +129,44 @@ def test_a_transaction_that_passes_applies_every_write(client: Any) -> None:
     assert _get(client, "LINK#1") == {**_key("LINK#1"), "v": {"S": "a"}}
 
 
+def _query(ddb: Any, **extra: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = ddb.query(
+        TableName=TABLE,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+        ExpressionAttributeValues={":pk": {"S": "PAIR#p"}, ":prefix": {"S": "LINK#"}},
+        **extra,
+    )
+    answer.pop("ResponseMetadata")
+    return answer
+
+
+def test_query_answers_are_the_same_as_moto_s_own(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    every_type = {
+        "s": {"S": "text é"},
+        "n": {"N": "12.5"},
+        "yes": {"BOOL": True},
+        "none": {"NULL": True},
+        "list": {"L": [{"S": "a"}, {"N": "1"}, {"M": {"k": {"S": "v"}}}]},
+        "strings": {"SS": ["x", "y"]},
+        "numbers": {"NS": ["1", "2"]},
+    }
+    for i in range(3):
+        client.put_item(TableName=TABLE, Item={**_key(f"LINK#{i}"), **every_type})
+    client.put_item(TableName=TABLE, Item={**_key("LINK#bin"), "b": {"B": b"\x00\xff"}})  # moto's path whole
+    fast: list[bytes | str] = []  # the fast path reads moto's answer for the rest once
+    loads = json.loads
+    monkeypatch.setattr(
+        bench_moto, "json", SimpleNamespace(loads=lambda b: fast.append(b) or loads(b), dumps=json.dumps)
+    )
+    tuned = [_query(client), _query(client, Limit=2), _query(client, Select="COUNT")]
+    assert len(fast) == 1, "only the page without a binary value (Limit=2) takes the fast path"
+    monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result.original)
+    assert [_query(client), _query(client, Limit=2), _query(client, Select="COUNT")] == tuned
+    assert tuned[0]["Count"] == 4
+    assert tuned[1]["LastEvaluatedKey"] == _key("LINK#1")
+
+
 def test_tuning_twice_wraps_the_transaction_once(tuned: None) -> None:
-    wrapped = dynamodb_models.DynamoDBBackend.transact_write_items
+    wrapped = dynamodb_models.DynamoDBBackend.transact_write_items, DynamoResult.execute_result
     tune_moto()
-    assert dynamodb_models.DynamoDBBackend.transact_write_items is wrapped
+    assert (dynamodb_models.DynamoDBBackend.transact_write_items, DynamoResult.execute_result) == wrapped
