@@ -1,7 +1,8 @@
 """leadsync benchmark: what a cycle costs, and how long the first sync of N leads takes.
 
-    make bench                                   (N = 100, 1,000, 10,000; about 15 minutes; then the fan-out)
-    .venv/bin/python infra/bench.py --sizes 100,1000 [--scale auto|S] [--max-invocations K] [--no-fanout]
+    make bench                                   (N = 100, 1,000, 10,000, latency off and on; then the fan-out)
+    .venv/bin/python infra/bench.py --sizes 100,1000 [--latency off|on|both] [--max-invocations K] [--no-fanout]
+    .venv/bin/python infra/bench.py --sizes 1000 --engine-env NAME=VALUE [--pair-option KEY=JSON]
     .venv/bin/python infra/bench.py --fanout-only [--pairs 200] [--concurrency 10]   (bench_fanout.py)
 
 For each lead tracker and size N, against the sandbox (in this process) and a moto DynamoDB
@@ -15,7 +16,8 @@ server, with the real handler running in a separate "Lambda container" process
 3. three settling cycles (past the 2-minute read overlap), then no-change cycles: requests per
    system and DynamoDB calls;
 4. rate limits OFF, a fresh worker: a cold then warm no-change cycles for CPU and memory, then a
-   no-change full sweep (the hourly re-read).
+   no-change full sweep (the hourly re-read);
+5. latency on: a fresh world, every emulator answering with its system's realistic latency, step 2 only.
 
 Then the handler's import time and the deployment package size, and the fan-out simulation:
 many pairs through the dispatcher and worker handlers, SQS and shared budgets (``bench_fanout.py``).
