@@ -107,7 +107,7 @@ def _fast_items(original: Any) -> Any:
         items = result.get("Items") if isinstance(result, dict) else None
         if not isinstance(items, list) or not _plain(items):
             return original(self, context)
-        rest = type(self).__new__(type(self))
+        rest = copy.copy(self)
         rest._result = {k: v for k, v in result.items() if k != "Items"}
         status, headers, body = original(rest, context)
         answer = json.loads(body)
@@ -127,7 +127,7 @@ def tune_moto() -> None:
 
     BaseModel.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign,assignment]
     reset_model_data()
-    dynamodb_models.copy = types.SimpleNamespace(deepcopy=_not_table_deepcopy)  # type: ignore[attr-defined]
+    dynamodb_models.copy = types.SimpleNamespace(deepcopy=_not_table_deepcopy)  # type: ignore[assignment]
     backend = dynamodb_models.DynamoDBBackend
     if not getattr(backend.transact_write_items, "tuned", False):
         backend.transact_write_items = _transact_write_items(backend.transact_write_items)  # type: ignore[method-assign]

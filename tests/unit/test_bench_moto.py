@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 from moto.core.common_models import BaseModel
 from moto.dynamodb import models as dynamodb_models
-from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoResult
 
@@ -59,7 +59,7 @@ def _get(ddb: Any, sk: str) -> dict[str, Any] | None:
 
 def test_model_objects_are_no_longer_tracked(tuned: None) -> None:
     before = len(Item.instances_tracked)  # type: ignore[attr-defined]
-    item = Item({"S": "h"}, None, {"PK": {"S": "h"}})
+    item = Item(DynamoType({"S": "h"}), None, {"PK": {"S": "h"}})
     copy.deepcopy(item)
     assert len(Item.instances_tracked) == before  # type: ignore[attr-defined]
 
@@ -154,13 +154,15 @@ def test_query_answers_are_the_same_as_moto_s_own(client: Any, monkeypatch: pyte
         client.put_item(TableName=TABLE, Item={**_key(f"LINK#{i}"), **every_type})
     client.put_item(TableName=TABLE, Item={**_key("LINK#bin"), "b": {"B": b"\x00\xff"}})  # moto's path whole
     fast: list[bytes | str] = []  # the fast path reads moto's answer for the rest once
-    loads = json.loads
-    monkeypatch.setattr(
-        bench_moto, "json", SimpleNamespace(loads=lambda b: fast.append(b) or loads(b), dumps=json.dumps)
-    )
+
+    def loads(body: bytes | str) -> Any:
+        fast.append(body)
+        return json.loads(body)
+
+    monkeypatch.setattr(bench_moto, "json", SimpleNamespace(loads=loads, dumps=json.dumps))
     tuned = [_query(client), _query(client, Limit=2), _query(client, Select="COUNT")]
     assert len(fast) == 1, "only the page without a binary value (Limit=2) takes the fast path"
-    monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result.original)
+    monkeypatch.setattr(DynamoResult, "execute_result", getattr(DynamoResult.execute_result, "original"))  # noqa: B009
     assert [_query(client), _query(client, Limit=2), _query(client, Select="COUNT")] == tuned
     assert tuned[0]["Count"] == 4
     assert tuned[1]["LastEvaluatedKey"] == _key("LINK#1")
