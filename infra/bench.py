@@ -1,7 +1,8 @@
 """leadsync benchmark: what a cycle costs, and how long the first sync of N leads takes.
 
-    make bench                                   (N = 100, 1,000, 10,000; about 15 minutes; then the fan-out)
-    .venv/bin/python infra/bench.py --sizes 100,1000 [--scale auto|S] [--max-invocations K] [--no-fanout]
+    make bench                                   (N = 100, 1,000, 10,000, latency off and on; then the fan-out)
+    .venv/bin/python infra/bench.py --sizes 100,1000 [--latency off|on|both] [--max-invocations K] [--no-fanout]
+    .venv/bin/python infra/bench.py --sizes 1000 --engine-env NAME=VALUE [--pair-option KEY=JSON]
     .venv/bin/python infra/bench.py --fanout-only [--pairs 200] [--concurrency 10]   (bench_fanout.py)
 
 For each lead tracker and size N, against the sandbox (in this process) and a moto DynamoDB
@@ -15,7 +16,8 @@ server, with the real handler running in a separate "Lambda container" process
 3. three settling cycles (past the 2-minute read overlap), then no-change cycles: requests per
    system and DynamoDB calls;
 4. rate limits OFF, a fresh worker: a cold then warm no-change cycles for CPU and memory, then a
-   no-change full sweep (the hourly re-read).
+   no-change full sweep (the hourly re-read);
+5. latency on: a fresh world, every emulator answering with its system's realistic latency, step 2 only.
 
 Then the handler's import time and the deployment package size, and the fan-out simulation:
 many pairs through the dispatcher and worker handlers, SQS and shared budgets (``bench_fanout.py``).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import statistics
 import sys
@@ -240,7 +243,7 @@ def bench_world(
     the first sync only, every emulator answering with its system's realistic latency (seeded)."""
     scale = (auto_scale(n) if args.scale == "auto" else float(args.scale)) if args.clock == "scaled" else 1.0
     _progress(f"{system} N={n}: seeding")
-    world = World(stack, system, n).build(make)
+    world = World(stack, system, n, pair_options=args.pair_options, engine_env=args.engine_env).build(make)
     log = stack.workdir / f"worker-{system}-{n}{'-latency' if latency else ''}.log"
     label = f"{system} N={n}" + (" latency on" if latency else "")
     if latency:
@@ -481,6 +484,8 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
             rows,
         )
     )
+    lines += ["", "## First sync: latency off and on", ""]
+    lines.append(latency_table(results))
     lines += ["", "## Hourly full sweep with no changes (rate limits off)", ""]
     rows = [
         [
@@ -501,6 +506,40 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
     lines += [f"- {note}" for r in results for note in r.notes]
     lines += [f"- {line}" for line in legend(args.clock)]
     return "\n".join(lines)
+
+
+def share_of_bound(first: FirstSync) -> str:
+    """bound s / active s as a percentage: 100 % runs exactly at the busiest system's documented limit."""
+    bound, _ = first.bound()
+    if not first.done:
+        return "NOT done"
+    return f"{bound / first.active_seconds:.0%}" if first.active_seconds else "-"
+
+
+def latency_table(results: list[Result]) -> str:
+    """One row per tracker and N: the first sync with latency off beside the same with latency on."""
+    runs: dict[tuple[str, int], dict[bool, FirstSync]] = {}
+    for r in results:
+        runs.setdefault((r.system, r.n), {})[r.first.latency] = r.first
+    rows = []
+    for (system, n), by_latency in runs.items():
+        row = [system, f"{n:,}"]
+        for latency in (False, True):
+            f = by_latency.get(latency)
+            if f is None:
+                row += ["-"] * 4
+                continue
+            row += [
+                f"{len(f.cycles)}" + ("" if f.done else " NOT done"),
+                _per_system(f.total("requests")),
+                str(sum(f.total("throttled").values())),
+                share_of_bound(f),
+            ]
+        rows.append(row)
+    headers = ["tracker", "N"]
+    for words in ("off", "on"):
+        headers += [f"{words}: invocations", f"{words}: requests", f"{words}: 429s", f"{words}: share of bound"]
+    return table(headers, rows)
 
 
 def legend(clock: str) -> list[str]:
@@ -534,6 +573,8 @@ def legend(clock: str) -> list[str]:
         "latency on: every emulator answers after a delay drawn (seeded) from its system's realistic read/write"
         " latency (docs/sandbox.md, Latency); on the virtual clock it moves the sandbox's clock and the product's"
         " clocks follow it, so it counts in 'active s' and against the Lambda timeout as a real wait would.",
+        "share of bound: bound s / active s (the first sync's share of what the documented limits allow);"
+        " latency off beside latency on, for the engine settings printed at the top.",
         "CPU s (busy): handler CPU over the whole first sync, and its share of the handler's real wall time.",
         f"Lambda timeout {LAMBDA_TIMEOUT:g} s (simulated), the engine's own safety margin inside it.",
     ]
@@ -583,8 +624,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-package", action="store_true", help="skip the package size (pip install can be slow)")
     parser.add_argument("--fanout-only", action="store_true", help="run only the fan-out simulation")
     parser.add_argument("--no-fanout", action="store_true", help="skip the fan-out simulation")
+    parser.add_argument(
+        "--engine-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set in the handler's environment (repeatable), e.g. an engine tunable such as its write concurrency",
+    )
+    parser.add_argument(
+        "--pair-option",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="merged into the bench pair's config (repeatable), e.g. a per-pair tunable",
+    )
     bench_fanout.add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        args.engine_env = engine_env(args.engine_env)
+        args.pair_options = pair_options(args.pair_option)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.fanout_only:
         return run_fanout(args)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -595,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"lead trackers not available (connector or e2e world missing): {missing}")
 
     print(f"leadsync benchmark: sizes {sizes}, lead trackers {wanted} <-> trello")
+    print(f"engine settings: {settings_words(args)}")
     print("rate limits enforced by the sandbox: " + "; ".join(f"{k} {RATE_NOTES[k]}" for k in [*wanted, "trello"]))
     stack = Stack()
     results: list[Result] = []
@@ -611,6 +672,38 @@ def main(argv: list[str] | None = None) -> int:
     print(static_section(args))
     print(f"\nworker logs: {stack.workdir}")
     return 0 if args.no_fanout else run_fanout(args)
+
+
+def engine_env(items: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` strings (--engine-env) as a dict."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--engine-env {item!r}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def pair_options(items: list[str]) -> dict[str, Any]:
+    """``KEY=JSON`` strings (--pair-option) as a dict; a value that is not JSON is kept as a string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--pair-option {item!r}: expected KEY=JSON")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def settings_words(args: argparse.Namespace) -> str:
+    """The engine settings of this run as the report's header says them (the defaults when none given)."""
+    parts = [f"{k}={v}" for k, v in sorted(args.engine_env.items())]
+    parts += [f"pair {k}={json.dumps(v)}" for k, v in sorted(args.pair_options.items())]
+    return ", ".join(parts) or "the engine's defaults (sequential: one write at a time)"
 
 
 def run_fanout(args: argparse.Namespace) -> int:

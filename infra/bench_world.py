@@ -24,6 +24,7 @@ for _path in (ROOT / "functions", ROOT / "infra", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from bench_moto import tune_moto  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tests.support.e2e import Board, NotionLeads, environment, pair_config  # noqa: E402
 
@@ -58,6 +59,7 @@ class Stack:
     def __init__(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        tune_moto()  # moto's costs that grow with the table (bench_moto.py)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         self.workdir = Path(tempfile.mkdtemp(prefix="leadsync-bench-"))
         self.sb = Sandbox.start()
@@ -92,6 +94,8 @@ class World:
     leads: Any = None
     board: Any = None
     env: dict[str, str] = field(default_factory=dict)
+    pair_options: dict[str, Any] = field(default_factory=dict)  # merged into the pair's config (--pair-option)
+    engine_env: dict[str, str] = field(default_factory=dict)  # set in the handler's environment (--engine-env)
 
     def build(self, make_leads: Callable[[Any], Any]) -> World:
         from leadsync.state.table import create_table
@@ -113,7 +117,7 @@ class World:
         table = f"leadsync-bench-{uuid.uuid4().hex[:8]}"
         create_table(self.stack.dynamodb(), table)
         config_path = self.stack.workdir / f"config-{self.system}-{self.n}.json"
-        config_path.write_text(json.dumps(pair_config(self.leads, self.board)))
+        config_path.write_text(json.dumps(pair_config(self.leads, self.board, **self.pair_options)))
         self.env = {
             **environment(config_path, sb.env(), table),
             **{k: v for k, v in os.environ.items() if k.startswith("GOOGLE_")},
@@ -121,6 +125,7 @@ class World:
             "BENCH_SANDBOX_CLOCK_URL": next(iter(sb.emulators.values())).root_url + "/_sandbox/clock",
             "POWERTOOLS_LOG_LEVEL": "INFO",
             "PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT / "functions", ROOT / "infra", ROOT)),
+            **self.engine_env,
         }
         return self
 

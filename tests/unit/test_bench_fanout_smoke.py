@@ -6,69 +6,38 @@ Not a timed test: it checks the simulation still runs against the current handle
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench_cli import run_bench, table_rows
 
 TICK_COLUMNS = ["dispatch s", "idle p50/p95/max s", "first-sync p50/p95/max s", "idle within 60 s", "duplicate cards"]
 BUDGET_COLUMNS = ["requests per tick", "429s per tick", "share of per-minute budget"]
 COST_COLUMNS = ["DDB calls/cycle", "worker ms", "Lambda $", "SQS $", "DynamoDB $", "total $/pair/month"]
 
 
-def _rows(output: str, after: str) -> list[list[str]]:
-    """The rows of the first table after the heading ``after``."""
-    blocks = output.split(after, 1)[1].split("\n\n")
-    section = next(b for b in blocks if "-+-" in b)
-    lines = section.strip("\n").splitlines()[2:]  # header and rule
-    return [[c.strip() for c in line.split("|")] for line in lines if line.strip()]
-
-
 def test_fanout_bench_runs_a_dozen_pairs_without_429_or_duplicates() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["functions", "infra", "."])}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "infra/bench.py",
-            "--fanout-only",
-            "--pairs",
-            "12",
-            "--concurrency",
-            "4",
-            "--first-sync-share",
-            "0.25",
-            "--first-leads",
-            "4",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    text = run_bench(
+        "bench.py",
+        *("--fanout-only", "--pairs", "12", "--concurrency", "4", "--first-sync-share", "0.25", "--first-leads", "4"),
         timeout=240,
     )
-    assert out.returncode == 0, out.stderr[-3000:]
-    text = out.stdout
     for column in TICK_COLUMNS + BUDGET_COLUMNS + COST_COLUMNS:
         assert column in text, f"column {column!r} missing from:\n{text}"
     assert "## Handler" not in text, "--fanout-only runs the fan-out alone"
 
-    ticks = _rows(text, "## Fan-out")
+    ticks = table_rows(text, "## Fan-out")
     assert ticks[-1][0] == "all idle", ticks
     for tick in ticks:
         assert tick[1] == "12/12", tick  # every pair's message ran this tick
         assert tick[5] == "9/9", tick  # every idle pair committed within the schedule period
         assert tick[7:] == ["0", "0", "0", "0"], tick  # failed, redelivered, duplicate cards, dead-lettered
 
-    budgets = {row[0]: row for row in _rows(text, "### Shared budgets")}
+    budgets = {row[0]: row for row in table_rows(text, "### Shared budgets")}
     assert {"notion token", "trello token"} <= set(budgets)
     for row in budgets.values():
         assert set(row[2].split()) == {"0"}, row  # no 429 for any credential
     trello_first_tick = int(budgets["trello token"][1].split()[0])
     assert trello_first_tick >= 3 * 4, "the first syncs created their cards through the shared token"
 
-    cost = _rows(text, "### Idle cycle")[0]
+    cost = table_rows(text, "### Idle cycle")[0]
     assert int(cost[0]) >= 9
     assert float(cost[1].split()[0]) >= 1  # the lease and the state are in DynamoDB
     assert float(cost[-1]) > 0

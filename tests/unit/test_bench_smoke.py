@@ -5,12 +5,7 @@ Not a timed test: it checks the benchmark still runs against the current engine 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench_cli import run_bench, table_row
 
 NO_CHANGE_COLUMNS = ["requests/cycle", "DDB calls", "DDB calls by operation", "CPU s warm", "CPU s cold"]
 MEMORY_COLUMNS = ["peak RSS MB", "heap peak MB"]
@@ -20,15 +15,6 @@ MORE_FIRST_SYNC_COLUMNS = ["DDB calls", "CPU s (busy)", "real s"]
 SWEEP_COLUMNS = ["requests", "DDB calls", "CPU s", "wall s", "swept"]
 
 
-def _row(output: str, after: str, system: str, n: str, *more: str) -> list[str]:
-    section = output.split(after, 1)[1]
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.split("|")]
-        if cells[:2] == [system, n] and cells[3 : 3 + len(more)] == list(more):
-            return cells
-    raise AssertionError(f"no {system} N={n} row after {after!r} in:\n{output}")
-
-
 def _counts(cell: str) -> dict[str, int]:
     """ "notion 1,023 trello 21" or "notion 1, trello 1..2" -> {"notion": 1023, "trello": 21} (lowest value)."""
     words = cell.split()
@@ -36,38 +22,20 @@ def _counts(cell: str) -> dict[str, int]:
 
 
 def test_bench_runs_twenty_leads_and_prints_every_column() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["functions", "infra", "."])}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "infra/bench.py",
-            "--sizes",
-            "20",
-            "--trackers",
-            "notion",
-            "--cycles",
-            "1",
-            "--import-runs",
-            "1",
-            "--no-package",
-            "--no-fanout",  # tests/unit/test_bench_fanout_smoke.py runs that part
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    text = run_bench(
+        "bench.py",
+        *("--sizes", "20", "--trackers", "notion", "--cycles", "1", "--import-runs", "1", "--no-package"),
+        "--no-fanout",  # tests/unit/test_bench_fanout_smoke.py runs that part
         timeout=180,
     )
-    assert out.returncode == 0, out.stderr[-3000:]
-    text = out.stdout
     for column in NO_CHANGE_COLUMNS + MEMORY_COLUMNS + FIRST_SYNC_COLUMNS + MORE_FIRST_SYNC_COLUMNS + SWEEP_COLUMNS:
         assert column in text, f"column {column!r} missing from:\n{text}"
 
-    steady = _row(text, "## No-change cycle", "notion", "20")
+    steady = table_row(text, "## No-change cycle", "notion", "20")
     assert set(_counts(steady[2])) == {"notion", "trello"}
     assert all(cell not in ("", "-") for cell in steady), steady
 
-    first = _row(text, "## First sync", "notion", "20", "off")
+    first = table_row(text, "## First sync", "notion", "20", skip=1, then=("off",))
     assert first[2] == "virtual"
     assert first[4].endswith(" done"), first
     requests = _counts(first[5])
@@ -77,12 +45,20 @@ def test_bench_runs_twenty_leads_and_prints_every_column() -> None:
 
     # the same first sync with realistic latency: done too, and its simulated time holds at least one
     # median round trip per request (Trello reads 150 ms, so 0.15 s a request is a safe floor)
-    slow = _row(text, "## First sync", "notion", "20", "on")
+    slow = table_row(text, "## First sync", "notion", "20", skip=1, then=("on",))
     assert slow[4].endswith(" done"), slow
     slow_requests = sum(_counts(slow[5]).values())
     assert float(slow[7]) >= float(first[7]) + 0.15 * slow_requests, (first, slow)
 
-    sweep = _row(text, "## Hourly full sweep", "notion", "20")
+    # the two first syncs side by side: invocations, requests, 429s and share of the bound, off then on
+    both = table_row(text, "## First sync: latency off and on", "notion", "20")
+    assert both[2:5] == [first[4].split()[0], first[5], "0"], (both, first)
+    assert both[6:9] == [slow[4].split()[0], slow[5], "0"], (both, slow)
+    off_share, on_share = (int(cell.removesuffix("%")) for cell in (both[5], both[9]))
+    assert off_share > on_share > 0, both  # the round trips cost time the limits alone would not
+    assert "engine settings: the engine's defaults" in text
+
+    sweep = table_row(text, "## Hourly full sweep", "notion", "20")
     assert sweep[-1] == "yes"
     assert "import handlers.scheduled_sync" in text
     assert "package size: skipped" in text

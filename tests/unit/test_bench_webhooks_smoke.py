@@ -3,26 +3,13 @@ modes and prints a row for each. Not a timed test: the figures are not checked, 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench_cli import run_bench
 
 
 def test_two_trello_edits_are_measured_with_webhooks_on_and_with_the_schedule_only() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["functions", "infra", "."])}
-    out = subprocess.run(
-        [sys.executable, "infra/bench_webhooks.py", "--edits", "2", "--systems", "trello", "--latency", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    ).stdout
+    out = run_bench("bench_webhooks.py", "--edits", "2", "--systems", "trello", "--latency", "0", timeout=300)
     rows = dict(re.findall(r"^\s+trello\s+(webhooks on|schedule only)\s+(.+)$", out, re.M))
     assert set(rows) == {"webhooks on", "schedule only"}, out
     for mode, cells in rows.items():
