@@ -334,6 +334,25 @@ def test_4xx_raises_api_error_with_the_service_message(srv: ScriptedServer, fake
     assert t.stats.errors == 1
 
 
+def test_a_refused_credential_names_the_setting_to_check_and_never_the_secret(
+    srv: ScriptedServer, fake: FakeTime
+) -> None:
+    srv.script = [Reply(401, notion_error(401, "unauthorized", "API token is invalid."))]
+    with pytest.raises(ApiError) as info:
+        make(srv, fake).request("GET", "/v1/databases/abc")
+    message = str(info.value)
+    assert "unauthorized: API token is invalid." in message
+    assert "check 'notion_token' in the secret (NOTION_TOKEN locally)" in message
+    assert SECRET not in message
+    assert len(srv.seen) == 1
+
+
+def test_no_access_names_the_setting_and_the_sharing_to_check(srv: ScriptedServer, fake: FakeTime) -> None:
+    srv.script = [Reply(403, notion_error(403, "restricted_resource", "Insufficient permissions"))]
+    with pytest.raises(ApiError, match=r"no access: check 'notion_token'.*shared with the integration"):
+        make(srv, fake).request("GET", "/v1/databases/abc")
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
