@@ -91,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: what was applied is kept (a card in creation is found by its marker, never made twice);"
+            " run the same command again to finish",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def _validate(args: argparse.Namespace) -> int:
