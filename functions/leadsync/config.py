@@ -433,7 +433,22 @@ def _describe(source: str, err: Any) -> list[str]:
         else:
             path += f".{part}" if path else str(part)
     message = str(err["msg"]).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        message = f"unknown setting{_did_you_mean(str(err['loc'][-1]))}"
     return [f"{source}: {path or '(top level)'}: {line}" for line in message.splitlines()]
+
+
+def _did_you_mean(name: str) -> str:
+    """`` (did you mean 'x'?)`` for a mistyped setting, from the names of every settings model; else ''."""
+    import difflib
+
+    known = {field for model in _models(_Strict) for field in model.model_fields}
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
+    return [root, *(m for sub in root.__subclasses__() for m in _models(sub))]
 
 
 def load_config_file(path: str | Path) -> SyncConfig:
