@@ -284,6 +284,18 @@ def test_dropped_connection_is_retried(srv: ScriptedServer, fake: FakeTime) -> N
     assert t.stats.retries == 1
 
 
+def test_a_service_that_cannot_be_reached_is_named_by_its_base_url(srv: ScriptedServer, fake: FakeTime) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    t = make(srv, fake, max_attempts=2)
+    t.base_url = url
+    with pytest.raises(RetryableError, match=f"could not reach {url}: is it up, and is its base URL setting right"):
+        t.request("GET", "/v1/databases/abc")
+
+
 def test_read_timeout_is_retried(srv: ScriptedServer, fake: FakeTime) -> None:
     srv.script = [Reply(action="sleep:0.6"), Reply(body='{"n": 3}')]
     t = make(srv, fake, timeout=0.2)
