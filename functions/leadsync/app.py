@@ -89,7 +89,12 @@ def run_scheduled(
         )
     logger.remove_keys(["pair"])
     if with_activity:
-        return {"pairs": {r.pair: {**r.summary(), "activity": r.activity, "plan": r.plan} for r in reports}}
+        return {
+            "pairs": {
+                r.pair: {**r.summary(), "activity": r.activity, "plan": r.plan, "error_messages": r.errors}
+                for r in reports
+            }
+        }
     return {"pairs": {r.pair: r.summary() for r in reports}}
 
 

@@ -91,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: what was applied is kept (a card in creation is found by its marker, never made twice);"
+            " run the same command again to finish",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -121,7 +128,7 @@ def _sync(args: argparse.Namespace) -> int:
     allow = list(args.allow_deletions)
     try:
         while True:
-            result = run_scheduled(LocalContext(args.budget), allow_deletions=allow)
+            result = run_scheduled(LocalContext(args.budget), allow_deletions=allow, with_activity=True)
             allow = []  # a confirmation is for one cycle: a later mass deletion is held again
             if bars is not None:
                 for pair, summary in result["pairs"].items():
@@ -164,6 +171,8 @@ def _plan(args: argparse.Namespace) -> int:
     for pair, summary in result["pairs"].items():
         for line in readout.grouped_plan(pair, summary["status"], summary["plan"]):
             print(line)
+        for error in summary["error_messages"][:3] if summary["status"] == "failed" else []:
+            print(f"  error: {error}")
     return 0
 
 

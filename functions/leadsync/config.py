@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import timedelta
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from leadsync.connectors import trello_desc
+from leadsync.core import ids
 from leadsync.core import rules as rules_core
 from leadsync.core.mapping import Direction, FieldMapping, FieldSpec, Normalizer, normalize_text
 from leadsync.core.merge import ConflictPolicy
@@ -42,6 +44,18 @@ class NotionSide(_Strict):
     data_source_id: str | None = None
     link_field: str = "Trello Card"
 
+    @field_validator("database_id", "data_source_id")
+    @classmethod
+    def _notion_id(cls, value: str | None) -> str | None:
+        if value is None or ids.notion_id(value) is not None:
+            return value
+        found = re.findall(r"[0-9a-fA-F]{32}", value.split("?", 1)[0].replace("-", ""))
+        hint = f": use {found[-1]!r}" if found else ""
+        raise ValueError(
+            f"{value[:120]!r} is not a Notion id (32 hexadecimal characters, dashes allowed){hint}, "
+            "the part of the database's URL just before '?v='"
+        )
+
 
 class TrelloSide(_Strict):
     """A Trello board. Fields: ``name``, ``list``, ``desc`` and ``desc:<Label>`` lines."""
@@ -49,6 +63,16 @@ class TrelloSide(_Strict):
     system: Literal["trello"]
     board_id: str = Field(min_length=8)
     link_label: str = "leadsync-id"
+
+    @field_validator("board_id")
+    @classmethod
+    def _board_id(cls, value: str) -> str:
+        if ids.trello_id(value) is None:
+            raise ValueError(
+                f"{value[:120]!r} is not a Trello board id (24 hexadecimal characters; the short link in "
+                "the board's URL is not one): open the board's URL with '.json' added and copy its \"id\""
+            )
+        return value
 
     @field_validator("link_label")
     @classmethod
@@ -524,7 +548,22 @@ def _describe(source: str, err: Any) -> list[str]:
         else:
             path += f".{part}" if path else str(part)
     message = str(err["msg"]).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        message = f"unknown setting{_did_you_mean(str(err['loc'][-1]))}"
     return [f"{source}: {path or '(top level)'}: {line}" for line in message.splitlines()]
+
+
+def _did_you_mean(name: str) -> str:
+    """`` (did you mean 'x'?)`` for a mistyped setting, from the names of every settings model; else ''."""
+    import difflib
+
+    known = {field for model in _models(_Strict) for field in model.model_fields}
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
+    return [root, *(m for sub in root.__subclasses__() for m in _models(sub))]
 
 
 def load_config_file(path: str | Path) -> SyncConfig:

@@ -108,6 +108,11 @@ class Engine:
             report.errors.append(f"pair {pair.id}: unexpected {type(exc).__name__}: {exc}")
             logger.exception("cycle failed unexpectedly; state left for the next cycle to finish")
             self._release(pair.id, owner)
+        except KeyboardInterrupt:  # Ctrl-C in a local run: this process writes nothing more, so a re-run
+            report.status = "failed"  # need not wait for the lease to expire; a creation in flight has its intent
+            report.errors.append("interrupted")
+            self._release(pair.id, owner)
+            raise
         finally:
             report.duration_ms = report.elapsed_ms()
             commit.record_history(cycle, self.store)

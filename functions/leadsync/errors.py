@@ -15,15 +15,41 @@ class ConfigError(LeadsyncError):
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+# system -> the credential it refused: the secret's keys and the local environment variables
+_CREDENTIALS = {
+    "notion": "'notion_token' in the secret (NOTION_TOKEN locally)",
+    "trello": "'trello_key' and 'trello_token' in the secret (TRELLO_API_KEY, TRELLO_TOKEN locally)",
+    "airtable": "'airtable_token' in the secret (AIRTABLE_TOKEN locally)",
+    "sheets": "'google_service_account' in the secret (GOOGLE_SERVICE_ACCOUNT_FILE locally)",
+}
+_ACCESS = {
+    "notion": "and that the database is shared with the integration (database ••• menu, Connections)",
+    "airtable": "and that the token has the scopes and the base it needs",
+    "sheets": "and that the spreadsheet is shared with the service account's email",
+}
+
+
+def credential_hint(system: str, status: int) -> str:
+    """What to check when ``system`` answers 401 (credential refused) or 403 (no access); else ''."""
+    where = _CREDENTIALS.get(system)
+    if where is None or status not in (401, 403):
+        return ""
+    if status == 401:
+        return f"{system} refused the credential: check {where}"
+    return f"no access: check {where} " + _ACCESS.get(system, "and the token's rights on the board")
+
+
 class ApiError(LeadsyncError):
-    """A SaaS API answered with an error that retrying will not fix."""
+    """A SaaS API answered with an error that retrying will not fix (401/403 say which credential to check)."""
 
     def __init__(self, system: str, status: int, message: str, *, method: str = "", path: str = "") -> None:
         self.system = system
         self.status = status
         self.method = method
         self.path = path
-        super().__init__(f"{system} {method} {path} -> {status}: {message}".replace("  ", " "))
+        hint = credential_hint(system, status)
+        text = f"{system} {method} {path} -> {status}: {message}".replace("  ", " ")
+        super().__init__(f"{text} ({hint})" if hint else text)
 
 
 class NotFound(ApiError):

@@ -68,6 +68,8 @@ def run_line(pair: str, summary: dict[str, Any]) -> str:
         line += f"; {summary['backlog']} waiting, {describe_eta(summary.get('eta_seconds'))} to go"
     if summary.get("awaiting_approval"):
         line += f"; {summary['awaiting_approval']} deletion(s) now wait for approval (python -m leadsync pending)"
+    if status == "failed":  # why, under the line: a failed pair's errors (the CLI's runs carry them)
+        line += "".join(f"\n  error: {error}" for error in (summary.get("error_messages") or [])[:3])
     return line
 
 

@@ -53,6 +53,17 @@ def _seed_demo(sb: Sandbox) -> list[str]:
     return lines
 
 
+def require_demo_credentials(sb: Sandbox) -> None:
+    """Make Notion, Trello and Airtable refuse (401) any credential but the printed ones, as the real APIs do."""
+    if "notion" in sb.emulators:
+        sb.notion.require_token(DEMO_CREDENTIALS["NOTION_TOKEN"])
+    if "trello" in sb.emulators:
+        sb.trello.require_key(DEMO_CREDENTIALS["TRELLO_API_KEY"])
+        sb.trello.require_token(DEMO_CREDENTIALS["TRELLO_TOKEN"])
+    if "airtable" in sb.emulators:
+        sb.airtable.require_token(DEMO_CREDENTIALS["AIRTABLE_TOKEN"])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Start the sandbox, print how to reach it, block until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
@@ -61,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", action="store_true", help="create a demo Notion database and Trello board")
     parser.add_argument("--latency", default=os.environ.get(LATENCY_ENV), help=LATENCY_HELP)
     parser.add_argument("--latency-seed", type=int, default=None, help="repeatable latency draws")
+    parser.add_argument(
+        "--any-token",
+        action="store_true",
+        help="accept any non-empty Notion, Trello, Airtable credential (default: only the printed ones)",
+    )
     args = parser.parse_args(argv)
     try:
         latency = latency_settings(args.latency, args.latency_seed)
@@ -69,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     sb = Sandbox.start(host=args.host, port_base=args.port_base)
     if latency is not None:
         sb.latency(**latency)
+    if not args.any_token:
+        require_demo_credentials(sb)
     print("leadsync sandbox running (Ctrl-C to stop)\n")
     for name, emulator in sb.emulators.items():
         print(f"  {name:<9} {emulator.url:<32} control: {emulator.root_url}/_sandbox/stats")
@@ -77,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\n# paste into your shell:")
     for key, value in sorted(sb.env().items()):
         print(f"export {key}={value}")
-    print("# sandbox credentials (any non-empty Notion, Trello, Airtable token; Google: the token URI issues them):")
+    which = "any non-empty token" if args.any_token else "only these are accepted, as real services refuse others"
+    print(f"# sandbox credentials (Notion, Trello, Airtable: {which}; Google: the token URI issues them):")
     for name, value in DEMO_CREDENTIALS.items():
         print(f"export {name}={value}")
     if args.demo and {"notion", "trello"} <= set(sb.emulators):

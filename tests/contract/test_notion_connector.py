@@ -90,6 +90,15 @@ def test_an_unknown_property_is_a_config_error(sb: Sandbox, db: tuple[str, str])
         connector(sb, db[0], fields=["Name", "Phone"]).create({"Phone": "1"}, None)
 
 
+def test_a_mapped_property_the_data_source_lacks_is_left_out_of_records_not_read_as_empty(
+    sb: Sandbox, db: tuple[str, str]
+) -> None:
+    connector(sb, db[0]).create({"Name": "Ada", "Notes": None}, None)
+    c = connector(sb, db[0], fields=["Name", "Phone", "Notes"])
+    [record] = c.fetch_all().records
+    assert record.fields == {"Name": "Ada", "Notes": None}  # Notes is empty; Phone does not exist
+
+
 def test_a_database_with_two_data_sources_needs_data_source_id(sb: Sandbox, db: tuple[str, str]) -> None:
     second = sb.notion.add_data_source(db[0], "Archive", PROPS, ["New"])
     with pytest.raises(ConfigError, match="2 data sources"):

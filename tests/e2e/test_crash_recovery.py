@@ -211,3 +211,32 @@ def _crash_after(harness: Harness, label: str) -> None:
     """Run one cycle and kill it right after the first call named ``label``."""
     with instrument(crash_on=label, after=True):
         harness.cycle()
+
+
+def test_ctrl_c_mid_cycle_frees_the_pair_for_an_immediate_rerun_with_no_duplicate(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local `sync` interrupted by Ctrl-C (KeyboardInterrupt, unlike a killed Lambda) releases its lease."""
+    if harness.leads.system != "notion":
+        pytest.skip("the lease is the engine's, whatever the lead tracker: one is enough")
+    from leadsync.connectors.trello import TrelloConnector
+
+    expected = _new_leads(harness)
+    original = TrelloConnector.create
+    calls: list[int] = []
+
+    def create(self: TrelloConnector, fields: Any, link: str | None) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, fields, link)
+
+    monkeypatch.setattr(TrelloConnector, "create", create)
+    with pytest.raises(KeyboardInterrupt):
+        harness.cycle()
+    monkeypatch.setattr(TrelloConnector, "create", original)
+
+    rerun = harness.cycle()  # at once: the sandbox clock has not moved past the lease
+
+    assert rerun["status"] == "synced", rerun
+    _assert_converged(harness, expected)

@@ -81,3 +81,25 @@ def test_every_full_sweep_reports_a_setting_the_live_schema_lacks(harness: Harne
 def test_a_pair_that_matches_its_trackers_has_no_sweep_problem(harness: Harness) -> None:
     harness.leads.add(name="Ada", email="ada@example.com", status="New", source="Web")
     assert harness.cycle()["problems"] == 0
+
+
+def test_a_mapped_property_the_database_lacks_never_clears_the_other_side(harness: Harness) -> None:
+    """A Notion property renamed after the first sync (or a typo in the config) is left alone, not read as cleared."""
+    if harness.leads.system != "notion":
+        pytest.skip("Airtable and Sheets connectors refuse a missing field themselves: the cycle fails, naming it")
+    lead_id = harness.leads.add(name="Ada", email="ada@example.com", status="New", source="Web")
+    assert harness.cycle()["status"] == "synced"
+    card = harness.board.card_for(lead_id)
+    assert card["email"] == "ada@example.com"
+
+    native = harness.leads.native()
+    fields = {"name": {"lead": native["name"], "card": "name"}, "email": {"lead": "Emial", "card": "desc:Email"}}
+    harness.configure(fields=fields, status_field=None)
+    harness.leads.edit(lead_id, name="Ada King")
+    harness.cycle()
+    harness.sb.clock.advance(3600)  # a full sweep reads every lead too
+    harness.cycle()
+
+    card = harness.board.card_for(lead_id)
+    assert card["name"] == "Ada King"
+    assert card["email"] == "ada@example.com"

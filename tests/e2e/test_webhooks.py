@@ -478,3 +478,106 @@ def test_register_creates_one_airtable_webhook_per_pair_keeps_its_secret_and_pin
     assert cli(["webhooks", "remove"]) == 0
     assert harness.sb.airtable.webhooks == {}
     assert json.loads(secrets_file.read_text()) == {}
+
+
+# -- an independent signer: each scheme's HMAC written here from the API notes, not with leadsync's
+#    nor the sandbox's code, and posted to the receiver over HTTP as the service would ---------------
+
+
+def _post(wired: dict[str, Any], path: str, body: bytes, headers: dict[str, str]) -> int:
+    import requests
+
+    url = f"{wired['api'].url}{path}"
+    return requests.post(
+        url, data=body, headers={"Content-Type": "application/json", **headers}, timeout=10
+    ).status_code
+
+
+@NOTION
+def test_an_independently_signed_trello_delivery_is_accepted_and_a_wrong_one_refused(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    assert cli(["webhooks", "register"]) == 0
+    _drain(harness, wired)
+    path = "/webhooks/trello/e2e"
+    callback = f"{wired['api'].url}{path}"  # exactly as registered
+    board = harness.board.board_id
+    action: dict[str, Any] = {"id": "6b1700000000000000000001", "type": "updateCard"}
+    action["data"] = {"board": {"id": board, "name": "Sales \u2013 pipeline"}, "card": {"name": "Zo\u00eb"}}
+    body = json.dumps({"action": action, "model": {"id": board, "name": "Sales \u2013 pipeline"}}, ensure_ascii=False)
+    raw = body.encode("utf-8")
+    # Trello's Node signer: body text + callback URL as a "binary" string, each character cut to 8 bits
+    message = bytes(ord(c) & 0xFF for c in body + callback)
+    secret = harness.sb.trello.app_secret.encode("utf-8")
+    good = base64.b64encode(hmac.new(secret, message, hashlib.sha1).digest()).decode("ascii")
+    over_utf8 = base64.b64encode(hmac.new(secret, raw + callback.encode(), hashlib.sha1).digest()).decode("ascii")
+
+    assert good != over_utf8  # the body is not ASCII: only the latin-1 reading is Trello's
+    assert _post(wired, path, raw, {"X-Trello-Webhook": over_utf8}) == 403
+    assert _post(wired, path, raw, {}) in (401, 403)
+    assert _hints(wired) == []
+    assert _post(wired, path, raw, {"X-Trello-Webhook": good}) == 200
+    assert [json.loads(m["Body"])["hint"] for m in _hints(wired)] == ["trello"]
+
+
+@NOTION
+def test_an_independently_signed_notion_event_is_accepted_and_a_wrong_one_refused(
+    harness: Harness, wired: dict[str, Any]
+) -> None:
+    import hashlib
+    import hmac
+
+    token = "secret_" + uuid.uuid4().hex  # what Notion POSTs once, unsigned, when the subscription is made
+    assert _post(wired, "/webhooks/notion", json.dumps({"verification_token": token}).encode(), {}) == 200
+    lead = harness.leads.add(name="Signed", email="s@example.com", status="New", source="Web")
+    leads: Any = harness.leads
+    event = {
+        "id": str(uuid.uuid4()),
+        "timestamp": "2026-12-07T19:00:00.000Z",
+        "workspace_id": str(uuid.uuid4()),
+        "subscription_id": str(uuid.uuid4()),
+        "integration_id": str(uuid.uuid4()),
+        "type": "page.properties_updated",
+        "authors": [{"id": str(uuid.uuid4()), "type": "person"}],
+        "attempt_number": 1,
+        "api_version": "2025-09-03",
+        "entity": {"id": lead, "type": "page"},
+        "data": {"parent": {"id": leads.database_id, "type": "database", "data_source_id": leads.ds_id}},
+    }
+    raw = json.dumps(event).encode("utf-8")
+    good = "sha256=" + hmac.new(token.encode("utf-8"), raw, hashlib.sha256).hexdigest()
+    wrong = "sha256=" + hmac.new(b"secret_other", raw, hashlib.sha256).hexdigest()
+
+    assert _post(wired, "/webhooks/notion", raw, {"X-Notion-Signature": wrong}) in (401, 403)
+    assert _hints(wired) == []
+    assert _post(wired, "/webhooks/notion", raw, {"X-Notion-Signature": good}) == 200
+    assert [json.loads(m["Body"])["hint"] for m in _hints(wired)] == ["notion"]
+
+
+@AIRTABLE
+def test_an_independently_signed_airtable_ping_is_accepted_and_a_wrong_one_refused(
+    harness: Harness, wired: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    from handlers import webhook
+
+    hook_id = "ach" + uuid.uuid4().hex[:14]
+    secret = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode("ascii")
+    monkeypatch.setenv("AIRTABLE_WEBHOOK_SECRETS", json.dumps({hook_id: secret}))
+    webhook._receiver.cache_clear()
+    ping = {"base": {"id": harness.leads.base_id}, "webhook": {"id": hook_id}, "timestamp": "2026-12-07T19:00:00.000Z"}
+    raw = json.dumps(ping).encode("utf-8")
+    good = "hmac-sha256=" + hmac.new(base64.b64decode(secret), raw, hashlib.sha256).hexdigest()
+    wrong = "hmac-sha256=" + hmac.new(secret.encode("ascii"), raw, hashlib.sha256).hexdigest()  # undecoded key
+
+    assert _post(wired, "/webhooks/airtable/e2e", raw, {"X-Airtable-Content-MAC": wrong}) in (401, 403)
+    assert _hints(wired) == []
+    assert _post(wired, "/webhooks/airtable/e2e", raw, {"X-Airtable-Content-MAC": good}) in (200, 204)
+    assert [json.loads(m["Body"])["hint"] for m in _hints(wired)] == ["airtable"]

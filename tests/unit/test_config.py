@@ -328,3 +328,20 @@ def test_redact_fields_must_name_mapped_fields() -> None:
 @pytest.mark.parametrize("days", [0, -1, True, "30", 1.5])
 def test_history_days_is_a_whole_positive_number(days: Any) -> None:
     rejected(example(history_days=days), "history_days")
+
+
+def test_a_mistyped_setting_is_named_with_the_closest_real_one() -> None:
+    rejected(example(conflict_polcy="newest"), "pairs[0].conflict_polcy", "unknown setting", "'conflict_policy'")
+    doc = example()
+    doc["lead"] = {**doc["lead"], "databse_id": NOTION_DB}
+    rejected(doc, "pairs[0].lead.databse_id", "did you mean 'database_id'?")
+    assert "did you mean" not in rejected(example(zzz=1), "pairs[0].zzz", "unknown setting")
+
+
+def test_a_pasted_url_or_short_link_is_not_an_id_and_the_error_says_where_the_id_is() -> None:
+    doc = example()
+    doc["lead"] = {**doc["lead"], "database_id": f"https://www.notion.so/acme/Leads-{NOTION_DB}?v={'ab' * 16}"}
+    rejected(doc, "pairs[0].lead.database_id", "is not a Notion id", f"use {NOTION_DB!r}")
+    doc = example()
+    doc["card"] = {**doc["card"], "board_id": "aBcD1234"}
+    rejected(doc, "pairs[0].card.board_id", "'aBcD1234' is not a Trello board id", "'.json' added")

@@ -72,3 +72,12 @@ def test_status_block_names_the_next_sweep() -> None:
         "  next sweep:   2026-01-01T11:00:00+00:00",
         "  approvals:    2 deletion(s) waiting (python -m leadsync pending)",
     ]
+
+
+def test_a_failed_run_says_why_under_its_line() -> None:
+    summary = {"status": "failed", "applied": {}, "conflicts": 0, "errors": 1, "error_messages": ["notion -> 401"]}
+    assert (
+        readout.run_line("p", summary)
+        == "pair p: failed; applied nothing; conflicts 0; errors 1\n  error: notion -> 401"
+    )
+    assert "error:" not in readout.run_line("p", {**summary, "status": "partial"})

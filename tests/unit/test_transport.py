@@ -284,6 +284,18 @@ def test_dropped_connection_is_retried(srv: ScriptedServer, fake: FakeTime) -> N
     assert t.stats.retries == 1
 
 
+def test_a_service_that_cannot_be_reached_is_named_by_its_base_url(srv: ScriptedServer, fake: FakeTime) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    t = make(srv, fake, max_attempts=2)
+    t.base_url = url
+    with pytest.raises(RetryableError, match=f"could not reach {url}: is it up, and is its base URL setting right"):
+        t.request("GET", "/v1/databases/abc")
+
+
 def test_read_timeout_is_retried(srv: ScriptedServer, fake: FakeTime) -> None:
     srv.script = [Reply(action="sleep:0.6"), Reply(body='{"n": 3}')]
     t = make(srv, fake, timeout=0.2)
@@ -332,6 +344,25 @@ def test_4xx_raises_api_error_with_the_service_message(srv: ScriptedServer, fake
     assert not isinstance(err, NotFound)
     assert len(srv.seen) == 1
     assert t.stats.errors == 1
+
+
+def test_a_refused_credential_names_the_setting_to_check_and_never_the_secret(
+    srv: ScriptedServer, fake: FakeTime
+) -> None:
+    srv.script = [Reply(401, notion_error(401, "unauthorized", "API token is invalid."))]
+    with pytest.raises(ApiError) as info:
+        make(srv, fake).request("GET", "/v1/databases/abc")
+    message = str(info.value)
+    assert "unauthorized: API token is invalid." in message
+    assert "check 'notion_token' in the secret (NOTION_TOKEN locally)" in message
+    assert SECRET not in message
+    assert len(srv.seen) == 1
+
+
+def test_no_access_names_the_setting_and_the_sharing_to_check(srv: ScriptedServer, fake: FakeTime) -> None:
+    srv.script = [Reply(403, notion_error(403, "restricted_resource", "Insufficient permissions"))]
+    with pytest.raises(ApiError, match=r"no access: check 'notion_token'.*shared with the integration"):
+        make(srv, fake).request("GET", "/v1/databases/abc")
 
 
 @pytest.mark.parametrize(

@@ -438,7 +438,13 @@ class AirtableConnector:
         stamp = _parse_time(cells.get(self.last_modified_field)) or _parse_time(raw.get("createdTime"))
         return Record(
             id=str(raw["id"]),
-            fields={name: read_value(str(schema.get(name, {}).get("type")), cells.get(name)) for name in self.fields},
+            # Airtable leaves empty cells out of a record, so only the schema tells an empty field from
+            # a missing one: a mapped name the table does not have is left out (the field is left alone).
+            fields={
+                name: read_value(str(schema[name].get("type")), cells.get(name))
+                for name in self.fields
+                if name in schema
+            },
             updated_at=stamp,
             deleted=bool(self.archived_field and cells.get(self.archived_field)),
             link=_plain(cells.get(self.link_field)),

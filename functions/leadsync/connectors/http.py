@@ -96,6 +96,9 @@ class TransportStats:
         return asdict(self)
 
 
+_UNREACHABLE = frozenset({"ConnectionError", "ConnectTimeout", "SSLError", "ProxyError"})
+
+
 class _Transient(Exception):
     """An attempt failed in a way another attempt may fix."""
 
@@ -476,6 +479,8 @@ class Transport:
     def _give_up(self, exc: _Transient, state: _CallState, method: str, log_path: str) -> RetryableError:
         why = "the next wait passes the deadline" if state.stopped_by_deadline else "no attempts left"
         message = f"{self.system} {method} {log_path}: {exc.reason} ({why})"
+        if exc.status is None and exc.reason in _UNREACHABLE:  # never an answer: say where it was sent
+            message += f"; could not reach {self.base_url}: is it up, and is its base URL setting right?"
         log.warning("%s", message)
         if exc.status == 429:
             return RateLimited(message)

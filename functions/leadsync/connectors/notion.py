@@ -421,7 +421,10 @@ class NotionConnector:
         props = page.get("properties") or {}
         return Record(
             id=str(page["id"]),
-            fields={name: read_value(props.get(name)) for name in self.fields},
+            # A page carries every property of its data source, empty ones too: a mapped name absent
+            # from it (renamed or mistyped) is left out, so the planner leaves that field alone rather
+            # than reading it as cleared and clearing it on the other side.
+            fields={name: read_value(props[name]) for name in self.fields if name in props},
             updated_at=_parse_time(page.get("last_edited_time")),
             deleted=bool(page.get("in_trash") or page.get("archived")),
             link=read_value(props.get(self.link_field)),
