@@ -53,6 +53,23 @@ def test_trello_character_outside_the_bmp_counts_as_two_utf16_units() -> None:
     assert trello_message("😀".encode(), "") == bytes([0x3D, 0x00])  # U+D83D U+DE00, low bytes
 
 
+def _sign_bytes(message: bytes) -> str:
+    return base64.b64encode(hmac.new(APP_SECRET.encode(), message, hashlib.sha1).digest()).decode()
+
+
+def test_trello_emoji_body_is_accepted_from_both_readings_of_the_documented_formula() -> None:
+    """Node's signer (two bytes per emoji) and the notes' ``ord(c) & 0xFF`` per character (one)."""
+    text = json.dumps({"action": {"data": {"card": {"name": "Deal 😀 closed"}}}}, ensure_ascii=False)
+    body = text.encode("utf-8")
+    node = text.encode("utf-16-le", errors="surrogatepass")[0::2] + CALLBACK.encode()
+    per_character = bytes(ord(c) & 0xFF for c in text + CALLBACK)
+    assert node != per_character
+    assert verify_trello(body, _sign_bytes(node), CALLBACK, APP_SECRET)
+    assert verify_trello(body, _sign_bytes(per_character), CALLBACK, APP_SECRET)
+    assert not verify_trello(body, _sign_bytes(body + CALLBACK.encode()), CALLBACK, APP_SECRET)  # UTF-8: not Trello's
+    assert not verify_trello(body, _sign_bytes(per_character), CALLBACK, "another-secret")
+
+
 @pytest.mark.parametrize(
     ("body", "url", "secret", "why"),
     [

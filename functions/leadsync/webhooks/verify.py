@@ -34,15 +34,33 @@ def trello_signature(body: bytes, callback_url: str, app_secret: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
+def _trello_messages(body: bytes, callback_url: str) -> list[bytes]:
+    """Every reading of the signed string a Trello signer may have used (one when all is in the BMP).
+
+    Node (Trello's own signer) cuts each UTF-16 code unit, so a character outside the BMP gives two
+    bytes; a signer written from the documented formula (``ord(c) & 0xFF`` per character) gives one.
+    Both need the app secret, so accepting either weakens nothing.
+    """
+    units = trello_message(body, callback_url)
+    points = bytes(ord(c) & 0xFF for c in body.decode("utf-8") + callback_url)
+    return [units] if points == units else [units, points]
+
+
 def verify_trello(body: bytes, signature: str | None, callback_url: str, app_secret: str) -> bool:
     """Whether ``signature`` is Trello's for ``body`` and the exact registered ``callback_url``."""
     if not signature or not app_secret:
         return False
     try:
-        expected = trello_signature(body, callback_url, app_secret)
+        messages = _trello_messages(body, callback_url)
     except UnicodeDecodeError:
         return False
-    return hmac.compare_digest(expected.encode("ascii"), signature.strip().encode("utf-8", "replace"))
+    given = signature.strip().encode("utf-8", "replace")
+    key = app_secret.encode("utf-8")
+    found = False
+    for message in messages:  # every reading compared, in constant time each
+        expected = base64.b64encode(hmac.new(key, message, hashlib.sha1).digest())
+        found |= hmac.compare_digest(expected, given)
+    return found
 
 
 def notion_signature(body: bytes, verification_token: str) -> str:
