@@ -35,6 +35,8 @@ SEEN_WINDOW = timedelta(minutes=15)
 UNIT_RESERVE_SECONDS = 2.0  # do not start a unit with less time than this left
 MARKER_FLUSH_SECONDS = 3.0  # ... plus this while link markers wait to be written in a batch
 DIRECT_READ_SHARE = 0.5  # direct (one-by-one) reads may use at most this share of the remaining time
+WRITE_CONCURRENCY: int | None = None  # units applied at once; None: from the rate limits; 1: one at a time
+MAX_WRITE_CONCURRENCY = 8  # the cap of a width derived from the rate limits
 
 
 def utcnow() -> datetime:
@@ -49,6 +51,8 @@ def _limits() -> Limits:
         max_pending=MAX_PENDING,
         max_seen=MAX_SEEN,
         seen_window=SEEN_WINDOW,
+        write_concurrency=WRITE_CONCURRENCY,
+        max_write_concurrency=MAX_WRITE_CONCURRENCY,
     )
 
 
