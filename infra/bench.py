@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import os
 import statistics
 import sys
 import time
@@ -583,8 +584,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-package", action="store_true", help="skip the package size (pip install can be slow)")
     parser.add_argument("--fanout-only", action="store_true", help="run only the fan-out simulation")
     parser.add_argument("--no-fanout", action="store_true", help="skip the fan-out simulation")
+    parser.add_argument(
+        "--write-concurrency",
+        type=int,
+        default=None,
+        metavar="W",
+        help="units a cycle applies at once (LEADSYNC_WRITE_CONCURRENCY; 1: sequential; default: from the limits)",
+    )
     bench_fanout.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.write_concurrency is not None:  # the handler processes inherit it (bench_world.World.env)
+        os.environ["LEADSYNC_WRITE_CONCURRENCY"] = str(args.write_concurrency)
+    print(f"write concurrency: {os.environ.get('LEADSYNC_WRITE_CONCURRENCY', 'from the rate limits')}")
     if args.fanout_only:
         return run_fanout(args)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]

@@ -43,7 +43,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _limits() -> Limits:
+def _limits(write_concurrency: int | None = None) -> Limits:
     return Limits(
         unit_reserve_seconds=UNIT_RESERVE_SECONDS,
         marker_flush_seconds=MARKER_FLUSH_SECONDS,
@@ -51,7 +51,7 @@ def _limits() -> Limits:
         max_pending=MAX_PENDING,
         max_seen=MAX_SEEN,
         seen_window=SEEN_WINDOW,
-        write_concurrency=WRITE_CONCURRENCY,
+        write_concurrency=WRITE_CONCURRENCY if write_concurrency is None else write_concurrency,
         max_write_concurrency=MAX_WRITE_CONCURRENCY,
     )
 
@@ -59,9 +59,14 @@ def _limits() -> Limits:
 class Engine:
     """Runs cycles against one StateStore."""
 
-    def __init__(self, store: StateStore, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, store: StateStore, *, clock: Callable[[], datetime] | None = None, write_concurrency: int | None = None
+    ) -> None:
+        """``write_concurrency``: units applied at once (``LEADSYNC_WRITE_CONCURRENCY``); None: the
+        module's ``WRITE_CONCURRENCY`` (by default derived from the rate limits)."""
         self.store = store
         self.clock = clock or (lambda: utcnow())  # looked up per call: the demo fast-forwards it
+        self.write_concurrency = write_concurrency
 
     def sync(
         self,
@@ -95,7 +100,7 @@ class Engine:
             report=report,
             fence=Fence(owner, meta.version),
             clock=self.clock,
-            limits=_limits(),
+            limits=_limits(self.write_concurrency),
             force_sweep=full_sweep,
             allow_deletions=allow_deletions,
         )
