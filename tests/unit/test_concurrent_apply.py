@@ -164,7 +164,7 @@ def test_errors_come_back_on_the_calling_thread_and_the_rest_still_runs() -> Non
     assert sorted(seen) == [(0, None), (1, None), (2, "ValueError"), (3, None), (4, None)]
 
 
-def test_the_first_task_runs_alone_and_then_overlap_is_the_slowest_task() -> None:
+def test_the_first_task_runs_alone_and_overlap_is_zero_with_nothing_in_flight() -> None:
     running: list[int] = []
     peak: list[int] = []
     lock = threading.Lock()
@@ -183,5 +183,5 @@ def test_the_first_task_runs_alone_and_then_overlap_is_the_slowest_task() -> Non
         assert lanes.in_flight == 1
         lanes.ready(())  # the second waits for the first: a unit's duration is not known before
         assert lanes.in_flight == 0
-        assert lanes.slowest >= 0.0
+        assert lanes.overlap() == 0.0, "nothing in flight: no time kept for others (the sequential rule)"
     assert peak == [1]

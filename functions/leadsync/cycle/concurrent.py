@@ -19,7 +19,9 @@ What stays as it was, sequentially:
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Generic, TypeVar
@@ -95,7 +97,7 @@ class Lanes(Generic[T]):
         self._running: dict[Future[T], int] = {}
         self._done: set[int] = set()
         self._started: dict[int, float] = {}
-        self.slowest = 0.0  # seconds the slowest finished task took
+        self._durations: deque[float] = deque(maxlen=50)  # the last tasks' durations
         self._finished = 0
 
     def __enter__(self) -> Lanes[T]:
@@ -118,9 +120,12 @@ class Lanes(Generic[T]):
 
     def overlap(self) -> float:
         """Time a new task must leave beyond the caller's reserve: while others are in flight, the
-        slowest task so far (they all end about then, on threads that share the CPU); 0 when alone,
-        as in the sequential engine."""
-        return self.slowest if self._running else 0.0
+        median task duration so far (the tasks in flight end about then); 0 when alone, as in the
+        sequential engine. Not the slowest: one task held up (a lock, a retry) would stop every
+        start long before the deadline."""
+        if not self._running or not self._durations:
+            return 0.0
+        return statistics.median(self._durations)
 
     def ready(self, waits_for: Iterable[int]) -> None:
         """Block until every task of ``waits_for`` is done and a lane is free (handling what finishes)."""
@@ -163,5 +168,6 @@ class Lanes(Generic[T]):
     def _finish(self, index: int, result: T | None, error: BaseException | None) -> None:
         self._done.add(index)
         self._finished += 1
-        self.slowest = max(self.slowest, time.monotonic() - self._started.pop(index, time.monotonic()))
+        took = time.monotonic() - self._started.pop(index, time.monotonic())
+        self._durations.append(took)
         self._on_done(index, result, error)
