@@ -30,6 +30,7 @@ import argparse
 import gc
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -638,6 +639,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=JSON",
         help="merged into the bench pair's config (repeatable), e.g. a per-pair tunable",
     )
+    parser.add_argument(
+        "--write-concurrency",
+        type=int,
+        default=None,
+        metavar="W",
+        help="units a cycle applies at once (LEADSYNC_WRITE_CONCURRENCY; 1: sequential; default: from the limits)",
+    )
     bench_fanout.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -645,6 +653,9 @@ def main(argv: list[str] | None = None) -> int:
         args.pair_options = pair_options(args.pair_option)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.write_concurrency is not None:  # the handler processes inherit it (bench_world.World.env)
+        os.environ["LEADSYNC_WRITE_CONCURRENCY"] = str(args.write_concurrency)
+    print(f"write concurrency: {os.environ.get('LEADSYNC_WRITE_CONCURRENCY', 'from the rate limits')}")
     if args.fanout_only:
         return run_fanout(args)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]

@@ -33,6 +33,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 import tracemalloc
 import uuid
@@ -58,6 +59,7 @@ class SimClock:
         self.skipped = 0.0  # seconds of waits skipped so far (virtual mode)
         self._clock_url = clock_url
         self._session = requests.Session()
+        self._lock = threading.Lock()
 
     def now(self) -> float:
         """Simulated seconds (monotonic)."""
@@ -70,15 +72,25 @@ class SimClock:
             self.skipped = skipped
 
     def sleep(self, seconds: float) -> None:
-        """A wait of ``seconds`` simulated seconds."""
+        """A wait of ``seconds`` simulated seconds.
+
+        Virtual: the clock moves to the end of this wait unless another thread's wait already took
+        it there: waits that overlap (the concurrent apply's threads waiting on one rate-limit bucket,
+        each for its own token) move the clock once, to the latest end, not by their sum.
+        """
         if seconds <= 0:
             return
         if self.mode == "scaled":
             time.sleep(seconds / self.scale)
             return
-        self.skipped += seconds
-        if self._clock_url:
-            self._session.post(self._clock_url, json={"advance": seconds}, timeout=10).raise_for_status()
+        end = self.now() + seconds
+        with self._lock:
+            advance = end - self.now()
+            if advance <= 0:
+                return
+            self.skipped += advance
+            if self._clock_url:
+                self._session.post(self._clock_url, json={"advance": advance}, timeout=10).raise_for_status()
 
 
 CLOCK = SimClock(os.environ.get("BENCH_SANDBOX_CLOCK_URL"))

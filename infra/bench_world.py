@@ -120,7 +120,7 @@ class World:
         config_path.write_text(json.dumps(pair_config(self.leads, self.board, **self.pair_options)))
         self.env = {
             **environment(config_path, sb.env(), table),
-            **{k: v for k, v in os.environ.items() if k.startswith("GOOGLE_")},
+            **{k: v for k, v in os.environ.items() if k.startswith("GOOGLE_") or k == "LEADSYNC_WRITE_CONCURRENCY"},
             "AWS_ENDPOINT_URL_DYNAMODB": self.stack.dynamodb_url,
             "BENCH_SANDBOX_CLOCK_URL": next(iter(sb.emulators.values())).root_url + "/_sandbox/clock",
             "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -3,7 +3,7 @@
     python infra/soak.py --scenarios 200 [--trackers notion,airtable,sheets] [--seed S]
                          [--steps 24] [--store sqlite|dynamodb] [--spare-creates]
                          [--spare-token-endpoint] [--no-hostile] [--workers 2] [--fanout N]
-                         [--latency realistic|fixed:S|lognormal:MEDIAN:P95]
+                         [--latency realistic|fixed:S|lognormal:MEDIAN:P95] [--write-concurrency W]
 
 Each scenario (tests/soak/model.py) drives the real handler against the sandbox: people edit both
 sides, cycles run under random faults, get killed at a random call, or overlap with a second
@@ -14,6 +14,9 @@ tracker for a few cycles; the summary counts foreign reads/writes and mass archi
 Scenario i of a tracker uses seed S + i, so any failure replays with ``--seed <its seed>
 --scenarios 1 --trackers <tracker> --verbose``. ``--latency`` makes the emulators answer with API latency
 on the sandbox's virtual clock (sandbox/latency.py; seeded by the scenario seeds). Exits 1 on any violation.
+``--write-concurrency W`` pins the units a cycle applies at once (1: one at a time; default: the
+engine's width from the rate limits, several at once): a crash then often comes while other writes are
+in flight (the ``in_flight`` column counts those crashes).
 ``--fanout N`` runs every cycle through the dispatcher and worker handlers (moto SQS), with N
 bystander pairs working in other threads at the same time (tests/soak/fanout.py); state in DynamoDB.
 """
@@ -47,9 +50,14 @@ def _run_chunk(
     latency: str | None = None,
     fanout: int = 0,
     webhooks: bool = False,
+    write_concurrency: int | None = None,
 ) -> list[object]:
     """Run some scenarios in this process, on one sandbox (a worker of the pool)."""
     warnings.simplefilter("ignore")
+    if write_concurrency is not None:
+        import leadsync.engine
+
+        leadsync.engine.WRITE_CONCURRENCY = write_concurrency
     from sandbox.latency import latency_settings
     from tests.soak.env import SoakEnvironment
     from tests.soak.model import run_scenario
@@ -100,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         "--webhooks",
         action="store_true",
         help="Trello webhook calls (dropped, duplicated, reordered) drive hinted cycles between the others",
+    )
+    parser.add_argument(
+        "--write-concurrency",
+        type=int,
+        default=None,
+        metavar="W",
+        help="units a cycle applies at once (1: sequential; default: derived from the rate limits)",
     )
     parser.add_argument("--workers", type=int, default=2, help="processes (each with its own sandbox)")
     parser.add_argument(
@@ -153,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.latency,
                     args.fanout,
                     args.webhooks,
+                    args.write_concurrency,
                 )
                 for chunk in chunks
             ]
@@ -175,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cycles": sum(o.cycles for o in outcomes),  # type: ignore[attr-defined]
                 "faults": faults,
                 "crashes": sum(o.crashes for o in outcomes),  # type: ignore[attr-defined]
+                "in_flight": sum(o.crashes_in_flight for o in outcomes),  # type: ignore[attr-defined]
                 "overlaps": sum(o.overlaps for o in outcomes),  # type: ignore[attr-defined]
                 "violations": sum(len(o.violations) for o in bad),  # type: ignore[attr-defined]
                 "hostile": hostile,
@@ -206,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:
-    header = ["tracker", "scenarios", "steps", "cycles", "crashes", "overlaps", "violations", "failed", "time"]
+    header = ["tracker", "scenarios", "steps", "cycles", "crashes", "in_flight", "overlaps", "violations", "failed"]
+    header += ["time"]
     header += [f"f:{k}" for k in KINDS] + ["faults"]
     lines = [header]
     for row in rows:
         faults: Counter[str] = row["faults"]  # type: ignore[assignment]
-        cells = [str(row[k]) if k != "time" else f"{row[k]:.0f}s" for k in header[:9]]
+        cells = [str(row[k]) if k != "time" else f"{row[k]:.0f}s" for k in header[:10]]
         cells += [str(faults.get(k, 0)) for k in KINDS] + [str(sum(faults.values()))]
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

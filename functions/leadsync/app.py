@@ -47,7 +47,7 @@ def sync_pair(
         logger.exception("pair not runnable")
         return _failed(pair.id, f"pair {pair.id}: not runnable: {type(exc).__name__}: {exc}")
     dry = settings.dry_run if dry_run is None else dry_run
-    report = Engine(store).sync(
+    report = Engine(store, write_concurrency=settings.write_concurrency).sync(
         runtime, deadline, owner, dry_run=dry, full_sweep=allow_deletions, allow_deletions=allow_deletions
     )
     if not dry and report.status != "failed":

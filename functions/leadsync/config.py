@@ -621,6 +621,7 @@ class Settings(_Strict):
     google_token_uri: str | None = None
     allow_insecure_base_urls: bool = False
     safety_margin_seconds: float = Field(default=8.0, ge=1.0)
+    write_concurrency: int | None = Field(default=None, ge=1, le=32)  # units applied at once; None: from the limits
     dry_run: bool = False
     in_cloud: bool = False
 

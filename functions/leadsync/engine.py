@@ -35,13 +35,15 @@ SEEN_WINDOW = timedelta(minutes=15)
 UNIT_RESERVE_SECONDS = 2.0  # do not start a unit with less time than this left
 MARKER_FLUSH_SECONDS = 3.0  # ... plus this while link markers wait to be written in a batch
 DIRECT_READ_SHARE = 0.5  # direct (one-by-one) reads may use at most this share of the remaining time
+WRITE_CONCURRENCY: int | None = None  # units applied at once; None: from the rate limits; 1: one at a time
+MAX_WRITE_CONCURRENCY = 8  # the cap of a width derived from the rate limits
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _limits() -> Limits:
+def _limits(write_concurrency: int | None = None) -> Limits:
     return Limits(
         unit_reserve_seconds=UNIT_RESERVE_SECONDS,
         marker_flush_seconds=MARKER_FLUSH_SECONDS,
@@ -49,15 +51,22 @@ def _limits() -> Limits:
         max_pending=MAX_PENDING,
         max_seen=MAX_SEEN,
         seen_window=SEEN_WINDOW,
+        write_concurrency=WRITE_CONCURRENCY if write_concurrency is None else write_concurrency,
+        max_write_concurrency=MAX_WRITE_CONCURRENCY,
     )
 
 
 class Engine:
     """Runs cycles against one StateStore."""
 
-    def __init__(self, store: StateStore, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, store: StateStore, *, clock: Callable[[], datetime] | None = None, write_concurrency: int | None = None
+    ) -> None:
+        """``write_concurrency``: units applied at once (``LEADSYNC_WRITE_CONCURRENCY``); None: the
+        module's ``WRITE_CONCURRENCY`` (by default derived from the rate limits)."""
         self.store = store
         self.clock = clock or (lambda: utcnow())  # looked up per call: the demo fast-forwards it
+        self.write_concurrency = write_concurrency
 
     def sync(
         self,
@@ -91,7 +100,7 @@ class Engine:
             report=report,
             fence=Fence(owner, meta.version),
             clock=self.clock,
-            limits=_limits(),
+            limits=_limits(self.write_concurrency),
             force_sweep=full_sweep,
             allow_deletions=allow_deletions,
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import leadsync.engine
 from leadsync.core.models import Side
 from leadsync.state.base import StateStore
 from leadsync.state.dynamodb import DynamoStateStore
@@ -115,28 +116,44 @@ def _edits_both_sides(harness: Harness) -> dict[str, dict[str, str]]:
     return expected
 
 
+def _four_new_leads(harness: Harness) -> dict[str, dict[str, str]]:
+    """Four creations: with a write width of 4 they are in flight together (after the first, alone)."""
+    expected = {}
+    for n, (status, column) in enumerate([("New", "To Do"), ("Contacted", "In Progress")] * 2):
+        lead = harness.leads.add(name=f"Lead {n}", email=f"l{n}@example.com", status=status, source="Web")
+        expected[lead] = {"name": f"Lead {n}", "email": f"l{n}@example.com", "list": column}
+    return expected
+
+
 SCENARIOS: dict[str, Callable[[Harness], dict[str, dict[str, str]]]] = {
     "first sync creates cards": _new_leads,
     "edits on both sides and a new lead": _edits_both_sides,
+    "four new leads": _four_new_leads,
 }
 
 
 @pytest.mark.parametrize(
-    ("scenario", "after", "store"),
+    ("scenario", "after", "store", "width"),
     [
-        ("edits on both sides and a new lead", False, "sqlite"),
-        ("edits on both sides and a new lead", True, "sqlite"),
-        ("edits on both sides and a new lead", True, "dynamodb"),
+        ("edits on both sides and a new lead", False, "sqlite", 1),
+        ("edits on both sides and a new lead", True, "sqlite", 1),
+        ("edits on both sides and a new lead", True, "dynamodb", 1),
+        ("four new leads", False, "sqlite", 4),
+        ("four new leads", True, "sqlite", 4),
+        ("four new leads", True, "dynamodb", 4),
     ],
-    ids=lambda v: {False: "before-call", True: "after-call"}.get(v, v) if isinstance(v, bool) else v,
+    ids=lambda v: {False: "before-call", True: "after-call"}.get(v, v) if isinstance(v, bool) else str(v),
 )
 def test_a_crash_at_every_call_of_a_cycle_converges_with_no_duplicate(
-    harness: Harness, aws: Any, monkeypatch: pytest.MonkeyPatch, scenario: str, after: bool, store: str
+    harness: Harness, aws: Any, monkeypatch: pytest.MonkeyPatch, scenario: str, after: bool, store: str, width: int
 ) -> None:
+    """``width``: units applied at once. With 4, a crash at call k may come while several creations
+    are in flight (their calls interleave): the ones still running die at their next call."""
     if store == "dynamodb" and harness.leads.system != "notion":
         pytest.skip("moto DynamoDB is slow per call: the DynamoDB sweep runs for one lead tracker")
     if harness.leads.system == "sheets" and not after:
         pytest.skip("time budget: Sheets cycles make the most calls; its sweep crashes after each call only")
+    monkeypatch.setattr(leadsync.engine, "WRITE_CONCURRENCY", width)
     setup = SCENARIOS[scenario]
     at = 0
     while True:
@@ -154,6 +171,36 @@ def test_a_crash_at_every_call_of_a_cycle_converges_with_no_duplicate(
         assert harness.cycle()["applied"] == {}, f"{where}: the third cycle still writes"
         assert _store(aws).intents("e2e") == [], f"{where}: intent left behind"
     assert at > 5, "the cycle made API and state calls to crash at"
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-call", "after-call"])
+@pytest.mark.parametrize("crash_on", ["trello POST /cards", "state.put_links", "state.delete_intent"])
+def test_a_crash_while_four_creations_are_in_flight_converges_with_no_duplicate(
+    harness: Harness, aws: Any, monkeypatch: pytest.MonkeyPatch, crash_on: str, after: bool
+) -> None:
+    """Four card creations held until all four are in flight; the process dies at one of their calls."""
+    monkeypatch.setattr(leadsync.engine, "WRITE_CONCURRENCY", 4)
+    _fresh(harness, aws, monkeypatch, "sqlite")
+    expected = _new_leads(harness) | _four_new_leads(harness)
+    # The first unit runs alone (the lanes learn how long a unit takes), then up to 4 at once: the
+    # gate holds the next 4 card creations until all 4 are in flight; the crash comes at the
+    # second call named ``crash_on``, i.e. among the 4.
+    gate = ("trello POST /cards", 4)
+    with (
+        instrument(crash_on=crash_on, nth=2, after=after, gate=gate, gate_after=1) as probe,
+        pytest.raises(SimulatedCrash),
+    ):
+        harness.cycle()
+    assert probe.gated == 4, "four creations were in flight together when the crash came"
+    harness.sb.clock.advance(LEASE_EXPIRED)
+
+    for _ in range(2):
+        assert harness.cycle()["status"] == "synced"
+
+    _assert_converged(harness, expected)
+    assert len(harness.board.cards(include_closed=True)) == len(expected), "no card created twice"
+    assert harness.cycle()["applied"] == {}
+    assert _store(aws).intents("e2e") == []
 
 
 def test_a_crash_after_the_card_is_created_is_finished_by_adoption_not_a_second_card(

@@ -68,6 +68,7 @@ class Outcome:
     steps: int = 0
     cycles: int = 0
     crashes: int = 0
+    crashes_in_flight: int = 0  # crashes that came while other writes were in flight (concurrent apply)
     overlaps: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
@@ -415,6 +416,9 @@ class Scenario:
             except SimulatedCrash as crash:
                 outcome = str(crash)
                 self.out.crashes += 1
+                if probe.in_flight_at_crash:
+                    self.out.crashes_in_flight += 1
+                    outcome += f" with {probe.in_flight_at_crash} other call(s) in flight"
         self.out.cycles += 1
         self._check_archives(before, outcome, nested)
         if probe.crashed is None:

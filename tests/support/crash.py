@@ -9,6 +9,13 @@ wraps every HTTP call of the shared transport and every public ``StateStore`` me
 * run a hook before call ``k`` (an overlapping invocation, a clock jump, a user edit);
 * just record the calls, to learn how many a cycle makes (``probe.calls``).
 
+Calls made by the apply step's worker threads (``leadsync.cycle.concurrent``, several units in
+flight) are numbered too, in the order they are made; once the crash has fired, every later call
+of the cycle raises ``SimulatedCrash`` before it is sent (the process is dead: the units still in
+flight stop at their next call). ``gate=(label, n)`` holds calls named ``label`` until ``n`` of them
+wait, so ``n`` writes are in flight together when the crash comes (``probe.gated``: how many the
+gate held and let go together); ``probe.peak`` is the most calls seen in flight at once.
+
 ``SimulatedCrash`` derives from ``BaseException`` so nothing in the engine (``except Exception``,
 ``except LeadsyncError``) catches it: the lease is not released, intents are not cleared, META is
 not committed, exactly as after a real kill. Tests simulate the lease running out by advancing the
@@ -38,6 +45,7 @@ from unittest import mock
 from leadsync.connectors import ratelimit
 from leadsync.connectors.http import Transport
 from leadsync.connectors.ratelimit import Limit
+from leadsync.cycle.concurrent import THREAD_PREFIX
 from leadsync.state.dynamodb import DynamoStateStore
 from leadsync.state.sqlite import SqliteStateStore
 
@@ -82,20 +90,51 @@ class Probe:
     calls: list[str] = field(default_factory=list)
     crashed: SimulatedCrash | None = None
     hooked: bool = False
+    gate: tuple[str, int] | None = None
+    gate_after: int = 0  # calls of the gate's label let through before it holds any
+    nth: int = 1  # ``crash_on``: crash at the nth call of that label
+    peak: int = 0  # the most instrumented calls in flight at once
+    gated: int = 0  # calls the gate held, then let go together
+    in_flight_at_crash: int = 0  # other calls in flight (on other threads) when the crash fired
     _local: threading.local = field(default_factory=threading.local)
     _thread: int = field(default_factory=threading.get_ident)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _barrier: threading.Barrier | None = None
+    _in_flight: int = 0
+    _gate_arrivals: int = 0
+    _matches: int = 0
+
+    def __post_init__(self) -> None:
+        if self.gate is not None:
+            self._barrier = threading.Barrier(self.gate[1], timeout=30)
 
     def _active(self) -> bool:
-        """Count only the outermost call of the instrumented thread, and not while the hook runs."""
-        return threading.get_ident() == self._thread and not getattr(self._local, "busy", False)
+        """Count only the outermost calls of the instrumented thread and of the apply step's
+        workers, and not while the hook runs."""
+        if getattr(self._local, "busy", False):
+            return False
+        return threading.get_ident() == self._thread or threading.current_thread().name.startswith(THREAD_PREFIX)
 
     def call(self, label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._active():
             return fn(*args, **kwargs)
-        self.calls.append(label)
-        index = len(self.calls)
-        if self.crash_on is not None and self.crash_at is None and label.startswith(self.crash_on):
-            self.crash_at = index
+        if self._barrier is not None and self.gate is not None and label.startswith(self.gate[0]):
+            with self._lock:
+                self._gate_arrivals += 1
+                held = self.gate_after < self._gate_arrivals <= self.gate_after + self.gate[1]
+            if held:
+                self._barrier.wait()  # n such calls wait here, then go on together
+                with self._lock:
+                    self.gated += 1
+        with self._lock:
+            if self.crashed is not None:  # the process is dead: nothing more is sent
+                raise SimulatedCrash(len(self.calls) + 1, label, after=False)
+            self.calls.append(label)
+            index = len(self.calls)
+            if self.crash_on is not None and self.crash_at is None and label.startswith(self.crash_on):
+                self._matches += 1
+                if self._matches == self.nth:
+                    self.crash_at = index
         if self.hook is not None and index == self.hook_at:
             self._local.busy = True
             try:
@@ -104,13 +143,22 @@ class Probe:
             finally:
                 self._local.busy = False
         if index == self.crash_at and not self.after:
+            with self._lock:
+                self.in_flight_at_crash = self._in_flight
             self.crashed = SimulatedCrash(index, label, after=False)
             raise self.crashed
         self._local.busy = True
+        with self._lock:
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
         try:
             result = fn(*args, **kwargs)
         finally:
             self._local.busy = False
+            with self._lock:
+                self._in_flight -= 1
+                if index == self.crash_at and self.after:
+                    self.in_flight_at_crash = self._in_flight
             if index == self.crash_at and self.after:
                 self.crashed = SimulatedCrash(index, label, after=True)
                 raise self.crashed
@@ -129,6 +177,9 @@ def instrument(
     crash_on: str | None = None,
     hook_at: int | None = None,
     hook: Callable[[int, str], None] | None = None,
+    gate: tuple[str, int] | None = None,
+    gate_after: int = 0,
+    nth: int = 1,
     store_classes: tuple[type, ...] = (DynamoStateStore, SqliteStateStore),
 ) -> Iterator[Probe]:
     """Number every transport request and state-store call made in this thread; crash or hook at one.
@@ -138,8 +189,15 @@ def instrument(
     ``"<system> <METHOD> <path>"`` and ``"state.<method>"``).
     ``hook_at``/``hook``: call ``hook(index, label)`` just before call ``hook_at``; calls
     made by the hook itself (an overlapping invocation) are not counted and never crash.
+    ``gate=(label, n)``: calls whose label starts with ``label`` wait until ``n`` of them are
+    waiting, then go on together (``n`` writes in flight at once; needs a write width >= ``n``),
+    after letting ``gate_after`` of them through. ``nth``: with ``crash_on``, crash at the nth
+    call of that label.
     """
-    probe = Probe(crash_at=crash_at, after=after, crash_on=crash_on, hook_at=hook_at, hook=hook)
+    probe = Probe(
+        crash_at=crash_at, after=after, crash_on=crash_on, hook_at=hook_at, hook=hook, gate=gate, gate_after=gate_after
+    )
+    probe.nth = nth
     originals: list[tuple[type, str, Any]] = []
 
     def wrap_request(original: Callable[..., Any]) -> Callable[..., Any]:

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -91,9 +91,15 @@ class TransportStats:
     retries: int = 0
     errors: int = 0
     waited_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, amount: float = 1) -> None:
+        """Add to one counter (the concurrent apply's threads share a transport)."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
 _UNREACHABLE = frozenset({"ConnectionError", "ConnectTimeout", "SSLError", "ProxyError"})
@@ -305,15 +311,15 @@ class Transport:
         try:
             return retrying(self._attempt, method, path, params, json, idempotent, state)
         except _Transient as exc:
-            self.stats.errors += 1
+            self.stats.add("errors")
             raise self._give_up(exc, state, method, log_path) from exc
         except RateLimited:
-            self.stats.errors += 1
+            self.stats.add("errors")
             raise
         except NotFound:
             raise
         except (ApiError, RetryableError):
-            self.stats.errors += 1
+            self.stats.add("errors")
             raise
 
     # -- one attempt ----------------------------------------------------------------------
@@ -332,7 +338,7 @@ class Transport:
         headers = {**self._headers, **self.auth()} if self.auth is not None else self._headers
         timeout = min(self.timeout, self.deadline.remaining())
         started = time.monotonic()
-        self.stats.requests += 1
+        self.stats.add("requests")
         try:
             response = self.session.request(
                 method,
@@ -358,7 +364,7 @@ class Transport:
         if status in RETRY_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if status == 429:
-                self.stats.throttled += 1
+                self.stats.add("throttled")
                 if retry_after and self.rate_limiter is not None:
                     self.rate_limiter.pause(retry_after)
             state.last = _Transient(
@@ -375,7 +381,7 @@ class Transport:
 
     def _maybe_applied(self, method: str, log_path: str, reason: str) -> RetryableError:
         """A non-idempotent request failed in a way that may come after the server applied it."""
-        self.stats.errors += 1
+        self.stats.add("errors")
         return RetryableError(
             f"{self.system} {method} {log_path}: {reason} (not retried: the write may have been applied; "
             "the next cycle checks before writing again)"
@@ -387,7 +393,7 @@ class Transport:
         if self.rate_limiter is None:
             return
         try:
-            self.stats.waited_seconds += self.rate_limiter.acquire(self.deadline)
+            self.stats.add("waited_seconds", self.rate_limiter.acquire(self.deadline))
         except DeadlineExceeded as exc:
             if state.last is not None and state.last.status == 429:
                 raise RateLimited(
@@ -462,8 +468,8 @@ class Transport:
         return False
 
     def _before_sleep(self, rs: RetryCallState, method: str, log_path: str) -> None:
-        self.stats.retries += 1
-        self.stats.waited_seconds += rs.upcoming_sleep
+        self.stats.add("retries")
+        self.stats.add("waited_seconds", rs.upcoming_sleep)
         exc = rs.outcome.exception() if rs.outcome else None
         log.info(
             "%s %s %s failed (%s); retry %d/%d in %.2fs",

@@ -62,6 +62,12 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "sheets": Limit(40.0 / 60.0, 20.0),  # per-minute quota; a cycle is a short burst of requests
 }
 
+# What one write typically takes to answer (median, seconds): the concurrent apply keeps about
+# ``rate x latency`` writes in flight per credential (``cycle.concurrent.width``). Medians of what
+# the services answer in, as the sandbox's latency profiles (infra/sandbox/latency.py, docs/sandbox.md).
+TYPICAL_WRITE_SECONDS: dict[str, float] = {"notion": 0.45, "trello": 0.3, "airtable": 0.3, "sheets": 0.35}
+DEFAULT_WRITE_SECONDS = 0.3
+
 
 class GrantLike(Protocol):
     """What a grant source hands out: tokens of the shared budget, each due after a wait.

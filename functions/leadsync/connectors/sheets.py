@@ -133,6 +133,9 @@ class SheetsConnector:
     # Markers per read of the tab and batch write (``set_links``): a 55 s invocation creates about
     # 400 cards, whose markers are then written by one read and one write at its end.
     link_batch_size = 500
+    # Rows are addressed through a cache of where each lead is (``_where``, ``_known``), which an
+    # append or a read changes: the concurrent apply calls this connector one write at a time.
+    thread_safe = False
 
     def __init__(
         self,

@@ -1,25 +1,31 @@
-"""Apply: run the plan unit by unit, stopping with a margin before the deadline.
+"""Apply: run the plan's units, several at once (``concurrent``), stopping with a margin before the deadline.
 
 A creation writes an intent first (fenced: a run that lost its lease stops there), creates the
 record carrying the link marker, stores the link, deletes the intent, then writes the marker back
 (``markers``), so a crash at any line can never create a record twice. A unit that fails is logged
 and its records are re-read next cycle; the rest goes on. A unit the deadline leaves no time for is
-deferred (a creation's source goes to the backlog). The mass-deletion guard keeps back every archive
-of a plan that would archive more than the pair's limit.
+deferred (a creation's source goes to the backlog). The mass-deletion guard keeps back every
+archive of a plan that would archive more than the pair's limit.
+
+Units run on up to ``write_width`` threads: each unit's operations stay in order on one thread,
+units touching the same record never overlap, and the outcomes are gathered on the calling thread
+(``concurrent``; the guarantees are argued in docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from leadsync.connectors.ratelimit import DEFAULT_WRITE_SECONDS, TYPICAL_WRITE_SECONDS
 from leadsync.core import history
 from leadsync.core.fingerprint import fingerprint
 from leadsync.core.guards import Held, hold_mass_deletions
 from leadsync.core.models import Intent, Link, Record, Side
 from leadsync.core.operations import Archive, Create, Plan, SetMarker, Unit, Update
-from leadsync.cycle import meter
+from leadsync.cycle import concurrent, meter
 from leadsync.cycle.markers import marker_not_written, queue_marker, remember_marker, write_markers
 from leadsync.cycle.working import Cycle
 from leadsync.errors import ApiError, DeadlineExceeded, LeadsyncError, RetryableError, StaleState
@@ -75,46 +81,96 @@ def reserve(cycle: Cycle) -> float:
 def apply_plan(
     cycle: Cycle, store: StateStore, the_plan: Plan, reserve: Callable[[Cycle], float] = reserve
 ) -> tuple[list[Link], list[Link]]:
-    """Apply the units that time allows; the links to store and to drop at the commit."""
+    """Apply the units that time allows, up to ``write_width`` at once; the links to store and to drop.
+
+    Units start in the plan's order, each once the units before it that touch the same records
+    are done (``concurrent.blockers``) and a lane is free; what they did is handled here, on this
+    thread, as they finish. A lost lease or an unexpected error stops new units, waits for those
+    in flight, then raises.
+    """
     puts: list[Link] = []
     drops: list[Link] = []
     progress = meter.start(cycle, the_plan)
-    for unit in the_plan.units:
-        if unit.writes and cycle.deadline.remaining() < reserve(cycle):
-            _defer(cycle, unit)
-            continue
-        # Logged before the writes: once the winner's value reaches the losing side, the next
-        # cycle sees both sides agree, so a unit cut short (error, crash) would never log it.
-        before = _before(cycle, unit)
-        _record_conflicts(cycle, unit, before)
-        try:
-            link = _apply_unit(cycle, store, unit)
-        except DeadlineExceeded:
-            _defer(cycle, unit)
-            continue
-        except StaleState:  # the lease is lost: another run owns the pair now, write nothing more
-            raise
-        except LeadsyncError as exc:
-            message = f"pair {cycle.pair.id}, lead {unit.lead_id}, card {unit.card_id}: {exc}"
-            cycle.report.errors.append(message)
-            logger.error("could not apply changes; will retry next cycle", extra={"error": message})
-            cycle.history.append(history.failed(cycle.pair.id, cycle.clock(), unit, message))
-            _mark_failed(cycle, unit)
-            continue
-        created = any(isinstance(op, Create) for op in unit.ops)
-        if link is not None and not created:  # a creation stores its link at once
-            puts.append(link)
-        if unit.drop is not None and not created:
-            drops.append(unit.drop)
-        _record_activity(cycle, unit, link, before)
+    units = the_plan.units
+    befores: dict[int, dict[Side, Record | None]] = {}
+    stop: list[BaseException] = []
+
+    def done(index: int, link: Link | None, error: BaseException | None) -> None:
+        unit = units[index]
+        with cycle.lock:
+            if error is not None:
+                _failed(cycle, unit, error, stop)
+                return
+            created = any(isinstance(op, Create) for op in unit.ops)
+            if link is not None and not created:  # a creation stores its link at once
+                puts.append(link)
+            if unit.drop is not None and not created:
+                drops.append(unit.drop)
+            _record_activity(cycle, unit, link, befores.pop(index))
         if created and progress is not None:
             progress.created_one()
+
+    waits = concurrent.blockers(units)
+    with concurrent.Lanes[Link | None](write_width(cycle), done) as lanes:
+        for index, unit in enumerate(units):
+            lanes.ready(waits[index])
+            if stop:
+                break
+            if unit.writes and cycle.deadline.remaining() < reserve(cycle) + lanes.overlap():
+                with cycle.lock:
+                    _defer(cycle, unit)
+                lanes.skip(index)
+                continue
+            # Logged before the writes: once the winner's value reaches the losing side, the next
+            # cycle sees both sides agree, so a unit cut short (error, crash) would never log it.
+            with cycle.lock:
+                befores[index] = _before(cycle, unit)
+                _record_conflicts(cycle, unit, befores[index])
+            lanes.start(index, functools.partial(_apply_unit, cycle, store, unit))
+    if stop:
+        raise stop[0]
     for side in (Side.LEAD, Side.CARD):
         write_markers(cycle, side)
     return puts, drops
 
 
+def write_width(cycle: Cycle) -> int:
+    """Units applied at once: the engine's setting, or derived from both sides' rate limits.
+
+    Derived: enough to keep the faster credential busy while a unit waits on both systems'
+    typical write latency (``concurrent.width``); 1 when a side has no rate limiter to pace it.
+    """
+    limits = cycle.limits
+    if limits.write_concurrency is not None:
+        return max(1, limits.write_concurrency)
+    rates: list[float] = []
+    seconds = 0.0
+    for side in (Side.LEAD, Side.CARD):
+        transport = getattr(cycle.pair.connector(side), "transport", None)
+        limiter = getattr(transport, "rate_limiter", None)
+        if limiter is None:
+            return 1
+        rates.append(limiter.limit.rate)
+        seconds += TYPICAL_WRITE_SECONDS.get(getattr(transport, "system", ""), DEFAULT_WRITE_SECONDS)
+    return concurrent.width(rates, seconds, limits.max_write_concurrency)
+
+
+def _failed(cycle: Cycle, unit: Unit, error: BaseException, stop: list[BaseException]) -> None:
+    """A unit that raised: deferred (deadline), logged and retried next cycle, or the cycle stops."""
+    if isinstance(error, DeadlineExceeded):
+        _defer(cycle, unit)
+    elif isinstance(error, LeadsyncError) and not isinstance(error, StaleState):
+        message = f"pair {cycle.pair.id}, lead {unit.lead_id}, card {unit.card_id}: {error}"
+        cycle.report.errors.append(message)
+        logger.error("could not apply changes; will retry next cycle", extra={"error": message})
+        cycle.history.append(history.failed(cycle.pair.id, cycle.clock(), unit, message))
+        _mark_failed(cycle, unit)
+    else:  # the lease is lost (another run owns the pair now: write nothing more), or a bug
+        stop.append(error)
+
+
 def _apply_unit(cycle: Cycle, store: StateStore, unit: Unit) -> Link | None:
+    """Run one unit's operations in order (on a lane's thread: shared data only under ``cycle.lock``)."""
     pair = cycle.pair
     mapping = pair.plan_config.mapping
     link = unit.link
@@ -125,17 +181,22 @@ def _apply_unit(cycle: Cycle, store: StateStore, unit: Unit) -> Link | None:
             link = _create(cycle, store, op, link, unit.drop)
         elif isinstance(op, Update):
             native, problems = mapping.to_native(op.side, op.changes, op.record_id)
-            cycle.report.problems.extend(problems)
+            with cycle.lock:
+                cycle.report.problems.extend(problems)
             if native:
-                written = connector.update(op.record_id, native)
+                with cycle.calling(op.side):
+                    written = connector.update(op.record_id, native)
                 _remember(cycle, op.side, written)
         elif isinstance(op, Archive):
-            connector.archive(op.record_id)
-            cycle.seen[op.side].pop(op.record_id, None)
+            with cycle.calling(op.side):
+                connector.archive(op.record_id)
+            with cycle.lock:
+                cycle.seen[op.side].pop(op.record_id, None)
         elif isinstance(op, SetMarker) and (
             detached or not queue_marker(cycle, op.side, op.record_id, op.link)
         ):  # a tombstone's marker is written at once: the planner relies on it next cycle
-            connector.set_link(op.record_id, op.link)
+            with cycle.calling(op.side):
+                connector.set_link(op.record_id, op.link)
             remember_marker(cycle, op.side, op.record_id, op.link)
         _count(cycle, op)
     return link
@@ -146,26 +207,32 @@ def _create(cycle: Cycle, store: StateStore, op: Create, link: Link | None, unit
     pair = cycle.pair
     assert link is not None
     token = uuid.uuid4().hex
-    if unit_drop is not None:
-        store.delete_links(pair.id, [unit_drop], fence=cycle.fence)
-    # fenced: a run that lost its lease (paused past it) stops here, before creating anything
-    store.put_intent(pair.id, Intent(token, op.side, op.source_id, cycle.clock()), fence=cycle.fence)
+    with cycle.store_lock:
+        if unit_drop is not None:
+            store.delete_links(pair.id, [unit_drop], fence=cycle.fence)
+        # fenced: a run that lost its lease (paused past it) stops here, before creating anything
+        store.put_intent(pair.id, Intent(token, op.side, op.source_id, cycle.clock()), fence=cycle.fence)
     native, problems = pair.plan_config.mapping.to_native(op.side, op.fields, op.source_id)
-    cycle.report.problems.extend(problems)
+    with cycle.lock:
+        cycle.report.problems.extend(problems)
     try:
-        created = pair.connector(op.side).create(native, op.source_id)
+        with cycle.calling(op.side):
+            created = pair.connector(op.side).create(native, op.source_id)
     except ApiError:  # a definite refusal: nothing was created, nothing to recover
-        store.delete_intent(pair.id, token, fence=cycle.fence)
+        with cycle.store_lock:
+            store.delete_intent(pair.id, token, fence=cycle.fence)
         raise
     # (on a deadline or transient error the create may or may not have happened: the intent stays)
     _remember(cycle, op.side, created)
     new_link = replace(link, card_id=created.id) if op.side is Side.CARD else replace(link, lead_id=created.id)
-    store.put_links(pair.id, [new_link], fence=cycle.fence)
-    store.delete_intent(pair.id, token, fence=cycle.fence)
+    with cycle.store_lock:
+        store.put_links(pair.id, [new_link], fence=cycle.fence)
+        store.delete_intent(pair.id, token, fence=cycle.fence)
     if queue_marker(cycle, op.side.other, op.source_id, created.id):
         return new_link
     try:
-        pair.connector(op.side.other).set_link(op.source_id, created.id)
+        with cycle.calling(op.side.other):
+            pair.connector(op.side.other).set_link(op.source_id, created.id)
         remember_marker(cycle, op.side.other, op.source_id, created.id)
     except (DeadlineExceeded, RetryableError) as exc:  # the link is stored; the marker is rewritten later
         marker_not_written(cycle, op.side.other, op.source_id, exc)
@@ -174,8 +241,9 @@ def _create(cycle: Cycle, store: StateStore, op: Create, link: Link | None, unit
 
 def _remember(cycle: Cycle, side: Side, native: Record) -> None:
     canonical, _ = cycle.pair.plan_config.mapping.to_canonical(side, native)
-    cycle.seen[side][canonical.id] = (fingerprint(canonical), cycle.clock())
-    cycle.records[side][canonical.id] = canonical
+    with cycle.lock:
+        cycle.seen[side][canonical.id] = (fingerprint(canonical), cycle.clock())
+        cycle.records[side][canonical.id] = canonical
 
 
 def _defer(cycle: Cycle, unit: Unit) -> None:
@@ -203,7 +271,8 @@ def _mark_failed(cycle: Cycle, unit: Unit) -> None:
 
 def _count(cycle: Cycle, op: Create | Update | Archive | SetMarker) -> None:
     key = f"{type(op).__name__.lower()}_{op.side.value}"
-    cycle.report.applied[key] = cycle.report.applied.get(key, 0) + 1
+    with cycle.lock:
+        cycle.report.applied[key] = cycle.report.applied.get(key, 0) + 1
 
 
 def _before(cycle: Cycle, unit: Unit) -> dict[Side, Record | None]:

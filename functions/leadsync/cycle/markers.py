@@ -24,22 +24,32 @@ def queue_marker(cycle: Cycle, side: Side, record_id: str, link: str | None) -> 
     size = getattr(connector, "link_batch_size", 0)
     if not size:
         return False
-    queue = cycle.markers[side]
-    queue.append((record_id, link))
-    if len(queue) >= size:
-        write_markers(cycle, side)
+    with cycle.lock:  # units on several threads queue markers: a full batch is taken by one of them
+        queue = cycle.markers[side]
+        queue.append((record_id, link))
+        full = len(queue) >= size
+        if full:
+            queued, cycle.markers[side] = queue, []
+    if full:
+        _write(cycle, side, queued)
     return True
 
 
 def write_markers(cycle: Cycle, side: Side) -> None:
     """Write the queued markers of one side. A marker not written is harmless: the link is
     stored, and the record, read again next cycle, gets its marker then."""
-    queued, cycle.markers[side] = cycle.markers[side], []
+    with cycle.lock:
+        queued, cycle.markers[side] = cycle.markers[side], []
+    _write(cycle, side, queued)
+
+
+def _write(cycle: Cycle, side: Side, queued: list[tuple[str, str | None]]) -> None:
     if not queued:
         return
     connector: BatchLinking = cycle.pair.connector(side)  # type: ignore[assignment]
     try:
-        failed = connector.set_links(queued)
+        with cycle.calling(side):
+            failed = connector.set_links(queued)
     except LeadsyncError as exc:  # the whole batch (a deadline, a refusal, a header gone)
         failed = dict.fromkeys((record_id for record_id, _ in queued), exc)
     for record_id, link in queued:
@@ -53,16 +63,18 @@ def write_markers(cycle: Cycle, side: Side) -> None:
 def marker_not_written(cycle: Cycle, side: Side, record_id: str, error: LeadsyncError) -> None:
     """Read the record again next cycle; its stored link then asks for the marker again."""
     logger.warning("link marker not written yet", extra={"record": record_id, "error": str(error)})
-    cycle.records[side].pop(record_id, None)
-    cycle.seen[side].pop(record_id, None)
-    cycle.failed[side].add(record_id)
+    with cycle.lock:
+        cycle.records[side].pop(record_id, None)
+        cycle.seen[side].pop(record_id, None)
+        cycle.failed[side].add(record_id)
 
 
 def remember_marker(cycle: Cycle, side: Side, record_id: str, link: str | None) -> None:
-    record = cycle.records[side].get(record_id)
-    if record is not None:
-        updated = replace(record, link=link)
-        cycle.records[side][record_id] = updated
-        cycle.seen[side][record_id] = (fingerprint(updated), cycle.clock())
-    else:
-        cycle.seen[side].pop(record_id, None)
+    with cycle.lock:
+        record = cycle.records[side].get(record_id)
+        if record is not None:
+            updated = replace(record, link=link)
+            cycle.records[side][record_id] = updated
+            cycle.seen[side][record_id] = (fingerprint(updated), cycle.clock())
+        else:
+            cycle.seen[side].pop(record_id, None)

@@ -6,8 +6,10 @@ taken); it lives for one cycle, and what must outlive it goes into ``META`` at t
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -124,6 +126,8 @@ class Limits:
     max_pending: int  # ids kept for a direct re-fetch; past this the cursor is held back instead
     max_seen: int  # fingerprints kept for overlap/echo dedupe
     seen_window: timedelta
+    write_concurrency: int | None = 1  # units applied at once; None: derived from the rate limits
+    max_write_concurrency: int = 8  # the cap of a derived width
 
 
 @dataclass
@@ -160,11 +164,29 @@ class Cycle:
     history: list[Activity] = field(default_factory=list)  # stored at the end of the cycle (commit.record_history)
     waiting: list[PendingDeletion] = field(default_factory=list)  # deletions waiting for approval (approve mode)
     new_pending: list[PendingDeletion] = field(default_factory=list)  # held this cycle: stored at the commit
+    # Concurrent apply (``cycle.concurrent``): ``lock`` guards the working data above while units run
+    # on several threads; ``store_lock`` makes the StateStore calls one at a time (moto in-process is
+    # not thread-safe, and the SQLite store has one connection); ``_connector_locks`` serialise the
+    # calls into a connector that is not thread-safe (``thread_safe = False``, e.g. Sheets' row cache).
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    store_lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    _connector_locks: dict[Side, threading.RLock] = field(
+        default_factory=lambda: {Side.LEAD: threading.RLock(), Side.CARD: threading.RLock()}, repr=False, compare=False
+    )
 
     @property
     def redacted(self) -> frozenset[str]:
         """The fields whose values stay out of history, logs and the report (``redact_fields``)."""
         return frozenset(self.pair.config.redact_fields)
+
+    @contextlib.contextmanager
+    def calling(self, side: Side) -> Iterator[None]:
+        """Around a write to one side's connector: one at a time when it is not thread-safe."""
+        if getattr(self.pair.connector(side), "thread_safe", True):
+            yield
+            return
+        with self._connector_locks[side]:
+            yield
 
     def problem(self, message: str) -> None:
         """A problem with one record or value: reported and logged; the cycle goes on."""
