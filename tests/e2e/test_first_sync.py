@@ -64,9 +64,19 @@ def test_leads_saved_to_the_backlog_are_not_read_again_while_they_wait(
     assert (first["read"]["lead"], first["applied"], first["deferred"]) == (10, {}, 10)
 
     harness.sb.clock.advance(130)  # the next ticks
+    before = {name: len(e.requests) for name, e in harness.sb.emulators.items()}
     second = harness.cycle()
 
     assert second["read"].get("lead", 0) == 0, "the waiting leads were not read again"
+    one_by_one = [
+        (m, p)
+        for n, e in harness.sb.emulators.items()
+        for m, p in e.requests[before[n] :]
+        if m == "GET" and "/pages/" in p
+    ]
+    assert one_by_one == [], (
+        "no page read before its card id is written back: the backlog read it from the pair's source"
+    )
     assert (second["read"]["backlog"], second["applied"]) == (10, {"create_card": 10})
     assert len(harness.board.cards(include_closed=True)) == 10
     harness.sb.clock.advance(130)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from leadsync.core.models import FetchResult, Fields, Record, Value
 from leadsync.errors import LeadsyncError
@@ -86,6 +86,15 @@ class Acknowledging(Protocol):
     state column) is told, after a cycle commits, which records are now in sync."""
 
     def acknowledge(self, record_ids: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class Vouching(Protocol):
+    """Optional: a connector that reads a record before its first write, to check it lives in the
+    pair's container (Notion), is told which ids the pair's own state holds as read from there
+    (the backlog's snapshots, taken from this container, whose identity the cycle has checked)."""
+
+    def vouch(self, record_ids: Sequence[str]) -> None: ...
 
 
 class BatchLinking(Protocol):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from leadsync import backlog
-from leadsync.connectors.base import Connector
+from leadsync.connectors.base import Connector, Vouching
 from leadsync.core.fingerprint import fingerprint
 from leadsync.core.models import Record, Side
 from leadsync.cycle.working import Cycle
@@ -147,11 +147,17 @@ def take_backlog(cycle: Cycle, store: StateStore) -> None:
         if len(live) >= backlog.BATCH or cycle.deadline.remaining() < cycle.limits.unit_reserve_seconds * 4:
             break
     batch, cycle.backlog_rest = live[: backlog.BATCH], live[backlog.BATCH :]
+    taken: dict[Side, list[str]] = {Side.LEAD: [], Side.CARD: []}
     for entry in batch:
         side, record = backlog.decode(entry)
         if record.id not in cycle.records[side]:
             cycle.records[side][record.id] = record
             cycle.from_backlog.add((side, record.id))
+            taken[side].append(record.id)
+    for side, record_ids in taken.items():  # read from the pair's own containers when saved
+        connector = cycle.pair.connector(side)
+        if record_ids and isinstance(connector, Vouching):
+            connector.vouch(record_ids)
     if cycle.backlog_consumed:
         cycle.report.read["backlog"] = len(batch)
 
