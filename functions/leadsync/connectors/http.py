@@ -400,6 +400,10 @@ class Transport:
                     f"{self.system} {method} {log_path}: throttled, and the rate limiter's wait passes the deadline"
                 ) from exc
             raise
+        if self.deadline.remaining() < MIN_REQUEST_SECONDS:  # the limiter's wait used up the time left
+            raise DeadlineExceeded(
+                f"{self.system} {method} {log_path}: deadline reached while waiting for the rate limit"
+            )
 
     def _parse_body(
         self, response: requests.Response, method: str, log_path: str, idempotent: bool, state: _CallState
