@@ -1,6 +1,7 @@
 """What an invocation does, over the same engine: one pair's cycle (``sync_pair``), every pair
-in one process (``run_scheduled``: local runs, the CLI, the demo), and the fan-out's two halves
-(``leadsync.fanout``: the dispatcher enqueues one message per pair, the worker runs ``sync_pair``)."""
+in one process (``run_scheduled``: the single-function handler and ``leadsync plan``), and the
+fan-out's two halves (``leadsync.fanout``: the dispatcher enqueues one message per pair, the
+worker's ``PairWorker.run`` runs ``sync_pair``; ``leadsync sync`` calls that same entry per pair)."""
 
 from __future__ import annotations
 
