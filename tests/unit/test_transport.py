@@ -277,6 +277,16 @@ def test_expired_deadline_sends_nothing(srv: ScriptedServer, fake: FakeTime) -> 
     assert srv.seen == []
 
 
+def test_a_token_wait_that_uses_up_the_deadline_sends_nothing(srv: ScriptedServer, fake: FakeTime) -> None:
+    """A wait for a (shared) token may end at the deadline: no request with a zero timeout follows."""
+    bucket = TokenBucket(Limit(1.0, 1.0), clock=fake.clock, sleep=fake.sleep)
+    bucket.pause(2.0)
+    t = make(srv, fake, deadline=Deadline.in_seconds(2.0, clock=fake.clock), rate_limiter=bucket)
+    with pytest.raises(DeadlineExceeded, match="waiting for a token"):
+        t.request("GET", "/x")
+    assert srv.seen == []
+
+
 def test_dropped_connection_is_retried(srv: ScriptedServer, fake: FakeTime) -> None:
     srv.script = [Reply(action="drop"), Reply(body='{"n": 2}')]
     t = make(srv, fake)

@@ -391,6 +391,8 @@ class Transport:
                     f"{self.system} {method} {log_path}: throttled, and the rate limiter's wait passes the deadline"
                 ) from exc
             raise
+        if self.deadline.remaining() < MIN_REQUEST_SECONDS:  # the wait for a token used up the time left
+            raise DeadlineExceeded(f"{self.system} {method} {log_path}: deadline reached waiting for a token")
 
     def _parse_body(
         self, response: requests.Response, method: str, log_path: str, idempotent: bool, state: _CallState
