@@ -476,7 +476,7 @@ def run(sizes: Sizes) -> Run:
             if "grant_ttl" not in defaults:
                 raise RuntimeError("TokenBucket no longer takes grant_ttl=; update the bench")
             defaults["grant_ttl"] = sizes.grant_ttl
-            notes.append(f"unspent budget grants kept {sizes.grant_ttl:g} s (--grant-ttl)")
+            notes.append(f"unspent granted tokens given up {sizes.grant_ttl:g} s after their turn (--grant-ttl)")
         with quiet_stdout():
             set_limits(stack, False, originals)
             warmup: list[Tick] = []
@@ -764,7 +764,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-leads", type=int, default=2, help="fan-out: linked leads of an idle pair")
     parser.add_argument("--max-ticks", type=int, default=4, help="fan-out: measured ticks for the first syncs")
     parser.add_argument(
-        "--grant-ttl", type=float, default=None, help="fan-out: seconds unspent budget grants are kept (an experiment)"
+        "--grant-ttl",
+        type=float,
+        default=None,
+        help="fan-out: seconds after its turn an unspent granted token is given up (an experiment)",
     )
 
 
