@@ -281,16 +281,32 @@ def configure(stack: Stack, pairs: list[Pair]) -> dict[str, str]:
 
 
 def set_limits(stack: Stack, enabled: bool, originals: dict[str, Any]) -> None:
-    """Rate limits on (documented) or off, on both sides; every worker's buckets start afresh."""
+    """Rate limits on (documented) or off, on both sides; every worker's buckets start afresh.
+
+    Off, the workers also draw from no shared budget (in-process buckets only): a budget of
+    1e9 tokens a second is always at the edge of idle, where every worker's grant races the
+    others' for nothing (the warm-up is not measured)."""
+    from leadsync import wiring
     from leadsync.connectors import ratelimit
 
     if not originals:
         originals.update(ratelimit.DEFAULT_LIMITS)
+        originals["configure_budgets"] = wiring.configure_budgets
     for system, limit in originals.items():
-        ratelimit.DEFAULT_LIMITS[system] = limit if enabled else ratelimit.Limit(1e9, 1e9)
+        if isinstance(limit, ratelimit.Limit):
+            ratelimit.DEFAULT_LIMITS[system] = limit if enabled else ratelimit.Limit(1e9, 1e9)
+    wiring.configure_budgets = originals["configure_budgets"] if enabled else _no_budgets  # type: ignore[assignment]
+    ratelimit.use_grant_sources(None)
     ratelimit._REGISTRY.clear()
     for emulator in stack.sb.emulators.values():
         emulator.rate_limit(enabled=enabled)
+
+
+def _no_budgets(settings: Any) -> None:
+    """``wiring.configure_budgets`` while rate limits are off: in-process buckets only."""
+    from leadsync.connectors import ratelimit
+
+    ratelimit.use_grant_sources(None)
 
 
 # -- one tick -------------------------------------------------------------------------------------
@@ -460,7 +476,7 @@ def run(sizes: Sizes) -> Run:
             if "grant_ttl" not in defaults:
                 raise RuntimeError("TokenBucket no longer takes grant_ttl=; update the bench")
             defaults["grant_ttl"] = sizes.grant_ttl
-            notes.append(f"unspent budget grants kept {sizes.grant_ttl:g} s (--grant-ttl)")
+            notes.append(f"unspent granted tokens given up {sizes.grant_ttl:g} s after their turn (--grant-ttl)")
         with quiet_stdout():
             set_limits(stack, False, originals)
             warmup: list[Tick] = []
@@ -748,7 +764,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-leads", type=int, default=2, help="fan-out: linked leads of an idle pair")
     parser.add_argument("--max-ticks", type=int, default=4, help="fan-out: measured ticks for the first syncs")
     parser.add_argument(
-        "--grant-ttl", type=float, default=None, help="fan-out: seconds unspent budget grants are kept (an experiment)"
+        "--grant-ttl",
+        type=float,
+        default=None,
+        help="fan-out: seconds after its turn an unspent granted token is given up (an experiment)",
     )
 
 

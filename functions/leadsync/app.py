@@ -1,6 +1,7 @@
 """What an invocation does, over the same engine: one pair's cycle (``sync_pair``), every pair
-in one process (``run_scheduled``: local runs, the CLI, the demo), and the fan-out's two halves
-(``leadsync.fanout``: the dispatcher enqueues one message per pair, the worker runs ``sync_pair``)."""
+in one process (``run_scheduled``: the single-function handler and ``leadsync plan``), and the
+fan-out's two halves (``leadsync.fanout``: the dispatcher enqueues one message per pair, the
+worker's ``PairWorker.run`` runs ``sync_pair``; ``leadsync sync`` calls that same entry per pair)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,12 @@ def run_scheduled(
             sync_pair(pair, settings, creds, store, deadline, owner, dry_run=dry_run, allow_deletions=confirmed)
         )
     logger.remove_keys(["pair"])
+    return results(reports, with_activity=with_activity)
+
+
+def results(reports: list[CycleReport], *, with_activity: bool = False) -> dict[str, Any]:
+    """The invocation's answer: each pair's summary, and with ``with_activity`` (the CLI's readouts)
+    what it did, planned and why it failed."""
     if with_activity:
         return {
             "pairs": {

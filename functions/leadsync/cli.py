@@ -1,7 +1,7 @@
 """Local runs: `python -m leadsync <command>` (with `functions/` on PYTHONPATH).
 
     validate   check the configuration (every mistake, with the setting at fault)
-    sync       run one cycle for every pair (or --every N seconds), like the Lambda does
+    sync       run one cycle for every pair (or --every N seconds) through the Lambda worker's entry
     plan       a dry run: what a cycle would do, grouped by kind with totals (--json), write nothing
     status     one block per pair: links, backlog left, last run, next full sweep, approvals waiting
     repoint    forget a re-pointed pair's links, so its next cycle adopts the new place's records
@@ -122,13 +122,12 @@ def _validate(args: argparse.Namespace) -> int:
 def _sync(args: argparse.Namespace) -> int:
     """Exit code: 0 synced, 3 partial (work left, the next run continues), 1 failed (leadsync.readout)."""
     from leadsync import readout
-    from leadsync.app import run_scheduled
 
     bars = _progress_bars(args.progress)
     allow = list(args.allow_deletions)
     try:
         while True:
-            result = run_scheduled(LocalContext(args.budget), allow_deletions=allow, with_activity=True)
+            result = run_pairs(LocalContext(args.budget), allow_deletions=allow)
             allow = []  # a confirmation is for one cycle: a later mass deletion is held again
             if bars is not None:
                 for pair, summary in result["pairs"].items():
@@ -140,6 +139,30 @@ def _sync(args: argparse.Namespace) -> int:
     finally:
         if bars is not None:
             bars.close()
+
+
+def run_pairs(context: Any, *, allow_deletions: list[str] | None = None) -> dict[str, Any]:
+    """One cycle of every configured pair, one after the other in this process, each through the
+    fan-out worker's per-message entry (``PairWorker.run``) with a message for this minute's tick:
+    the same code path as a Lambda worker, without the queue. ``allow_deletions`` names pairs whose
+    held mass deletion the operator confirmed (an unknown name is a configuration error)."""
+    from leadsync import engine
+    from leadsync.app import results
+    from leadsync.engine import CycleReport
+    from leadsync.errors import ConfigError
+    from leadsync.fanout import PairMessage, PairWorker
+
+    worker = PairWorker.start(context)
+    allow = set(allow_deletions or ())
+    unknown = sorted(allow - set(worker.pairs))
+    if unknown:
+        raise ConfigError([f"--allow-deletions names pairs that are not configured: {unknown}"])
+    tick = engine.utcnow()  # this very moment: never stale
+    reports: list[CycleReport] = []
+    for index, pair in enumerate(worker.pairs):
+        report = worker.run(PairMessage(pair, tick), f"cli-{index}", allow_deletions=pair in allow)
+        reports.append(report if report is not None else CycleReport(pair, status="no_time"))
+    return results(reports, with_activity=True)
 
 
 def _progress_bars(mode: str) -> Any:

@@ -23,11 +23,13 @@ from typing import Any
 
 from leadsync import engine
 from leadsync.app import MIN_SECONDS_FOR_A_PAIR, sync_pair
-from leadsync.config import Settings
+from leadsync.config import PairConfig, Settings
 from leadsync.connectors.deadline import Deadline
-from leadsync.credentials import load_credentials
+from leadsync.credentials import Credentials, load_credentials
+from leadsync.engine import CycleReport
 from leadsync.errors import ConfigError, LeadsyncError, RetryableError
 from leadsync.observability import COUNT, logger, metrics
+from leadsync.state.base import StateStore
 from leadsync.webhooks.hints import gate_for, is_hint
 from leadsync.wiring import build_store, load_sync_config
 
@@ -140,19 +142,71 @@ def _sqs_client() -> Any:
     return boto3.client("sqs")
 
 
+@dataclass
+class PairWorker:
+    """What a worker invocation holds for its messages: the configuration, credentials, state store
+    and the invocation's deadline. ``run`` is the per-message entry: the SQS worker (``work``) calls
+    it for each record, and ``python -m leadsync sync`` for each configured pair, in-process."""
+
+    settings: Settings
+    pairs: dict[str, PairConfig]
+    creds: Credentials
+    store: StateStore
+    deadline: Deadline
+    request: str
+
+    @classmethod
+    def start(cls, context: Any, *, settings: Settings | None = None) -> PairWorker:
+        """Load what every message of this invocation needs (configuration errors raise)."""
+        settings = settings or Settings.from_env()
+        config = load_sync_config(settings)
+        return cls(
+            settings=settings,
+            pairs={pair.id: pair for pair in config.pairs},
+            creds=load_credentials(settings.secret_arn),
+            store=build_store(settings),
+            deadline=Deadline.from_lambda_context(context, margin_seconds=settings.safety_margin_seconds),
+            request=str(getattr(context, "aws_request_id", "local")),
+        )
+
+    def run(
+        self,
+        message: PairMessage,
+        message_id: str,
+        *,
+        first_delivery: bool = True,
+        hint: bool = False,
+        allow_deletions: bool = False,
+    ) -> CycleReport | None:
+        """Run the cycle of the message's pair; ``None`` when the message is dropped (a pair no longer
+        configured, a stale tick), a ``no_time`` report when the invocation has too little time left."""
+        pair = self.pairs.get(message.pair)
+        if pair is None:
+            logger.warning("message for a pair no longer configured dropped", extra={"pair": message.pair})
+            return None
+        if hint:  # before the cycle reads: an event from now on needs a hint of its own
+            gate_for(self.settings.table).close(pair.id)
+        age = engine.utcnow() - message.tick  # looked up per call: the demo and tests move the clock
+        stale_after = timedelta(seconds=self.settings.stale_message_seconds)
+        if first_delivery and age > stale_after:  # a retry is never stale: it must reach the DLQ if it keeps failing
+            logger.info("stale pair message dropped: a newer tick stands for it", extra={"pair": pair.id})
+            return None
+        if self.deadline.remaining() < MIN_SECONDS_FOR_A_PAIR:
+            logger.warning("no time left for this pair; it runs next invocation", extra={"pair": pair.id})
+            return CycleReport(pair.id, status="no_time")
+        owner = f"{self.request}:{message_id}"
+        report = sync_pair(
+            pair, self.settings, self.creds, self.store, self.deadline, owner, allow_deletions=allow_deletions
+        )
+        logger.remove_keys(["pair"])
+        return report
+
+
 def work(event: dict[str, Any], context: Any, *, settings: Settings | None = None) -> dict[str, Any]:
     """Run the cycle of each pair named by an SQS batch; report the messages to retry."""
     from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 
-    settings = settings or Settings.from_env()
-    config = load_sync_config(settings)
-    pairs = {pair.id: pair for pair in config.pairs}
-    creds = load_credentials(settings.secret_arn)
-    store = build_store(settings)
-    deadline = Deadline.from_lambda_context(context, margin_seconds=settings.safety_margin_seconds)
-    request = str(getattr(context, "aws_request_id", "local"))
-    stale_after = timedelta(seconds=settings.stale_message_seconds)
-    gate = gate_for(settings.table)
+    worker = PairWorker.start(context, settings=settings)
 
     def handle(record: Any) -> None:
         try:
@@ -160,23 +214,14 @@ def work(event: dict[str, Any], context: Any, *, settings: Settings | None = Non
         except ValueError as exc:  # retrying cannot fix it: dropped, and said so
             logger.error("malformed pair message dropped", extra={"message_id": record.message_id, "error": str(exc)})
             return
-        pair = pairs.get(message.pair)
-        if pair is None:
-            logger.warning("message for a pair no longer configured dropped", extra={"pair": message.pair})
-            return
-        if is_hint(record.body):  # before the cycle reads: an event from now on needs a hint of its own
-            gate.close(pair.id)
-        age = engine.utcnow() - message.tick  # looked up per call: the demo and tests move the clock
         first_delivery = str(record.attributes.approximate_receive_count or "1") == "1"
-        if first_delivery and age > stale_after:  # a retry is never stale: it must reach the DLQ if it keeps failing
-            logger.info("stale pair message dropped: a newer tick stands for it", extra={"pair": pair.id})
+        report = worker.run(message, record.message_id, first_delivery=first_delivery, hint=is_hint(record.body))
+        if report is None:
             return
-        if deadline.remaining() < MIN_SECONDS_FOR_A_PAIR:
-            raise PairCycleFailed(f"pair {pair.id}: no time left in this invocation")
-        report = sync_pair(pair, settings, creds, store, deadline, f"{request}:{record.message_id}")
-        logger.remove_keys(["pair"])
+        if report.status == "no_time":
+            raise PairCycleFailed(f"pair {report.pair}: no time left in this invocation")
         if report.status == "failed":
-            raise PairCycleFailed(f"pair {pair.id}: {report.errors[0] if report.errors else 'failed'}")
+            raise PairCycleFailed(f"pair {report.pair}: {report.errors[0] if report.errors else 'failed'}")
 
     # skip_group_on_error: after a failure only that pair's later messages in the batch wait
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)

@@ -115,3 +115,32 @@ def test_sync_exits_1_when_a_pair_fails(
 
     assert "pair e2e: failed; applied nothing; conflicts 0; errors 1" in out, out
     assert "continues" not in out
+
+
+def test_sync_runs_each_pair_through_the_fanout_workers_entry(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI runs pairs in-process, but through the function the SQS worker calls per message."""
+    from leadsync import app, fanout
+
+    runs: list[tuple[str, str, bool]] = []
+    real_run = fanout.PairWorker.run
+
+    def spy(self: fanout.PairWorker, message: fanout.PairMessage, message_id: str, **kwargs: Any) -> Any:
+        runs.append((message.pair, message_id, bool(kwargs.get("allow_deletions"))))
+        return real_run(self, message, message_id, **kwargs)
+
+    def not_this_path(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("sync must not go through app.run_scheduled")
+
+    monkeypatch.setattr(fanout.PairWorker, "run", spy)
+    monkeypatch.setattr(app, "run_scheduled", not_this_path)
+    harness.leads.add(name="Ada Lovelace", email="ada@example.com", status="New", source="Website")
+
+    out = _out(capsys, "sync", "--allow-deletions", "e2e", code=0)
+
+    assert runs == [("e2e", "cli-0", True)]
+    assert "pair e2e: synced; applied create_card 1;" in out, out
+    assert len(harness.board.cards()) == 1
+    assert _out(capsys, "sync", "--allow-deletions", "nope", code=2) == ""
+    assert runs == [("e2e", "cli-0", True)]  # a configuration error runs no pair

@@ -11,14 +11,20 @@ import pytest
 
 from leadsync.connectors.deadline import Deadline
 from leadsync.connectors.ratelimit import (
+    BACKLOG_AHEAD,
     DEFAULT_LIMITS,
+    GRANT_HOLD,
+    PRIORITY_TOKENS,
+    BudgetBusy,
     Limit,
     TokenBucket,
     credential_key,
     grant_size,
     grant_sources,
+    next_grant_size,
     reset_shared_limiters,
     shared_limiter,
+    take_wait,
     use_grant_sources,
 )
 from leadsync.errors import DeadlineExceeded
@@ -336,3 +342,99 @@ def test_grant_size_follows_the_rate() -> None:
     assert grant_size(DEFAULT_LIMITS["notion"]) == 3
     assert grant_size(DEFAULT_LIMITS["airtable"]) == 5
     assert grant_size(DEFAULT_LIMITS["sheets"]) == 3
+
+
+def test_next_grant_size_starts_at_one_and_doubles_while_every_token_is_spent() -> None:
+    assert next_grant_size(0, False, 10) == 1  # no grant yet
+    assert next_grant_size(0, True, 10) == 1
+    assert [next_grant_size(n, True, 10) for n in (1, 2, 4, 8, 10)] == [2, 4, 8, 10, 10]
+    assert next_grant_size(8, False, 10) == 1  # tokens were given up: back to one
+    assert next_grant_size(2, True, 3) == 3  # never above the ceiling (Notion's 3)
+    assert next_grant_size(5, True, 1) == 1
+
+
+def test_take_wait_caps_a_long_cycle_at_the_backlog_reservation() -> None:
+    assert take_wait(30.0, False) == 30.0
+    assert take_wait(30.0, True) == BACKLOG_AHEAD
+    assert take_wait(0.4, True) == 0.4  # never past the deadline either
+    assert take_wait(-1.0, False) == 0.0
+    assert take_wait(float("inf"), False) == 900.0
+
+
+def test_a_bucket_grows_its_grants_while_it_spends_them_all(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    bucket = TokenBucket(Limit(100.0, 100.0), clock=fake.clock, sleep=fake.sleep, source=source)
+    for _ in range(1 + 2 + 4 + 8 + 10 + 1):
+        bucket.acquire()
+    assert [count for count, _ in source.takes] == [1, 2, 4, 8, 10, 10]
+
+
+def test_tokens_not_spent_within_the_hold_are_given_up_and_the_next_grant_is_one(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    bucket = TokenBucket(Limit(100.0, 100.0), clock=fake.clock, sleep=fake.sleep, source=source)
+    for _ in range(4):  # grants of 1, 2, then 4 of which one is spent
+        bucket.acquire()
+    fake.now += GRANT_HOLD - 0.01  # still held: spent without a round trip
+    bucket.acquire()
+    assert [count for count, _ in source.takes] == [1, 2, 4]
+    fake.now += GRANT_HOLD + 0.02  # the next cycle of an idle pair: the 2 left are past their hold
+    bucket.acquire()
+    assert [count for count, _ in source.takes] == [1, 2, 4, 1]
+
+
+class BusySource(FakeSource):
+    """A budget whose queue is ``queue`` seconds long: a grant asking to wait less is told how much more."""
+
+    def __init__(self, fake: FakeTime, queue: float) -> None:
+        super().__init__(fake)
+        self.until = fake.now + queue
+
+    def take(self, count: int, max_wait: float) -> FakeGrant:
+        self.takes.append((count, max_wait))
+        due = max(0.0, self.until - self.fake.now)
+        if due > max_wait:
+            raise BudgetBusy("queue too long", due - max_wait)
+        return FakeGrant((due,) * count)
+
+
+def test_a_long_cycle_reserves_little_ahead_and_waits_out_a_busy_budget(fake: FakeTime) -> None:
+    source = FakeSource(fake)
+    bucket = TokenBucket(Limit(1000.0, 1000.0), clock=fake.clock, sleep=fake.sleep, source=source)
+    cycle = Deadline.in_seconds(40.0, clock=fake.clock)
+    for _ in range(PRIORITY_TOKENS):
+        bucket.acquire(cycle)
+    assert all(wait > BACKLOG_AHEAD for _, wait in source.takes)  # a short cycle may queue its whole deadline
+    busy = BusySource(fake, queue=5.0)
+    bucket.source = busy
+    bucket._granted.clear()
+    start = fake.now
+    assert bucket.acquire(cycle) == pytest.approx(BACKLOG_AHEAD, abs=0.06)
+    assert [wait for _, wait in busy.takes] == pytest.approx([BACKLOG_AHEAD, BACKLOG_AHEAD], abs=0.06)
+    assert fake.now - start == pytest.approx(5.0, abs=0.06)  # slept until the queue was short, then its token
+    other = Deadline.in_seconds(40.0, clock=fake.clock)  # another cycle of this container: not long
+    bucket._granted.clear()
+    bucket.acquire(other)
+    assert busy.takes[-1][1] > BACKLOG_AHEAD
+
+
+def test_a_busy_budget_past_the_deadline_raises_without_sleeping(fake: FakeTime) -> None:
+    bucket = TokenBucket(Limit(10.0, 10.0), clock=fake.clock, sleep=fake.sleep, source=BusySource(fake, 5.0))
+    with pytest.raises(DeadlineExceeded):
+        bucket.acquire(Deadline.in_seconds(3.0, clock=fake.clock))
+    assert fake.slept == []
+
+
+def test_a_contended_budget_is_tried_again_within_the_deadline(fake: FakeTime) -> None:
+    class Contended(FakeSource):
+        def take(self, count: int, max_wait: float) -> FakeGrant:
+            self.takes.append((count, max_wait))
+            if len(self.takes) < 3:
+                raise BudgetBusy("others won the conditional update", 0.0)
+            return FakeGrant((0.0,) * count)
+
+    source = Contended(fake)
+    bucket = TokenBucket(Limit(10.0, 10.0), clock=fake.clock, sleep=fake.sleep, source=source)
+    assert bucket.acquire(Deadline.in_seconds(3.0, clock=fake.clock)) == 0.0
+    assert len(source.takes) == 3
+    assert len(fake.slept) == 2
+    assert all(s <= 0.05 for s in fake.slept)  # a jitter each, no more

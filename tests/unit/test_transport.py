@@ -277,19 +277,12 @@ def test_expired_deadline_sends_nothing(srv: ScriptedServer, fake: FakeTime) -> 
     assert srv.seen == []
 
 
-def test_a_rate_limit_wait_that_uses_up_the_deadline_sends_nothing(srv: ScriptedServer, fake: FakeTime) -> None:
-    """Checked again after the limiter's wait: a request is never sent with no time (``timeout=0`` is a
-    ValueError in requests)."""
-
-    class SlowLimiter:
-        def acquire(self, deadline: Deadline | None = None) -> float:
-            waited = deadline.remaining() if deadline is not None else 0.0
-            fake.sleep(waited)
-            return waited
-
-    deadline = Deadline.in_seconds(5, clock=fake.clock)
-    t = make(srv, fake, deadline=deadline, rate_limiter=SlowLimiter())
-    with pytest.raises(DeadlineExceeded, match="rate limit"):
+def test_a_token_wait_that_uses_up_the_deadline_sends_nothing(srv: ScriptedServer, fake: FakeTime) -> None:
+    """A wait for a (shared) token may end at the deadline: no request with a zero timeout follows."""
+    bucket = TokenBucket(Limit(1.0, 1.0), clock=fake.clock, sleep=fake.sleep)
+    bucket.pause(2.0)
+    t = make(srv, fake, deadline=Deadline.in_seconds(2.0, clock=fake.clock), rate_limiter=bucket)
+    with pytest.raises(DeadlineExceeded, match="waiting for the rate limit"):
         t.request("GET", "/x")
     assert srv.seen == []
 

@@ -8,8 +8,12 @@ spreads a large first sync over several invocations instead of collecting 429s.
 Across processes (many Lambda workers at once) a bucket may also draw from a **grant source**:
 a budget shared by every worker of the credential (``leadsync.state.budget.DynamoBudget``, one
 DynamoDB item per credential). The bucket then spends a token only when it holds one granted by
-the source, taking them a few at a time (``grant_size``), and still paces them at its own rate:
-the in-process bucket is the fast path, the shared budget the bound. ``use_grant_sources``
+the source, taking them a few at a time (``next_grant_size``: 1, then doubling while every token of
+the last grant was spent), and still paces them at its own rate: the in-process bucket is the fast
+path, the shared budget the bound. A cycle that has spent ``PRIORITY_TOKENS`` of a credential (a
+first sync, a backlog) reserves at most ``BACKLOG_AHEAD`` seconds ahead of the budget's queue and
+waits out the rest, so the few reads of idle cycles of the same credential are never queued behind
+it (see docs/architecture.md, "Shared rate budgets"). ``use_grant_sources``
 installs the factory of sources (the composition root does, when the state lives in DynamoDB);
 without one, buckets are purely in-process (local SQLite runs, the CLI, the demo).
 """
@@ -18,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -89,13 +95,23 @@ class GrantLike(Protocol):
     def total(self) -> int | None: ...
 
 
+class BudgetBusy(DeadlineExceeded):
+    """The shared budget has no token due within the wait asked for, but may in ``retry_in`` seconds
+    (its queue is that much too long, or other workers won the conditional update)."""
+
+    def __init__(self, message: str, retry_in: float) -> None:
+        super().__init__(message)
+        self.retry_in = max(0.0, retry_in)
+
+
 class GrantSource(Protocol):
     """A budget shared beyond this process (e.g. by every Lambda worker of a credential)."""
 
     def take(self, count: int, max_wait: float) -> GrantLike:
         """Up to ``count`` tokens, none due later than ``max_wait`` seconds from now.
 
-        Raises ``DeadlineExceeded`` when not even one token would be due within ``max_wait``.
+        Raises ``DeadlineExceeded`` when not even one token would be due within ``max_wait``
+        (``BudgetBusy`` when one would be after ``retry_in`` seconds more).
         """
         ...
 
@@ -108,18 +124,46 @@ GrantSourceFactory = Callable[[str, str, Limit, Clock], GrantSource]
 """``(system, credential_key, limit, clock) -> source``: the key is a hash, never the secret;
 ``clock`` is the bucket's (a source on shared wall-clock time may follow a steered one)."""
 
-GRANT_SECONDS = 1.0  # a grant covers about this much of the sustained rate...
+GRANT_SECONDS = 1.0  # a grant covers at most about this much of the sustained rate...
 GRANT_MIN, GRANT_MAX = 3, 10  # ...within these bounds (tokens per grant)
-# Granted tokens kept unspent in a warm container are usable this long after they were granted,
-# so an idle pair's next cycles (one a minute) spend them without a round trip to the budget.
-# Tokens spent late can add to a window's count: see ``TokenBucket`` for the bound.
-DEFAULT_GRANT_TTL = 180.0
+# Granted tokens not spent this long after they came due are given up (never spent, never
+# returned): a token is spent at most GRANT_HOLD late, so any window of W seconds holds at most
+# the tokens due in W + GRANT_HOLD, and warm containers do not sit on tokens between cycles.
+GRANT_HOLD = 2.0
+DEFAULT_GRANT_TTL = GRANT_HOLD  # the former name (the bench's --grant-ttl)
 MAX_GRANT_WAIT = 900.0  # no deadline: never reserve tokens further ahead than a Lambda can live
+# Priority of short cycles: once a cycle (one Deadline) has spent PRIORITY_TOKENS of a credential,
+# its grants reserve at most BACKLOG_AHEAD seconds ahead of the budget's queue; when the queue is
+# longer it sleeps until it is not (while its deadline allows), so idle cycles queue behind at
+# most that much of a first sync's reservations.
+PRIORITY_TOKENS = 10
+BACKLOG_AHEAD = 1.0
+TAKE_ATTEMPTS = 64  # grants tried per token while the budget is busy (each after a wait or a jitter)
+BUSY_JITTER = 0.05  # seconds added at random to a busy wait, so waiting workers do not collide
 
 
 def grant_size(limit: Limit) -> int:
-    """Tokens per grant for ``limit``: about a second of its rate, 3 to 10 (Trello 10, Notion 3)."""
+    """The largest grant for ``limit``: about a second of its rate, 3 to 10 (Trello 10, Notion 3)."""
     return max(GRANT_MIN, min(GRANT_MAX, math.ceil(limit.rate * GRANT_SECONDS)))
+
+
+def next_grant_size(previous: int, spent_all: bool, ceiling: int) -> int:
+    """The size of the next grant: 1 at first or after a grant whose tokens were not all spent (given
+    up), double the last while the worker spends every token it gets, never above ``ceiling``.
+
+    A short cycle (an idle pair: a few requests) takes 1, 2, 4... and gives up little; a long one
+    reaches ``ceiling`` within a few grants, so its round trips to the budget stay few.
+    """
+    if previous < 1 or not spent_all:
+        return 1
+    return max(1, min(ceiling, previous * 2))
+
+
+def take_wait(remaining: float, long_cycle: bool) -> float:
+    """How far ahead (seconds) a grant may reserve: the caller's time left (at most
+    ``MAX_GRANT_WAIT``), and at most ``BACKLOG_AHEAD`` for a cycle past ``PRIORITY_TOKENS``."""
+    wait = min(MAX_GRANT_WAIT, max(0.0, remaining))
+    return min(wait, BACKLOG_AHEAD) if long_cycle else wait
 
 
 class TokenBucket:
@@ -131,19 +175,22 @@ class TokenBucket:
     quota count can be told apart from this process's own use.
 
     With a ``source`` (a budget shared by many processes), a token is spent only when the
-    bucket also holds a token granted by the source; it takes ``grant_size`` at a time and keeps
-    the unspent ones for ``grant_ttl`` seconds (across warm invocations), after which they are
-    dropped, never returned. Pauses are recorded on the source too, so every worker waits, and
-    ``taken_within`` then counts the tokens the whole budget granted (what every worker of this
-    deployment may have sent), so only requests beyond the budget look like someone else's.
+    bucket also holds a token granted by the source. Grants are sized by ``next_grant_size``
+    (1, then doubling while every token is spent, up to ``grant_size``; a fixed ``grant_size=``
+    overrides it); a granted token not spent ``grant_ttl`` seconds after it came due is dropped,
+    never returned. A cycle (its ``Deadline``) that has spent ``PRIORITY_TOKENS`` here reserves
+    at most ``BACKLOG_AHEAD`` seconds ahead; when the budget is busy (``BudgetBusy``) the take is
+    retried after the wait it names, while the caller's deadline (fixed at the call) allows.
+    Pauses are recorded on the source too, so every worker waits, and ``taken_within`` then
+    counts the tokens the whole budget granted (what every worker of this deployment may have
+    sent), so only requests beyond the budget look like someone else's.
 
     The bound with a source: granted tokens come due at the budget's rate, so tokens *due* in
-    any window of ``W`` seconds are at most ``burst + rate * W``. A token spent later than it
-    came due (held from an earlier grant) can add to a later window: at most the unspent tokens
-    held when the window opens, i.e. ``grant_size - 1`` per container holding a grant of that
-    credential, and at most ``rate * grant_ttl`` in all. Dropped tokens only lower throughput.
-    A ``grant_ttl`` of a second or two makes the bound nearly exact, at one budget call per
-    cycle of an idle pair; server signals (429, low-quota headers) pause the budget either way.
+    any window of ``W`` seconds are at most ``burst + rate * W``; a token is spent at most
+    ``grant_ttl`` after it came due, so tokens *spent* in the window are at most those due in
+    ``W + grant_ttl``, and in practice far fewer (a late token is one the worker did not need at
+    once, which adaptive sizing keeps rare). Dropped tokens only lower throughput. Server
+    signals (429, low-quota headers) pause the budget either way.
     """
 
     HISTORY = 4096  # tokens remembered: minutes of any documented rate
@@ -170,7 +217,10 @@ class TokenBucket:
         self.grant_size = grant_size
         self.grant_ttl = grant_ttl
         self._granted: deque[float] = deque()  # local-clock due times of granted, unspent tokens
-        self._grant_expires = 0.0
+        self._last_grant = 0  # tokens in the last grant (0: none yet)
+        self._spent_all = False  # every token of the last grant was spent (none given up)
+        self._used: weakref.WeakKeyDictionary[Deadline, int] = weakref.WeakKeyDictionary()
+        self._rng = random.Random()
         self._source_paused_until = 0.0  # the budget's pause as last recorded or seen (local clock)
         self._totals: deque[tuple[float, int]] = deque(maxlen=self.HISTORY)  # (when, budget total)
         self.grants = 0  # grants taken from the source (each is one budget round trip or more)
@@ -207,6 +257,8 @@ class TokenBucket:
                 raise DeadlineExceeded(f"rate limiter would wait {wait:.2f}s, past the deadline")
             if self.source is not None:
                 self._granted.popleft()
+                if deadline is not None:
+                    self._used[deadline] = self._used.get(deadline, 0) + 1
             self._taken.append(now + wait)
         if wait > 0:
             self._sleep(wait)
@@ -216,16 +268,14 @@ class TokenBucket:
         """The due time of the next granted token, taking a grant from the source when none is held."""
         assert self.source is not None
         now = self._clock()
-        if self._granted and now > self._grant_expires:
-            self._granted.clear()  # held too long: dropped, so late tokens stay bounded
+        while self._granted and self._granted[0] < now - self.grant_ttl:
+            self._granted.popleft()  # held too long past its due: given up, so late tokens stay bounded
+            self._spent_all = False
         if not self._granted:
-            max_wait = MAX_GRANT_WAIT if deadline is None else min(MAX_GRANT_WAIT, deadline.remaining())
-            size = self.grant_size or grant_size(self.limit)
-            grant = self.source.take(size, max(0.0, max_wait))
-            self.grants += 1
+            grant = self._take(deadline)
             base = self._clock()
             self._granted.extend(base + max(0.0, w) for w in grant.waits)
-            self._grant_expires = base + self.grant_ttl
+            self._last_grant, self._spent_all = len(grant.waits), True
             if grant.paused > 0:
                 self._paused_until = max(self._paused_until, base + grant.paused)
                 self._source_paused_until = max(self._source_paused_until, base + grant.paused)
@@ -234,6 +284,31 @@ class TokenBucket:
             if not self._granted:
                 raise DeadlineExceeded("the shared rate budget granted no token within the deadline")
         return self._granted[0]
+
+    def _take(self, deadline: Deadline | None) -> GrantLike:
+        """One grant from the source, waiting out a busy budget while the deadline (fixed now) allows.
+
+        Called with the lock held: this container's other callers of the credential wait too."""
+        assert self.source is not None
+        size = self.grant_size or next_grant_size(self._last_grant, self._spent_all, grant_size(self.limit))
+        start = self._clock()
+        end = start + (MAX_GRANT_WAIT if deadline is None else min(MAX_GRANT_WAIT, deadline.remaining()))
+        long_cycle = deadline is not None and self._used.get(deadline, 0) >= PRIORITY_TOKENS
+        for attempt in range(TAKE_ATTEMPTS):
+            now = self._clock()
+            wait = take_wait(end - now, long_cycle)
+            try:
+                grant = self.source.take(size, wait)
+            except BudgetBusy as busy:
+                pause = busy.retry_in + self._rng.uniform(0.0, BUSY_JITTER)
+                # the first free token is due at now + wait + retry_in: past the end, waiting is useless
+                if attempt == TAKE_ATTEMPTS - 1 or now + wait + busy.retry_in > end or now + pause >= end:
+                    raise
+                self._sleep(pause)
+                continue
+            self.grants += 1
+            return grant
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def taken_within(self, seconds: float) -> int:
         """Tokens taken (due) in the last ``seconds``: this process's requests in that time.

@@ -25,12 +25,18 @@ before the grant) and not before ``paused_until``: tokens *come due* at the budg
 any window of ``W`` seconds at most ``burst + rate * W`` become due, however many workers take
 grants at once (DynamoDB applies conditional updates to one item one at a time). Grants reserve
 tokens ahead (``tat`` may run past ``now``), so busy workers queue instead of retrying; a worker
-whose deadline is too close to wait for its place gets nothing and raises ``DeadlineExceeded``.
+whose deadline is too close to wait for its place gets nothing and raises ``BudgetBusy`` (a
+``DeadlineExceeded`` saying how much longer the queue is than the wait).
 A failed condition returns the current item (``ReturnValuesOnConditionCheckFailure``), so a
 worker that guessed the wrong case retries at once with the right one; further retries (others
 queued in between) sleep a jitter within the caller's wait; after ``ATTEMPTS`` the worker gets
-``DeadlineExceeded`` (no place within its wait), never an unchecked grant. Workers' clocks (NTP on Lambda) differ by
+``BudgetBusy`` (no place within its wait), never an unchecked grant. Workers' clocks (NTP on Lambda) differ by
 milliseconds; a skew of ``d`` seconds can shift ``rate * d`` tokens.
+
+Each grant writes a random ``grant_token`` and is conditioned on the item not holding it: when
+botocore resends a grant whose answer was lost, the resend is refused and the refused item (ours,
+unless another grant came between) is the answer, so the grant is not taken twice. A pause writes
+absolute times (``paused_until``, ``tat``) on condition they grow: a resend changes nothing.
 
 Only ``UpdateItem`` is used (``read`` uses ``GetItem``, for tools and the benchmark).
 """
@@ -42,6 +48,7 @@ import math
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,7 +58,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from leadsync.errors import DeadlineExceeded, LeadsyncError, RetryableError
+from leadsync.connectors.ratelimit import BudgetBusy
+from leadsync.errors import LeadsyncError, RetryableError
 from leadsync.state.table import BUDGET_SK, PARTITION_KEY, RETRYABLE_CODES, SORT_KEY, TTL_ATTRIBUTE, budget_pk
 
 log = logging.getLogger("leadsync.budget")
@@ -153,7 +161,7 @@ class DynamoBudget:
     def take(self, count: int, max_wait: float) -> BudgetGrant:
         """Up to ``count`` tokens, the last due within ``max_wait`` seconds (fewer if it must).
 
-        Raises ``DeadlineExceeded`` (without sleeping) when not one token would be due in time,
+        Raises ``BudgetBusy`` (without sleeping) when not one token would be due in time,
         or when other workers took the places left under every attempt (retries sleep a jitter
         within the wait); ``RetryableError`` when DynamoDB fails.
         """
@@ -165,16 +173,18 @@ class DynamoBudget:
             latest = now + max(0.0, max_wait)
             known = self._known
             if known is not None and known.paused_until > latest:
-                raise DeadlineExceeded(
-                    f"{self.system} budget paused for {known.paused_until - now:.1f}s more, past the deadline"
+                raise BudgetBusy(
+                    f"{self.system} budget paused for {known.paused_until - now:.1f}s more, past the wait",
+                    known.paused_until - latest,
                 )
             idle = known is None or known.tat < now
             base = now if idle or known is None else known.tat
             # tokens due by ``latest``: the last one's due is base + (n - burst) * period
             n = min(count, math.floor(self.burst + (latest - base) * self.rate + 1e-9))
             if n < 1:
-                raise DeadlineExceeded(
-                    f"{self.system} budget has no token due within {max_wait:.2f}s (queue {base - now:.1f}s long)"
+                raise BudgetBusy(
+                    f"{self.system} budget has no token due within {max_wait:.2f}s (queue {base - now:.1f}s long)",
+                    base + (1 - self.burst) * period - latest,
                 )
             values: dict[str, Any] = {
                 ":now": _n(now),
@@ -195,8 +205,19 @@ class DynamoBudget:
                 values[":max"] = _n(latest + (self.burst - n) * period)
                 update = "SET tat = tat + :add"
                 condition = f"tat >= :now AND tat <= :max AND {not_paused}"
-            update += ", granted = if_not_exists(granted, :zero) + :n, rate = :rate, burst = :burst, #ttl = :exp"
-            item = self._update(update, condition, values)
+            # a token per call: botocore resends this very request after a lost answer (a read
+            # timeout); the resend must not take a second grant (see ``_landed``)
+            token = uuid.uuid4().hex[:16]
+            values[":token"] = {"S": token}
+            update += (
+                ", granted = if_not_exists(granted, :zero) + :n, rate = :rate, burst = :burst, #ttl = :exp,"
+                " grant_token = :token"
+            )
+            condition += " AND (attribute_not_exists(grant_token) OR grant_token <> :token)"
+            item, refused = self._update(update, condition, values)
+            if item is None and _landed(refused, token):
+                log.info("%s budget grant answered lost and sent again: the first attempt had landed", self.system)
+                item = refused
             if item is None:  # condition failed: self._known now holds the item as it is
                 if attempt:  # the first retry uses the fresh item at once; later ones spread out
                     room = max(0.0, latest - self._clock())
@@ -218,8 +239,10 @@ class DynamoBudget:
             )
         # Every attempt found the item changed by other workers queueing at the same time: the
         # places left within this caller's wait went to them. Not now, as for a long queue.
-        raise DeadlineExceeded(
-            f"{self.system} budget contended: no place within {max_wait:.2f}s after {self.attempts} conditional updates"
+        raise BudgetBusy(
+            f"{self.system} budget contended: no place within {max_wait:.2f}s"
+            f" after {self.attempts} conditional updates",
+            0.0,
         )
 
     def pause(self, seconds: float) -> None:
@@ -234,13 +257,14 @@ class DynamoBudget:
         until = self._clock() + seconds
         values = {":p": _n(until), ":zero": _n(0)}
         try:
-            item = self._update(
+            item, refused = self._update(
                 "SET paused_until = :p, tat = :p, granted = if_not_exists(granted, :zero)",
                 "(attribute_not_exists(tat) OR tat < :p) AND (attribute_not_exists(paused_until) OR paused_until < :p)",
                 values,
                 names=False,
             )
-            if item is None and self._known is not None and self._known.paused_until < until:
+            seen = _state(refused)
+            if item is None and seen is not None and seen.paused_until < until:
                 # tat is already past the pause's end: only the pause itself is recorded
                 self._update(
                     "SET paused_until = :p",
@@ -266,8 +290,9 @@ class DynamoBudget:
 
     def _update(
         self, update: str, condition: str, values: dict[str, Any], *, names: bool = True
-    ) -> dict[str, Any] | None:
-        """One conditional UpdateItem: the new item, or ``None`` (and ``_known`` refreshed) on a failed condition."""
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """One conditional UpdateItem: ``(the new item, {})``, or on a failed condition ``(None, the
+        item as it is)`` with ``_known`` refreshed."""
         self.calls += 1
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
@@ -284,14 +309,25 @@ class DynamoBudget:
             out = self.client.update_item(**kwargs)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                refused: dict[str, Any] = exc.response.get("Item") or {}
                 with self._lock:
-                    self._known = _state(exc.response.get("Item"))
-                return None
+                    self._known = _state(refused)
+                return None, refused
             raise _translate(exc, "UpdateItem", self.table_name) from exc
         except BotoCoreError as exc:
             raise _translate(exc, "UpdateItem", self.table_name) from exc
         attributes: dict[str, Any] = out.get("Attributes", {})
-        return attributes
+        return attributes, {}
+
+
+def _landed(item: dict[str, Any], token: str) -> bool:
+    """A grant refused because its own first attempt had landed (botocore sent the same request
+    again after a lost answer) and no other grant came between: the item still carries its token,
+    and the tokens it reserved are the item's last ``n``. (When another worker's grant came between,
+    the resend is an ordinary new grant: the first one's tokens go unspent, which lowers
+    throughput but never lets a window hold more than the budget.)"""
+    stored = item.get("grant_token")
+    return isinstance(stored, dict) and stored.get("S") == token
 
 
 def _epoch_clock(clock: Callable[[], float]) -> Callable[[], float]:
