@@ -27,10 +27,12 @@ def test_first_sync_resumes_from_the_backlog_across_invocations(
         monkeypatch.setitem(ratelimit.DEFAULT_LIMITS, system, ratelimit.Limit(1000.0, 1000.0))
     monkeypatch.setenv("LEADSYNC_SAFETY_MARGIN_SECONDS", "1")
     monkeypatch.setattr(leadsync.engine, "UNIT_RESERVE_SECONDS", 0.02)
-    monkeypatch.setattr(leadsync.engine, "MARKER_FLUSH_SECONDS", 0.02)
+    # The batched marker write-back (Sheets: a read and a batchUpdate) needs its reserve even in a short
+    # invocation: with none, every invocation runs out before it and re-plans the same markers forever.
+    monkeypatch.setattr(leadsync.engine, "MARKER_FLUSH_SECONDS", 0.5)
     monkeypatch.setattr(leadsync.app, "MIN_SECONDS_FOR_A_PAIR", 0.05)
-    harness.context_factory = lambda: FakeLambdaContext(timeout_seconds=2.0)
-    # Trello answering in 30 ms: 80 creations need 2.4 s, more than one invocation's ~1 s on any machine
+    harness.context_factory = lambda: FakeLambdaContext(timeout_seconds=2.5)
+    # Trello answering in 30 ms: 80 creations need 2.4 s, more than one invocation's ~1.5 s on any machine
     harness.sb.trello.faults.set(latency=0.03)
 
     summaries = []
