@@ -19,12 +19,10 @@ synopsis), so a new doc cannot slip a command past this test.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infrastructure.test_readme_local_run import free_port_base, local_run_block
+from tests.infrastructure.test_readme_local_run import free_port_base, local_run_block, run_as_typed
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -204,24 +202,6 @@ def test_the_block_runs_as_typed(block: Block, tmp_path: Path) -> None:
             (tmp_path / entry.name).symlink_to(entry)
     prelude = environment_prelude().replace("--port-base 8700", f"--port-base {free_port_base()}")
     script = f"{prelude}trap 'kill $SANDBOX_PID' EXIT\n{block.script()}"
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    process = subprocess.Popen(
-        ["bash", "-e", "-o", "pipefail", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group: the sandbox in the background included
-    )
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"{block.where} did not finish in {TIMEOUT_SECONDS} s:\n{output}")
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 0, f"{block.where} failed as typed:\n{block.body}\n---\n{output}"
+    returncode, output = run_as_typed(script, tmp_path, block.where)
+    assert returncode == 0, f"{block.where} failed as typed:\n{block.body}\n---\n{output}"
     assert "Traceback" not in output, output

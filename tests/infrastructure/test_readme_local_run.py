@@ -57,6 +57,32 @@ def free_port_base(count: int = 4) -> int:
     raise RuntimeError("no four consecutive free ports")
 
 
+def run_as_typed(script: str, cwd: Path, what: str) -> tuple[int, str]:
+    """Run ``script`` in ``bash -e -o pipefail`` in ``cwd`` with only PATH/HOME/LANG/TMPDIR from here, in
+    its own process group (the sandbox it starts in the background included), killed afterwards whatever
+    happens; the exit code and the output (stdout and stderr). Fails the test past TIMEOUT_SECONDS."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    process = subprocess.Popen(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        pytest.fail(f"{what} did not finish in {TIMEOUT_SECONDS} s:\n{output}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode, output
+
+
 def test_the_block_is_marked_and_uses_the_documented_ports() -> None:
     block = local_run_block()
     assert "--port-base 8700" in block
@@ -72,26 +98,8 @@ def test_the_readme_local_run_block_runs_as_typed(tmp_path: Path) -> None:
     for name in (".venv", "functions", "infra"):
         (tmp_path / name).symlink_to(ROOT / name)
     script = local_run_block().replace("--port-base 8700", f"--port-base {free_port_base()}")
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    process = subprocess.Popen(
-        ["bash", "-e", "-o", "pipefail", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group: the sandbox in the background included
-    )
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"the block did not finish in {TIMEOUT_SECONDS} s:\n{output}")
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 0, output
+    returncode, output = run_as_typed(script, tmp_path, "the block")
+    assert returncode == 0, output
     assert re.search(r"^ok: pair sandbox: notion <-> trello", output, re.M), output
     assert re.search(r"^pair sandbox: 1 operation\(s\)\n  create_card: 1$", output, re.M), output  # the plan
     assert re.search(r"^pair sandbox: synced; applied create_card 1; conflicts 0$", output, re.M), output
