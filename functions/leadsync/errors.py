@@ -90,3 +90,12 @@ class RecordError(LeadsyncError):
     def __init__(self, record_id: str, message: str) -> None:
         self.record_id = record_id
         super().__init__(f"record {record_id}: {message}")
+
+
+class BudgetBusy(DeadlineExceeded):
+    """The shared budget has no token due within the wait asked for, but may in ``retry_in`` seconds
+    (its queue is that much too long, or other workers won the conditional update)."""
+
+    def __init__(self, message: str, retry_in: float) -> None:
+        super().__init__(message)
+        self.retry_in = max(0.0, retry_in)

@@ -45,7 +45,7 @@ from unittest import mock
 from leadsync.connectors import ratelimit
 from leadsync.connectors.http import Transport
 from leadsync.connectors.ratelimit import Limit
-from leadsync.cycle.concurrent import THREAD_PREFIX
+from leadsync.cycle.concurrent import lane_prefix
 from leadsync.state.dynamodb import DynamoStateStore
 from leadsync.state.sqlite import SqliteStateStore
 
@@ -109,11 +109,13 @@ class Probe:
             self._barrier = threading.Barrier(self.gate[1], timeout=30)
 
     def _active(self) -> bool:
-        """Count only the outermost calls of the instrumented thread and of the apply step's
-        workers, and not while the hook runs."""
+        """Count only the outermost calls of the instrumented thread and of the apply lanes its cycle
+        started (not other pairs' cycles on other threads, nor their lanes), and not while the hook runs."""
         if getattr(self._local, "busy", False):
             return False
-        return threading.get_ident() == self._thread or threading.current_thread().name.startswith(THREAD_PREFIX)
+        if threading.get_ident() == self._thread:
+            return True
+        return threading.current_thread().name.startswith(lane_prefix(self._thread) + "_")  # not other pairs' lanes
 
     def call(self, label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._active():

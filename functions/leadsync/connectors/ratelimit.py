@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from leadsync.connectors.deadline import Deadline
-from leadsync.errors import DeadlineExceeded
+from leadsync.errors import BudgetBusy, DeadlineExceeded
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -93,15 +93,6 @@ class GrantLike(Protocol):
 
     @property
     def total(self) -> int | None: ...
-
-
-class BudgetBusy(DeadlineExceeded):
-    """The shared budget has no token due within the wait asked for, but may in ``retry_in`` seconds
-    (its queue is that much too long, or other workers won the conditional update)."""
-
-    def __init__(self, message: str, retry_in: float) -> None:
-        super().__init__(message)
-        self.retry_in = max(0.0, retry_in)
 
 
 class GrantSource(Protocol):

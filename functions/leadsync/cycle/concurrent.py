@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +33,14 @@ from leadsync.core.operations import Create, Unit
 T = TypeVar("T")
 
 THREAD_PREFIX = "leadsync-apply"  # the lanes' thread names (tests/support/crash.py counts their calls)
+
+
+def lane_prefix(owner: int | None = None) -> str:
+    """The thread-name prefix of the lanes a cycle running on thread ``owner`` (this one) starts, so
+    each lane can be told whose cycle it works for (``<prefix>_<n>`` is the pool's own naming)."""
+    return f"{THREAD_PREFIX}-{threading.get_ident() if owner is None else owner}"
+
+
 HEADROOM = 2.0  # in-flight units per (rate x latency): room for latency jitter and store calls
 
 
@@ -93,7 +102,7 @@ class Lanes(Generic[T]):
     def __init__(self, width: int, on_done: Callable[[int, T | None, BaseException | None], None]) -> None:
         self.width = max(1, width)
         self._on_done = on_done
-        self._pool = ThreadPoolExecutor(self.width, thread_name_prefix=THREAD_PREFIX) if self.width > 1 else None
+        self._pool = ThreadPoolExecutor(self.width, thread_name_prefix=lane_prefix()) if self.width > 1 else None
         self._running: dict[Future[T], int] = {}
         self._done: set[int] = set()
         self._started: dict[int, float] = {}

@@ -58,8 +58,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from leadsync.connectors.ratelimit import BudgetBusy
-from leadsync.errors import LeadsyncError, RetryableError
+from leadsync.errors import BudgetBusy, LeadsyncError, RetryableError
 from leadsync.state.table import BUDGET_SK, PARTITION_KEY, RETRYABLE_CODES, SORT_KEY, TTL_ATTRIBUTE, budget_pk
 
 log = logging.getLogger("leadsync.budget")
