@@ -198,16 +198,22 @@ def _service_rejections(moments: list[float]) -> int:
 def test_contended_workers_spend_within_the_services_limit_with_no_429(endpoint: str) -> None:
     """Two first syncs and ten idle pairs' workers on one credential: adaptive grants, the short hold
     and the backlog's short reservations never make the service refuse a request, and every
-    container gets tokens. (No throughput figure: that is the bench's, not a test's.)"""
+    container gets tokens. (No throughput figure: that is the bench's, not a test's.)
+
+    Turns, not wall time: each idle container runs a fixed number of ticks (a cycle of one to three
+    requests, each cycle given one second) and the two first syncs keep competing until every idle
+    container has had its ticks, so a slow machine stretches the run instead of starving a thread."""
     from leadsync.connectors.ratelimit import Limit, TokenBucket
 
     rate, burst = BUDGET
-    seconds = 2.5
+    idle_ticks, idle_cycle_seconds, give_up_after = 3, 1.0, 60.0
     moments: list[float] = []
-    per_container: list[int] = []
+    per_idle_container: list[int] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
     barrier = threading.Barrier(12)
+    idle_left = [10]
+    idle_finished = threading.Event()
 
     def container(index: int, backlog: bool) -> None:
         rng = random.Random(index)
@@ -222,32 +228,46 @@ def test_contended_workers_spend_within_the_services_limit_with_no_429(endpoint:
         )
         bucket = TokenBucket(Limit(rate, burst), source=budget, grant_ttl=HOLD)
         barrier.wait()
-        end = time.monotonic() + seconds
         try:
-            while time.monotonic() < end:
-                cycle = Deadline.in_seconds(max(0.1, end - time.monotonic()))
-                for _ in range(40 if backlog else rng.randint(1, 3)):
-                    try:
-                        bucket.acquire(cycle)
-                    except DeadlineExceeded:
-                        break
-                if not backlog:
+            if backlog:
+                stop = time.monotonic() + give_up_after
+                while not idle_finished.is_set() and time.monotonic() < stop:
+                    cycle = Deadline.in_seconds(idle_cycle_seconds)
+                    for _ in range(40):
+                        try:
+                            bucket.acquire(cycle)
+                        except DeadlineExceeded:
+                            break
+            else:
+                for _ in range(idle_ticks):
+                    cycle = Deadline.in_seconds(idle_cycle_seconds)
+                    for _ in range(rng.randint(1, 3)):
+                        try:
+                            bucket.acquire(cycle)
+                        except DeadlineExceeded:
+                            break
                     time.sleep(rng.uniform(0.0, 0.3))  # the pair's next tick
         except BaseException as exc:
             with lock:
                 errors.append(exc)
         with lock:
             moments.extend(bucket._taken)  # the moment each token was spent (its request released)
-            per_container.append(len(bucket._taken))
+            if not backlog:
+                per_idle_container.append(len(bucket._taken))
+                idle_left[0] -= 1
+                if idle_left[0] == 0:
+                    idle_finished.set()
 
     threads = [threading.Thread(target=container, args=(i, i < 2)) for i in range(12)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=give_up_after + 30)
     assert errors == []
+    assert idle_finished.is_set(), "every idle container had its ticks"
     moments.sort()
     assert _service_rejections(moments) == 0
     for window in (0.1, 0.5, 1.0):  # the documented bound: tokens due in W + the hold
         assert _most_in_a_window(moments, window) <= burst + rate * (window + HOLD) + 1e-6, f"window {window}s"
-    assert all(spent > 0 for spent in per_container), "no container starved: idle cycles get their turn"
+    assert len(per_idle_container) == 10
+    assert all(spent > 0 for spent in per_idle_container), "no idle container starved: its cycles get their turn"
