@@ -382,6 +382,25 @@ def test_tokens_not_spent_within_the_hold_are_given_up_and_the_next_grant_is_one
     assert [count for count, _ in source.takes] == [1, 2, 4, 1]
 
 
+def test_each_cycle_starts_at_a_grant_of_one_whatever_the_last_cycle_grew_to(fake: FakeTime) -> None:
+    """A warm container runs one idle pair after another: each cycle's single request must cost the
+    shared budget 1 token, not the full grant the previous (busier) cycle grew to."""
+    source = FakeSource(fake)
+    bucket = TokenBucket(Limit(100.0, 100.0), clock=fake.clock, sleep=fake.sleep, source=source)
+    first_sync = Deadline.in_seconds(40.0, clock=fake.clock)
+    for _ in range(1 + 2 + 4 + 8):
+        bucket.acquire(first_sync)
+    assert [count for count, _ in source.takes] == [1, 2, 4, 8]
+    for _ in range(3):  # three idle cycles, one request each, in quick succession
+        fake.now += GRANT_HOLD + 0.1
+        bucket.acquire(Deadline.in_seconds(40.0, clock=fake.clock))
+    assert [count for count, _ in source.takes] == [1, 2, 4, 8, 1, 1, 1]
+    cycle = Deadline.in_seconds(40.0, clock=fake.clock)  # a cycle that needs more grows within itself
+    for _ in range(1 + 2 + 4):
+        bucket.acquire(cycle)
+    assert [count for count, _ in source.takes][-3:] == [1, 2, 4]
+
+
 class BusySource(FakeSource):
     """A budget whose queue is ``queue`` seconds long: a grant asking to wait less is told how much more."""
 

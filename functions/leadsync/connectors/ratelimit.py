@@ -8,8 +8,8 @@ spreads a large first sync over several invocations instead of collecting 429s.
 Across processes (many Lambda workers at once) a bucket may also draw from a **grant source**:
 a budget shared by every worker of the credential (``leadsync.state.budget.DynamoBudget``, one
 DynamoDB item per credential). The bucket then spends a token only when it holds one granted by
-the source, taking them a few at a time (``next_grant_size``: 1, then doubling while every token of
-the last grant was spent), and still paces them at its own rate: the in-process bucket is the fast
+the source, taking them a few at a time (``next_grant_size``: 1 for a cycle's first, then doubling
+while every token of the last grant was spent), and still paces them at its own rate: the in-process bucket is the fast
 path, the shared budget the bound. A cycle that has spent ``PRIORITY_TOKENS`` of a credential (a
 first sync, a backlog) reserves at most ``BACKLOG_AHEAD`` seconds ahead of the budget's queue and
 waits out the rest, so the few reads of idle cycles of the same credential are never queued behind
@@ -281,7 +281,12 @@ class TokenBucket:
 
         Called with the lock held: this container's other callers of the credential wait too."""
         assert self.source is not None
-        size = self.grant_size or next_grant_size(self._last_grant, self._spent_all, grant_size(self.limit))
+        # a cycle's first grant of the credential is 1 token, whatever the container's last cycle
+        # grew to: a warm container running idle pairs one after another would otherwise reserve
+        # a full grant for each one-request cycle and queue every other worker behind the rest
+        new_cycle = deadline is not None and self._used.get(deadline, 0) == 0
+        previous = 0 if new_cycle else self._last_grant
+        size = self.grant_size or next_grant_size(previous, self._spent_all, grant_size(self.limit))
         start = self._clock()
         end = start + (MAX_GRANT_WAIT if deadline is None else min(MAX_GRANT_WAIT, deadline.remaining()))
         long_cycle = deadline is not None and self._used.get(deadline, 0) >= PRIORITY_TOKENS
