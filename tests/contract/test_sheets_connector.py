@@ -17,7 +17,7 @@ import requests
 from leadsync.connectors import sheets
 from leadsync.connectors.ratelimit import Limit
 from leadsync.connectors.sheets_rows import ARCHIVED, column_letters, new_lead_id, row_hash
-from leadsync.core.models import Fields
+from leadsync.core.models import Fields, Record
 from leadsync.errors import ConfigError, NotFound, RecordError
 from sandbox import Sandbox
 from sandbox.sheets import make_service_account
@@ -715,3 +715,37 @@ def test_set_links_finds_the_rows_where_they_are_now_and_writes_them_in_one_requ
     assert [m for m, *_ in world.recorder.sent] == ["GET", "POST"], "one read of the tab, one batch write"
     assert c.set_links([(lid("Ada"), "card-a")]) == {}
     assert len(world.recorder.writes()) == 1, "a marker already in place is not written again"
+
+
+# -- direct reads of many rows ------------------------------------------------------------------
+
+
+def test_get_many_reads_the_sheet_once_for_every_id_and_answers_each_as_get_would(world: World) -> None:
+    c = world.connector()
+    world.type_row({"Lead ID": lid("A"), "Name": "Ada", "Status": "New"})
+    world.type_row({"Lead ID": lid("B"), "Name": "Bob", "Status": "New"})
+    world.type_row({"Lead ID": lid("C"), "Name": "Cy", "Status": "New"})
+    world.type_cell(lid("B"), "leadsync", ARCHIVED)
+    world.emulator.user_delete_row(world.spreadsheet_id, TAB, world.row_of(lid("C")))
+    world.sb.sheets.clear_requests()
+
+    got = c.get_many([lid("A"), lid("B"), lid("C"), "L-../../x", lid("Z")])
+
+    assert [m for m, p in world.sb.sheets.requests if p != "/token"] == ["GET"], "one read for five ids"
+    ada, bob = got[lid("A")], got[lid("B")]
+    assert isinstance(ada, Record) and ada.fields["Name"] == "Ada" and not ada.deleted
+    assert isinstance(bob, Record) and bob.deleted, "archived in the state column: deleted, as get says"
+    assert got[lid("C")] is None and got[lid("Z")] is None, "not there"
+    assert isinstance(got["L-../../x"], RecordError), "a malformed id is refused, the others still read"
+    for record_id in (lid("A"), lid("B"), lid("C")):
+        single = c.get(record_id)
+        many = got[record_id]
+        assert (single.deleted if single else None) == (many.deleted if isinstance(many, Record) else None)
+
+
+def test_get_many_of_malformed_ids_only_sends_nothing(world: World) -> None:
+    c = world.connector()
+    world.sb.sheets.clear_requests()
+    got = c.get_many(["nope", "L-short"])
+    assert all(isinstance(answer, RecordError) for answer in got.values())
+    assert [m for m, p in world.sb.sheets.requests if p != "/token"] == []

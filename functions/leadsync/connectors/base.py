@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from leadsync.core.models import FetchResult, Fields, Record, Value
-from leadsync.errors import LeadsyncError
+from leadsync.errors import LeadsyncError, RecordError
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,18 @@ class Vouching(Protocol):
     (the backlog's snapshots, taken from this container, whose identity the cycle has checked)."""
 
     def vouch(self, record_ids: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class ManyReading(Protocol):
+    """Optional: a connector whose direct read of one record is a read of many (Google Sheets: a
+    lead is a row, and a row is read with its sheet), so it reads a batch in one request.
+
+    ``get_many`` answers each id with its record, ``None`` (not there) or the ``RecordError`` that
+    refused it (a malformed id: never sent); a transient, deadline or API failure of the one
+    read is raised, as ``get`` would raise it."""
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record | RecordError | None]: ...
 
 
 class BatchLinking(Protocol):

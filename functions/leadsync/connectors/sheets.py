@@ -395,6 +395,26 @@ class SheetsConnector:
         self._remember(row)
         return self._record(row)
 
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, Record | RecordError | None]:
+        """Each id's row as ``get`` reads it, from one read of the sheet (not one read per id): a
+        malformed id is answered with its ``RecordError`` and the others are still read."""
+        found: dict[str, Record | RecordError | None] = {}
+        wanted: dict[str, str] = {}
+        for record_id in record_ids:
+            try:
+                wanted[record_id] = self._lead_id(record_id)
+            except RecordError as exc:
+                found[record_id] = exc
+        if not wanted:
+            return found
+        rows = self._read().rows
+        for record_id, lead_id in wanted.items():
+            row = rows.get(lead_id)
+            if row is not None:
+                self._remember(row)
+            found[record_id] = self._record(row) if row is not None else None
+        return found
+
     def find_by_link(self, link: str) -> Record | None:
         """The first live row (with a well-formed id) whose link cell holds ``link``; ``link``
         outside ``[A-Za-z0-9-]{1,64}`` is a ``RecordError``."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from leadsync import backlog
-from leadsync.connectors.base import Connector, Vouching
+from leadsync.connectors.base import Connector, ManyReading, Vouching
 from leadsync.core.fingerprint import fingerprint
 from leadsync.core.models import Record, Side
 from leadsync.cycle.working import Cycle
@@ -65,30 +65,61 @@ def read_directly(cycle: Cycle, side: Side, ids: list[str], *, absent_is_deleted
     as deleted when ``absent_is_deleted``, else listed in ``absent``. A refusal naming one
     record (a 4xx, a malformed id) is that record's problem: reported, and the reads go on.
     Direct reads never take more than ``direct_read_share`` of the remaining time, so a long
-    list of them can never keep a cycle from applying and committing anything.
+    list of them can never keep a cycle from applying and committing anything. A connector that
+    reads many records in one request (``ManyReading``: Google Sheets) reads the batch at once.
     """
     connector = cycle.pair.connector(side)
     reads = Reads()
+    if len(ids) > 1 and isinstance(connector, ManyReading):
+        try:
+            answers = connector.get_many(ids)
+        except (DeadlineExceeded, RetryableError) as exc:
+            logger.warning("direct reads stopped; they wait for the next cycle", extra={"error": str(exc)})
+            reads.unread = list(ids)
+            return reads
+        except ApiError as exc:
+            shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+            cycle.problem(f"{side.value} records {shown} could not be read ({connector.system}): {exc}")
+            reads.refused = list(ids)
+            return reads
+        for record_id in ids:
+            _settle(cycle, side, reads, record_id, answers.get(record_id), absent_is_deleted)
+        return reads
     stop_below = cycle.deadline.remaining() * (1 - cycle.limits.direct_read_share)
     for index, record_id in enumerate(ids):
         if cycle.deadline.remaining() <= stop_below:
             reads.unread = ids[index:]
             return reads
         try:
-            record = connector.get(record_id)
+            record: Record | RecordError | ApiError | None = connector.get(record_id)
         except (DeadlineExceeded, RetryableError) as exc:
             logger.warning("direct reads stopped; the rest wait for the next cycle", extra={"error": str(exc)})
             reads.unread = ids[index:]
             return reads
         except (ApiError, RecordError) as exc:
-            cycle.problem(f"{side.value} {record_id} could not be read ({connector.system}): {exc}")
-            reads.refused.append(record_id)
-            continue
-        if record is None and not absent_is_deleted:
-            reads.absent.append(record_id)
-            continue
-        take(cycle, side, record if record is not None else Record(record_id, {}, deleted=True), force=True)
+            record = exc
+        _settle(cycle, side, reads, record_id, record, absent_is_deleted)
     return reads
+
+
+def _settle(
+    cycle: Cycle,
+    side: Side,
+    reads: Reads,
+    record_id: str,
+    answer: Record | RecordError | ApiError | None,
+    absent_is_deleted: bool,
+) -> None:
+    """One direct read's answer: a refusal is the record's problem, an absent record deleted (or listed)."""
+    if isinstance(answer, ApiError | RecordError):
+        system = cycle.pair.connector(side).system
+        cycle.problem(f"{side.value} {record_id} could not be read ({system}): {answer}")
+        reads.refused.append(record_id)
+        return
+    if answer is None and not absent_is_deleted:
+        reads.absent.append(record_id)
+        return
+    take(cycle, side, answer if answer is not None else Record(record_id, {}, deleted=True), force=True)
 
 
 def get(connector: Connector, record_id: str) -> Record:
