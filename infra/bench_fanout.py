@@ -3,9 +3,10 @@
     .venv/bin/python infra/bench.py --fanout-only [--pairs 200] [--concurrency 10]
     .venv/bin/python infra/bench_fanout.py --pairs 200        (the same, on its own)
 
-One process holds the sandbox, a moto server (SQS FIFO pair queue + its DLQ, the DynamoDB state
-table) and ``--concurrency`` worker threads standing in for Lambda's concurrent worker
-invocations. Each thread is one "container": it keeps its own in-process rate limiters (and
+One process holds the sandbox and ``--concurrency`` worker threads standing in for Lambda's
+concurrent worker invocations; a moto server (SQS FIFO pair queue + its DLQ, the DynamoDB state
+table) runs in a process of its own, as those services run apart from Lambda.
+Each thread is one "container": it keeps its own in-process rate limiters (and
 their budget grants) between the messages it runs, as a warm Lambda container does; every thread
 draws from the same DynamoDB budget item per credential.
 
@@ -135,26 +136,6 @@ class Meter:
             return refuse(request, *args, **kwargs)
 
         emulator.rate_limited_response = counted
-
-
-def serialize_moto() -> None:
-    """One request at a time in the moto server: its DynamoDB deep-copies tables inside
-    TransactWriteItems and fails ("dictionary changed size during iteration") when concurrent
-    workers write meanwhile. DynamoDB itself has no such limit; moto answers in milliseconds."""
-    from moto.moto_server import werkzeug_app
-
-    app = werkzeug_app.DomainDispatcherApplication
-    if getattr(app, "_bench_serialized", False):
-        return
-    original = app.__call__
-    lock = threading.Lock()
-
-    def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        with lock:
-            return original(self, environ, start_response)
-
-    app.__call__ = call  # type: ignore[method-assign]
-    app._bench_serialized = True  # type: ignore[attr-defined]
 
 
 def credential_of(system: str, path: str) -> str:
@@ -455,8 +436,7 @@ class Run:
 
 def run(sizes: Sizes) -> Run:
     """Seed, warm up with limits off, then the measured ticks with limits on."""
-    serialize_moto()
-    stack = Stack()
+    stack = Stack(serialize=True)
     meter = Meter()
     originals: dict[str, Any] = {}
     notes: list[str] = []
@@ -736,11 +716,11 @@ def legend() -> list[str]:
     return [
         "latency: seconds from the tick (the dispatcher's invocation) to the end of the worker invocation that ran"
         " the pair's cycle (its commit is the cycle's last step); real time, all workers in one process (they share"
-        " its GIL with the emulators and moto, so this is an upper bound for the compute part, and a lower bound"
-        " for the network part: the emulators answer in milliseconds).",
+        " its GIL with the emulators; moto runs in a process of its own), so this is an upper bound for the compute"
+        " part, and a lower bound for the network part: the emulators answer in milliseconds.",
         "between ticks the sandbox clock jumps to the next minute; within a tick every clock runs in real time.",
-        "moto (SQS, DynamoDB) answers one request at a time (its DynamoDB is not thread-safe under concurrent"
-        " transactions); the state table, leases and budget items are the product's own.",
+        "moto (SQS, DynamoDB; a process of its own) answers one request at a time (its DynamoDB is not"
+        " thread-safe under concurrent transactions); the state table, leases and budget items are the product's own.",
         "share of per-minute budget: requests the credential's API served during the tick / (documented rate x 60 s):"
         " Trello 100 req/10 s per token, Notion 3 req/s per integration, Airtable 5 req/s per base.",
         "429s: rate-limited answers of the sandbox, which enforces those limits per credential (target 0).",

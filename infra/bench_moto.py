@@ -18,12 +18,20 @@ touch (taken before, put back when moto cancels the transaction), which is what 
 and writes a result's ``Items`` (already DynamoDB JSON) with ``json.dumps`` when they hold only JSON
 types (the rest of the answer still goes through moto's serializer; binary values or anything else
 take moto's path whole). Everything else (conditions, cancellation reasons, the answers) is moto's own code.
+
+Run as a script (``python infra/bench_moto.py --port P [--serialize]``), it serves a tuned moto in
+a process of its own, as the benches start it: DynamoDB and SQS are services of their own in AWS,
+and in the bench process moto's CPU would compete under one GIL with the emulators' (and, in the
+fan-out, with the workers'), making every answer wait on the simulation rather than the service.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
+import sys
+import threading
 import types
 from typing import Any
 
@@ -135,3 +143,49 @@ def tune_moto() -> None:
 
     if not getattr(DynamoResult.execute_result, "tuned", False):
         DynamoResult.execute_result = _fast_items(DynamoResult.execute_result)  # type: ignore[method-assign]
+
+
+def serialize_moto() -> None:
+    """One request at a time in the moto server: its DynamoDB deep-copies tables inside
+    TransactWriteItems and fails ("dictionary changed size during iteration") when concurrent
+    workers write meanwhile. DynamoDB itself has no such limit; moto answers in milliseconds."""
+    from moto.moto_server import werkzeug_app
+
+    app = werkzeug_app.DomainDispatcherApplication
+    if getattr(app, "_bench_serialized", False):
+        return
+    original = app.__call__
+    lock = threading.Lock()
+
+    def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        with lock:
+            return original(self, environ, start_response)
+
+    app.__call__ = call  # type: ignore[method-assign]
+    app._bench_serialized = True  # type: ignore[attr-defined]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a tuned moto on 127.0.0.1:``--port`` until stdin closes (the bench's end or death)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    parser = argparse.ArgumentParser(description="a tuned moto server for the benches")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--serialize", action="store_true", help="answer one request at a time")
+    args = parser.parse_args(argv)
+    tune_moto()
+    if args.serialize:
+        serialize_moto()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    print("ready", flush=True)
+    sys.stdin.read()  # returns when the bench closes the pipe or exits
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

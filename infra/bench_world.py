@@ -1,4 +1,4 @@
-"""The benchmark's world: sandbox emulators and a moto DynamoDB server in this process, seeded lead
+"""The benchmark's world: sandbox emulators in this process, a moto server in its own, seeded lead
 trackers, and the Lambda stand-in process (``bench_worker.py``) that runs the real handler.
 """
 
@@ -24,7 +24,6 @@ for _path in (ROOT / "functions", ROOT / "infra", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from bench_moto import tune_moto  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 from tests.support.e2e import Board, NotionLeads, environment, pair_config  # noqa: E402
 
@@ -54,18 +53,29 @@ def free_port() -> int:
 
 
 class Stack:
-    """Every emulator plus a ThreadedMotoServer, for the whole run (reset between worlds)."""
+    """Every emulator (in this process) plus a tuned moto server in a process of its own
+    (``bench_moto.py``), for the whole run (reset between worlds). ``serialize``: moto answers one
+    request at a time (the fan-out's concurrent workers: see ``bench_moto.serialize_moto``)."""
 
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        tune_moto()  # moto's costs that grow with the table (bench_moto.py)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    def __init__(self, *, serialize: bool = False) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulators' per-request access log
         self.workdir = Path(tempfile.mkdtemp(prefix="leadsync-bench-"))
         self.sb = Sandbox.start()
         port = free_port()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self.moto.start()
+        command = [sys.executable, str(ROOT / "infra" / "bench_moto.py"), "--port", str(port)]
+        python_path = os.pathsep.join(str(p) for p in (ROOT / "functions", ROOT / "infra", ROOT))
+        self.moto = subprocess.Popen(  # noqa: S603 - this interpreter and the repo's own script
+            [*command, *(["--serialize"] if serialize else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": python_path},
+        )
+        assert self.moto.stdout is not None
+        ready = self.moto.stdout.readline().strip()
+        if ready != "ready":
+            self.moto.kill()
+            raise RuntimeError(f"the moto server did not start (it printed {ready!r})")
         self.dynamodb_url = f"http://127.0.0.1:{port}"
 
     def dynamodb(self) -> Any:
@@ -80,7 +90,12 @@ class Stack:
         )
 
     def stop(self) -> None:
-        self.moto.stop()
+        if self.moto.stdin is not None:
+            self.moto.stdin.close()  # the server stops when its stdin closes
+        try:
+            self.moto.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.moto.kill()
         self.sb.stop()
 
 
