@@ -53,7 +53,11 @@ def _environment(sb: Sandbox, tmp: Path) -> Iterator[tuple[Any, Path]]:
         config_path = tmp / "config.json"
         os.environ.update(environment(config_path, sb.env(), table))
         os.environ["GOOGLE_SERVICE_ACCOUNT_FILE"] = ""
+        unlimited = {system: ratelimit.Limit(1000.0, 1000.0) for system in ratelimit.DEFAULT_LIMITS}
         with (
+            # which requests the product sends, not how fast: the client limiters' waits (Sheets: one
+            # request a second) are lifted; the sandbox still enforces each API's own limits
+            mock.patch.dict(ratelimit.DEFAULT_LIMITS, unlimited),
             mock.patch.object(leadsync.engine, "utcnow", sb.clock.now),
             # google-auth stays on real time: the token endpoint must cope (issue 16)
             mock.patch.object(google_helpers, "utcnow", google_helpers.utcnow),
