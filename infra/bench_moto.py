@@ -146,19 +146,22 @@ def tune_moto() -> None:
 
 
 def serialize_moto() -> None:
-    """One request at a time in the moto server: its DynamoDB deep-copies tables inside
+    """One request at a time per service in the moto server: its DynamoDB deep-copies tables inside
     TransactWriteItems and fails ("dictionary changed size during iteration") when concurrent
-    workers write meanwhile. DynamoDB itself has no such limit; moto answers in milliseconds."""
+    workers write meanwhile, so DynamoDB requests take turns, and so do the other services' (SQS)
+    among themselves, while a DynamoDB request and an SQS one may overlap, as two services do.
+    DynamoDB itself has no such limit; moto answers in milliseconds."""
     from moto.moto_server import werkzeug_app
 
     app = werkzeug_app.DomainDispatcherApplication
     if getattr(app, "_bench_serialized", False):
         return
     original = app.__call__
-    lock = threading.Lock()
+    dynamodb, others = threading.Lock(), threading.Lock()
 
     def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        with lock:
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        with dynamodb if target.startswith("DynamoDB") else others:
             return original(self, environ, start_response)
 
     app.__call__ = call  # type: ignore[method-assign]

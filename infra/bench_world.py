@@ -55,28 +55,37 @@ def free_port() -> int:
 class Stack:
     """Every emulator (in this process) plus a tuned moto server in a process of its own
     (``bench_moto.py``), for the whole run (reset between worlds). ``serialize``: moto answers one
-    request at a time (the fan-out's concurrent workers: see ``bench_moto.serialize_moto``)."""
+    request at a time (the fan-out's concurrent workers: see ``bench_moto.serialize_moto``).
+    ``own_sqs``: SQS gets a moto server (a process) of its own too, ``sqs_url``; DynamoDB and SQS
+    are two services, and in one moto process each one's requests queue behind the other's."""
 
-    def __init__(self, *, serialize: bool = False) -> None:
+    def __init__(self, *, serialize: bool = False, own_sqs: bool = False) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulators' per-request access log
         self.workdir = Path(tempfile.mkdtemp(prefix="leadsync-bench-"))
         self.sb = Sandbox.start()
+        self.servers: list[subprocess.Popen[str]] = []
+        self.dynamodb_url = self._moto_server(serialize)
+        self.sqs_url = self._moto_server(serialize) if own_sqs else self.dynamodb_url
+
+    def _moto_server(self, serialize: bool) -> str:
+        """Start ``bench_moto.py`` in a process of its own; its URL once it answers."""
         port = free_port()
         command = [sys.executable, str(ROOT / "infra" / "bench_moto.py"), "--port", str(port)]
         python_path = os.pathsep.join(str(p) for p in (ROOT / "functions", ROOT / "infra", ROOT))
-        self.moto = subprocess.Popen(  # noqa: S603 - this interpreter and the repo's own script
+        server = subprocess.Popen(  # noqa: S603 - this interpreter and the repo's own script
             [*command, *(["--serialize"] if serialize else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": python_path},
         )
-        assert self.moto.stdout is not None
-        ready = self.moto.stdout.readline().strip()
+        self.servers.append(server)
+        assert server.stdout is not None
+        ready = server.stdout.readline().strip()
         if ready != "ready":
-            self.moto.kill()
+            self.stop()
             raise RuntimeError(f"the moto server did not start (it printed {ready!r})")
-        self.dynamodb_url = f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{port}"
 
     def dynamodb(self) -> Any:
         import boto3
@@ -90,12 +99,13 @@ class Stack:
         )
 
     def stop(self) -> None:
-        if self.moto.stdin is not None:
-            self.moto.stdin.close()  # the server stops when its stdin closes
-        try:
-            self.moto.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.moto.kill()
+        for server in self.servers:
+            if server.stdin is not None:
+                server.stdin.close()  # a server stops when its stdin closes
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
         self.sb.stop()
 
 
