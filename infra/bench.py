@@ -559,8 +559,9 @@ def legend(clock: str) -> list[str]:
     return [
         "requests/cycle: HTTP requests each emulator served in one no-change cycle (min..max over the cycles).",
         "DDB calls: DynamoDB API calls the handler process made in the cycle (botocore calls counted in it).",
-        "CPU s: time.process_time() of the handler process for one cycle (the emulators and moto run in the bench"
-        " process); cold = first invocation of a fresh process (after its imports), warm = median of the next ones.",
+        "CPU s: time.process_time() of the handler process for one cycle (the emulators run in the bench process,"
+        " moto in its own); cold = first invocation of a fresh process (after its imports), warm = median of the"
+        " next ones.",
         "peak RSS MB: the handler process's resident-set peak (VmHWM, reset before each cycle through"
         " /proc/self/clear_refs) over its cold and warm cycles: imports and pools included, as Lambda memory;"
         " heap peak MB: tracemalloc peak during one warm cycle (Python allocations only).",
