@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="a tuned moto server for the benches")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--serialize", action="store_true", help="answer one request at a time")
+    parser.add_argument("--serialize", action="store_true", help="answer one request at a time per service")
     args = parser.parse_args(argv)
     tune_moto()
     if args.serialize:
