@@ -733,9 +733,13 @@ def test_get_many_reads_the_sheet_once_for_every_id_and_answers_each_as_get_woul
 
     assert [m for m, p in world.sb.sheets.requests if p != "/token"] == ["GET"], "one read for five ids"
     ada, bob = got[lid("A")], got[lid("B")]
-    assert isinstance(ada, Record) and ada.fields["Name"] == "Ada" and not ada.deleted
-    assert isinstance(bob, Record) and bob.deleted, "archived in the state column: deleted, as get says"
-    assert got[lid("C")] is None and got[lid("Z")] is None, "not there"
+    assert isinstance(ada, Record)
+    assert ada.fields["Name"] == "Ada"
+    assert not ada.deleted
+    assert isinstance(bob, Record)
+    assert bob.deleted, "archived in the state column: deleted, as get says"
+    assert got[lid("C")] is None, "a row deleted: not there"
+    assert got[lid("Z")] is None, "never there"
     assert isinstance(got["L-../../x"], RecordError), "a malformed id is refused, the others still read"
     for record_id in (lid("A"), lid("B"), lid("C")):
         single = c.get(record_id)

@@ -10,10 +10,10 @@ a budget shared by every worker of the credential (``leadsync.state.budget.Dynam
 DynamoDB item per credential). The bucket then spends a token only when it holds one granted by
 the source, taking them a few at a time (``next_grant_size``: 1 for a cycle's first, then doubling
 while every token of the last grant was spent), and still paces them at its own rate: the
-in-process bucket is the fast path, the shared budget the bound. A cycle that has spent ``PRIORITY_TOKENS`` of a credential (a
-first sync, a backlog) reserves at most ``BACKLOG_AHEAD`` seconds ahead of the budget's queue and
-waits out the rest, so the few reads of idle cycles of the same credential are never queued behind
-it (see docs/architecture.md, "Shared rate budgets"). ``use_grant_sources``
+in-process bucket is the fast path, the shared budget the bound. A cycle that has spent
+``PRIORITY_TOKENS`` of a credential (a first sync, a backlog) reserves at most ``BACKLOG_AHEAD``
+seconds ahead of the budget's queue and waits out the rest, so the few reads of idle cycles of the
+same credential are never queued behind it (see docs/architecture.md, "Shared rate budgets"). ``use_grant_sources``
 installs the factory of sources (the composition root does, when the state lives in DynamoDB);
 without one, buckets are purely in-process (local SQLite runs, the CLI, the demo).
 """
