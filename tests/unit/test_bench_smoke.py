@@ -43,12 +43,12 @@ def test_bench_runs_twenty_leads_and_prints_every_column() -> None:
     assert requests["notion"] >= 20  # the card's id written back to each lead
     assert float(first[9].split()[0]) > 0
 
-    # the same first sync with realistic latency: done too, and its simulated time holds at least one
-    # median round trip per request (Trello reads 150 ms, so 0.15 s a request is a safe floor)
+    # the same first sync with realistic latency: done too, in real time (the virtual clock cannot
+    # overlap concurrent answers' latency), and slower: the answers' round trips take time
     slow = table_row(text, "## First sync", "notion", "20", skip=1, then=("on",))
+    assert slow[2] == "x1", slow
     assert slow[4].endswith(" done"), slow
-    slow_requests = sum(_counts(slow[5]).values())
-    assert float(slow[7]) >= float(first[7]) + 0.15 * slow_requests, (first, slow)
+    assert float(slow[7]) > float(first[7]), (first, slow)
 
     # the two first syncs side by side: invocations, requests, 429s and share of the bound, off then on
     both = table_row(text, "## First sync: latency off and on", "notion", "20")
