@@ -35,6 +35,7 @@ SEEN_WINDOW = timedelta(minutes=15)
 UNIT_RESERVE_SECONDS = 2.0  # do not start a unit with less time than this left
 MARKER_FLUSH_SECONDS = 3.0  # ... plus this while link markers wait to be written in a batch
 DIRECT_READ_SHARE = 0.5  # direct (one-by-one) reads may use at most this share of the remaining time
+LISTING_SHARE = 0.5  # a listing longer than that share of the remaining time goes on next cycle (Resuming)
 WRITE_CONCURRENCY: int | None = None  # units applied at once; None: from the rate limits; 1: one at a time
 MAX_WRITE_CONCURRENCY = 8  # the cap of a width derived from the rate limits
 
@@ -53,6 +54,7 @@ def _limits(write_concurrency: int | None = None) -> Limits:
         seen_window=SEEN_WINDOW,
         write_concurrency=WRITE_CONCURRENCY if write_concurrency is None else write_concurrency,
         max_write_concurrency=MAX_WRITE_CONCURRENCY,
+        listing_share=LISTING_SHARE,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +12,7 @@ import pytest
 import requests
 
 from leadsync.connectors import notion
+from leadsync.connectors.deadline import Deadline
 from leadsync.connectors.ratelimit import Limit
 from leadsync.errors import ApiError, ConfigError, RecordError
 from sandbox import Sandbox
@@ -319,3 +322,89 @@ def test_filter_members_are_the_pages_the_filter_keeps_with_only_the_title(sb: S
         sb.notion.result_cap = 10_000
     with pytest.raises(ApiError, match="validation_error"):
         c.check_filter({"property": "Status", "select": {"equals": "Won"}})
+
+
+# -- a listing of everything in parts (Resuming): one part per cycle when it does not fit in one ------------------
+
+
+def _parts(c: notion.NotionConnector, *, edit: Any = None) -> list[Any]:
+    """Carry a listing in parts to its end; ``edit(n)`` runs between part n and part n + 1."""
+    parts = [c.fetch_part(None, None, keep=1e9)]  # 1e9 s to keep: every part stops after one request
+    while parts[-1].resume is not None:
+        if edit is not None:
+            edit(len(parts))
+        parts.append(c.fetch_part(None, parts[-1].resume, keep=1e9))
+        assert len(parts) < 50, "the listing does not end"
+    return parts
+
+
+def _short_invocation(c: notion.NotionConnector) -> notion.NotionConnector:
+    c.transport.deadline = Deadline(time.monotonic() + 60)
+    return c
+
+
+def test_a_listing_in_parts_reads_every_page_once_and_ends_with_the_cursor_of_its_start(
+    sb: Sandbox, db: tuple[str, str]
+) -> None:
+    created = [sb.notion.user_create_page(db[1], {"Name": f"L{i}"}) for i in range(7)]
+    c = _short_invocation(connector(sb, db[0], page_size=2))
+    started = sb.notion.clock.now()
+
+    parts = _parts(c)
+
+    assert [len(p.records) for p in parts] == [2, 2, 2, 1]
+    assert [r.id for p in parts for r in p.records] == created  # oldest first, none twice, none skipped
+    assert all(p.cursor is None and not p.complete for p in parts[:-1])
+    assert not parts[-1].complete, "no one part held every page: absence from it means nothing"
+    assert parts[-1].resume is None
+    last = notion._parse_time(parts[-1].cursor)
+    assert last is not None
+    assert abs((last - started).total_seconds()) < 2  # from the first part's time: later edits are read again
+
+
+def test_one_part_that_reads_everything_is_a_complete_listing(sb: Sandbox, db: tuple[str, str]) -> None:
+    for i in range(5):
+        sb.notion.user_create_page(db[1], {"Name": f"L{i}"})
+    whole = connector(sb, db[0], page_size=2).fetch_part(None, None, keep=0)
+    assert (len(whole.records), whole.complete, whole.resume) == (5, True, None)
+    assert whole.cursor is not None
+
+
+def test_edits_and_new_pages_between_parts_skip_nothing(sb: Sandbox, db: tuple[str, str]) -> None:
+    """Listed by creation time: an edit does not move a page (by last edit it would jump past the
+    cursor, or behind it), and a page created meanwhile comes at the end."""
+    created = [sb.notion.user_create_page(db[1], {"Name": f"L{i}"}) for i in range(6)]
+    c = _short_invocation(connector(sb, db[0], page_size=2))
+    late: list[str] = []
+
+    def edit(n: int) -> None:
+        sb.notion.clock.advance(60)
+        sb.notion.user_update_page(created[0], {"Name": f"read, then edited {n}"})
+        sb.notion.user_update_page(created[-1], {"Name": f"not read yet, edited {n}"})
+        if n == 1:
+            late.append(sb.notion.user_create_page(db[1], {"Name": "created meanwhile"}))
+
+    ids = [r.id for p in _parts(c, edit=edit) for r in p.records]
+    assert ids == [*created, *late]
+
+
+def test_a_token_notion_refuses_or_that_is_not_ours_starts_the_listing_again(sb: Sandbox, db: tuple[str, str]) -> None:
+    created = [sb.notion.user_create_page(db[1], {"Name": f"L{i}"}) for i in range(3)]
+    c = _short_invocation(connector(sb, db[0], page_size=2))
+    first = c.fetch_part(None, None, keep=1e9)
+    assert first.resume is not None
+    state = json.loads(first.resume)
+    refused = json.dumps({**state, "start": "4b1c2f2a-0000-4000-8000-000000000000"})  # Notion: 400, invalid
+    for token in (refused, "not json", json.dumps({"as_of": 7}), json.dumps(["a"])):
+        again = c.fetch_part(None, token, keep=0)
+        assert [r.id for r in again.records] == created, token
+        assert (again.complete, again.resume) == (True, None), token
+
+
+def test_an_incremental_read_is_not_cut_into_parts(sb: Sandbox, db: tuple[str, str]) -> None:
+    c = _short_invocation(connector(sb, db[0], page_size=1))
+    cursor = c.fetch_part(None, None, keep=0).cursor
+    for i in range(3):
+        sb.notion.user_create_page(db[1], {"Name": f"L{i}"})
+    changed = c.fetch_part(cursor, None, keep=1e9)
+    assert (len(changed.records), changed.resume) == (3, None)

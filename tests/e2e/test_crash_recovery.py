@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import leadsync.engine
+from leadsync.connectors import notion
 from leadsync.core.models import Side
 from leadsync.state.base import StateStore
 from leadsync.state.dynamodb import DynamoStateStore
@@ -287,3 +288,33 @@ def test_ctrl_c_mid_cycle_frees_the_pair_for_an_immediate_rerun_with_no_duplicat
 
     assert rerun["status"] == "synced", rerun
     _assert_converged(harness, expected)
+
+
+@pytest.mark.parametrize("harness", ["notion"], indirect=True)
+@pytest.mark.parametrize("after", [False, True], ids=["before-call", "after-call"])
+def test_a_crash_in_a_part_of_a_listing_in_parts_converges_with_no_duplicate(
+    harness: Harness, aws: Any, monkeypatch: pytest.MonkeyPatch, after: bool
+) -> None:
+    """A listing too long for one invocation goes on in parts (``Resuming``): a crash at any call of
+    the cycle that carries it on re-reads that part (its resume token is committed with the cycle)."""
+    monkeypatch.setitem(notion.NotionConnector.__init__.__kwdefaults__, "page_size", 2)
+    monkeypatch.setattr(leadsync.engine, "LISTING_SHARE", 1e-9)  # every part stops after its first query
+    at = 0
+    while True:
+        at += 1
+        _fresh(harness, aws, monkeypatch, "sqlite")
+        expected = {**_new_leads(harness), **_four_new_leads(harness)}  # three parts of two
+        assert harness.cycle()["read"]["lead"] == 2, "the first part"
+        if not _crashed_cycle(harness, at, after=after):
+            break  # every call of the second part's cycle has been a crash point
+        where = f"crash {'after' if after else 'before'} call {at}"
+        for _ in range(6):
+            summary = harness.cycle()
+            assert summary["status"] == "synced", f"{where}: {summary}"
+            if not summary["full_sweep"]:
+                break
+        assert not summary["full_sweep"], f"{where}: the listing never ended"
+        _assert_converged(harness, expected)
+        assert harness.cycle()["applied"] == {}, f"{where}: a later cycle still writes"
+        assert _store(aws).intents("e2e") == [], f"{where}: intent left behind"
+    assert at > 5, "the cycle made API and state calls to crash at"

@@ -9,7 +9,7 @@ import pytest
 import leadsync.app
 import leadsync.engine
 from leadsync import backlog
-from leadsync.connectors import ratelimit
+from leadsync.connectors import notion, ratelimit
 from tests.support.e2e import Harness
 from tests.support.lambda_context import FakeLambdaContext
 
@@ -120,3 +120,31 @@ def test_every_invocation_takes_a_full_batch_while_the_backlog_holds_one(
     assert [n for left, n in taken if left < batch] == [left for left, _ in taken if left < batch]
     cards = harness.board.cards(include_closed=True)
     assert len({c["lead"] for c in cards}) == len(cards) == total
+
+
+@pytest.mark.parametrize("harness", ["notion"], indirect=True)
+def test_a_listing_longer_than_an_invocation_goes_on_in_parts_and_cards_start_at_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large Notion database against the real API's latency takes more than an invocation to list
+    (10,000 leads: about 100 queries at about a second each). Listed again from the start in every
+    invocation it never finished, so no card was ever created: each part now goes on from the last."""
+    leads = [harness.leads.add(name=f"Lead {n:02d}", email=f"l{n}@example.com", status="New") for n in range(14)]
+    harness.sb.clock.advance(3600)  # an existing tracker
+    monkeypatch.setitem(notion.NotionConnector.__init__.__kwdefaults__, "page_size", 4)
+    monkeypatch.setattr(leadsync.engine, "LISTING_SHARE", 1e-9)  # every part stops after its first query
+
+    summaries = []  # the invocations that list (a first sync's listing is a full sweep)
+    while (summary := harness.cycle())["full_sweep"] and len(summaries) < 10:
+        summaries.append(summary)
+        if len(summaries) == 2:  # a lead already read and linked is edited while the listing goes on
+            harness.leads.edit(leads[0], status="Contacted")
+
+    assert [s["read"]["lead"] for s in summaries] == [4, 4, 4, 2], "one query of 4 pages per invocation"
+    assert [s["applied"].get("create_card", 0) for s in summaries] == [4, 4, 4, 2], "cards from the first part on"
+    assert not harness.cycle()["full_sweep"], "the listing done, reads are incremental again"
+    cards = harness.board.cards(include_closed=True)
+    assert sorted(c["lead"] for c in cards) == sorted(leads), "one card per lead, none twice"
+    first = next(c for c in cards if c["lead"] == leads[0])
+    assert first["list"] == "In Progress", "an edit made while the listing went on is read afterwards"
+    assert harness.cycle()["applied"] == {}

@@ -109,6 +109,23 @@ class ManyReading(Protocol):
     def get_many(self, record_ids: Sequence[str]) -> dict[str, Record | RecordError | None]: ...
 
 
+@runtime_checkable
+class Resuming(Protocol):
+    """Optional: a connector whose listing of everything can take longer than an invocation (Notion:
+    100 pages a request, a few requests a second) lists it in parts, one per cycle.
+
+    ``fetch_part`` is ``fetch_changed(cursor)``, except that a listing of everything (``cursor``
+    None) stops starting requests once fewer than ``keep`` seconds are left before the transport's
+    deadline (after one request at least), and comes back with what it read and ``resume``, an
+    opaque token. Given that token (``resume``), it carries that listing on where it stopped. The
+    last part comes back with ``resume`` None and the cursor of the whole listing (from its first
+    part's time, so what changed while it went on is read again); only a listing done in one part
+    can be ``complete``. A token it cannot use (malformed, or refused by the system) starts the
+    listing again."""
+
+    def fetch_part(self, cursor: str | None, resume: str | None, keep: float) -> FetchResult: ...
+
+
 class BatchLinking(Protocol):
     """Optional: a connector that writes many link markers in few requests (Airtable: ten per
     PATCH; Google Sheets: one read and one write for a whole batch). The engine queues the

@@ -18,9 +18,10 @@ check where it lives.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -33,7 +34,7 @@ from leadsync.connectors.values import BadValue as _BadValue
 from leadsync.connectors.values import parse_number as _parse_number
 from leadsync.core import ids
 from leadsync.core.models import FetchResult, Fields, Record, Value
-from leadsync.errors import ConfigError, NotFound, RecordError
+from leadsync.errors import ApiError, ConfigError, NotFound, RecordError
 from leadsync.observability import logger
 
 log = logging.getLogger("leadsync.connectors.notion")
@@ -216,6 +217,36 @@ class _Listing(NamedTuple):
     pages: list[dict[str, Any]]
     capped: bool  # Notion stopped at its result cap
     as_of: datetime | None  # the server's ``Date`` of the first answer
+    rest: str | None = None  # the ``next_cursor`` where the listing stopped for time
+
+
+BY_CREATION = [{"timestamp": "created_time", "direction": "ascending"}]  # stable under edits
+
+
+class _Resume(NamedTuple):
+    """Where a listing of everything in parts stands (``Resuming``; the token is its JSON)."""
+
+    as_of: datetime  # the server's time of the listing's first answer
+    after: str | None  # ``created_time`` the current window starts at (past the result cap)
+    start: str | None  # Notion's ``next_cursor`` in that window
+
+    def token(self) -> str:
+        return json.dumps({"as_of": _iso(self.as_of), "after": self.after, "start": self.start}, sort_keys=True)
+
+    @classmethod
+    def parse(cls, token: str | None) -> _Resume | None:
+        """The token's state, or None when there is none or it is not one of ours."""
+        try:
+            data = json.loads(token) if token else None
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str | None) for k in ("after", "start")):
+            return None
+        try:
+            as_of = _parse_time(data.get("as_of"))
+        except (AttributeError, TypeError, ValueError):
+            return None
+        return cls(as_of, data.get("after"), data.get("start")) if as_of is not None else None
 
 
 def _caught_up(newest: str | None, as_of: datetime | None) -> str | None:
@@ -458,13 +489,23 @@ class NotionConnector:
             idempotent=True,
         )
 
-    def _query(self, body: dict[str, Any], params: Mapping[str, Any] | None = None) -> _Listing:
+    def _query(
+        self,
+        body: dict[str, Any],
+        params: Mapping[str, Any] | None = None,
+        *,
+        start: str | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> _Listing:
         """Every page the query returns, whether Notion stopped at its result cap, and the
-        server's time of the first answer."""
+        server's time of the first answer. From ``start`` (a ``next_cursor``) if given; when
+        ``stop()`` says so before a request (never the first), the pages so far and ``rest``."""
         pages: list[dict[str, Any]] = []
-        start: str | None = None
         as_of: datetime | None = None
+        first = True
         while True:
+            if not first and stop is not None and stop():
+                return _Listing(pages, False, as_of, rest=start)
             request = {**body, "page_size": self.page_size}
             if start:
                 request["start_cursor"] = start
@@ -475,8 +516,9 @@ class NotionConnector:
                 params=params,
                 idempotent=True,
             )
-            if start is None:
+            if first:
                 as_of = self.transport.server_time
+                first = False
             pages.extend(r for r in answer.get("results", []) if r.get("object") == "page")
             if (answer.get("request_status") or {}).get("type") == "incomplete":
                 return _Listing(pages, True, as_of)
@@ -501,7 +543,7 @@ class NotionConnector:
                 "timestamp": "last_edited_time",
                 "last_edited_time": {"on_or_after": _iso(since - self.overlap)},
             }
-        pages, capped, as_of = self._query(body)
+        pages, capped, as_of, _ = self._query(body)
         newest = cursor
         for page in pages:
             edited = page.get("last_edited_time")
@@ -522,6 +564,59 @@ class NotionConnector:
             complete=cursor is None and not capped,
         )
 
+    def fetch_part(self, cursor: str | None, resume: str | None, keep: float) -> FetchResult:
+        """``fetch_changed``, in parts when it lists everything (``connectors.base.Resuming``).
+
+        A listing of everything goes by ``created_time``, which edits do not change, so a part
+        carries on from Notion's ``next_cursor`` where the last one stopped; past the result cap
+        it goes on in windows, as ``fetch_all``. An incremental read is ``fetch_changed``: its
+        cursor already carries it on. A token Notion refuses (400) starts the listing again.
+        """
+        state = _Resume.parse(resume)
+        if resume is not None and state is None:
+            log.warning("Notion listing of %s: unusable resume token; listing again", self.data_source_id)
+        if cursor is not None and state is None:
+            return self.fetch_changed(cursor)
+        try:
+            return self._listing_part(state, keep)
+        except ApiError as exc:
+            if state is None or exc.status != 400:
+                raise
+            log.warning("Notion refused to carry the listing of %s on (%s); listing again", self.data_source_id, exc)
+            return self._listing_part(None, keep)
+
+    def _listing_part(self, state: _Resume | None, keep: float) -> FetchResult:
+        def stop() -> bool:
+            return self.transport.deadline.remaining() < keep
+
+        after, start, as_of = (state.after, state.start, state.as_of) if state else (None, None, None)
+        pages: dict[str, dict[str, Any]] = {}  # by id: a new window repeats its first minute's pages
+        while True:
+            body: dict[str, Any] = {"sorts": BY_CREATION}
+            if after is not None:
+                body["filter"] = {"timestamp": "created_time", "created_time": {"on_or_after": after}}
+            listing = self._query(body, start=start, stop=stop)
+            as_of = as_of or listing.as_of or datetime.now(UTC)
+            fresh = [p for p in listing.pages if p["id"] not in pages]
+            pages.update((p["id"], p) for p in fresh)
+            if listing.rest is not None:  # out of time: the next part goes on from here
+                token = _Resume(as_of, after, listing.rest).token()
+                return FetchResult([self._record(p) for p in pages.values()], None, False, resume=token)
+            last = listing.pages[-1].get("created_time") if listing.pages else None
+            if not listing.capped:
+                break
+            if not fresh or last is None or last == after:
+                log.warning("Notion listing of %s cannot get past the result cap at %s", self.data_source_id, last)
+                return FetchResult([self._record(p) for p in pages.values()], _iso(as_of), False)
+            after, start = last, None  # past the cap: a new window from the last creation time read
+            if stop():
+                token = _Resume(as_of, after, None).token()
+                return FetchResult([self._record(p) for p in pages.values()], None, False, resume=token)
+        whole = state is None
+        newest = max((p.get("last_edited_time") or "" for p in pages.values()), default="", key=_sort_key) or None
+        cursor = _caught_up(newest, as_of) if whole else _iso(as_of)
+        return FetchResult([self._record(p) for p in pages.values()], cursor, whole)
+
     def fetch_all(self) -> FetchResult:
         """Every live page, oldest first; windows by ``created_time`` past the result cap.
 
@@ -537,7 +632,7 @@ class NotionConnector:
             body: dict[str, Any] = {"sorts": [{"timestamp": "created_time", "direction": "ascending"}]}
             if lower is not None:
                 body["filter"] = {"timestamp": "created_time", "created_time": {"on_or_after": lower}}
-            pages, capped, as_of = self._query(body)
+            pages, capped, as_of, _ = self._query(body)
             started = started or as_of
             fresh = [p for p in pages if p["id"] not in seen]
             seen.update((p["id"], p) for p in fresh)

@@ -108,9 +108,11 @@ class FetchResult:
     ``complete`` is true when ``records`` is every live record of the side (a full listing);
     only then may absence from the listing suggest a deletion (which is still confirmed by a
     direct fetch). ``cursor`` is the side's new incremental cursor, to be committed only
-    after the records it covers are applied.
+    after the records it covers are applied. ``resume``: a listing that stopped for time before
+    its end (``connectors.base.Resuming``) says here how to carry it on; ``cursor`` is then None.
     """
 
     records: list[Record]
     cursor: str | None
     complete: bool
+    resume: str | None = None

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from leadsync import backlog, progress
 from leadsync.core import history
 from leadsync.core.models import Link, Record, Side
-from leadsync.cycle.working import Cycle, CycleReport
+from leadsync.cycle.working import Cycle, CycleReport, listing_key
 from leadsync.errors import LeadsyncError, StaleState
 from leadsync.observability import COUNT, MILLISECONDS, SECONDS, logger, metrics
 from leadsync.state.base import StateStore
@@ -78,10 +78,15 @@ def _commit_cycle(cycle: Cycle, store: StateStore, owner: str, full: bool) -> No
             meta.pending[side.value] = pending
             if result.cursor is not None:
                 meta.cursors[side.value] = result.cursor
+            _keep_listing(meta.cursors, side, result.resume)
         meta.seen[side.value] = _seen_to_keep(cycle, side)
     retired = _save_backlog(cycle, store)
     complete = all(cycle.fetched[s].complete for s in (Side.LEAD, Side.CARD))
     if full and complete and not held_back and not cycle.unconfirmed:
+        meta.last_full_sweep = cycle.started.isoformat()
+    elif full and cycle.listing_finished and not held_back:
+        # A sweep listed in parts sees no deletions (no one listing held every record); it is
+        # done for now, as a sweep that does not fit (postpone_sweep): the next ones are incremental.
         meta.last_full_sweep = cycle.started.isoformat()
     if cycle.report.errors or cycle.report.deferred:
         cycle.report.status = "partial"
@@ -93,6 +98,15 @@ def _commit_cycle(cycle: Cycle, store: StateStore, owner: str, full: bool) -> No
     if retired:
         store.delete_backlog(cycle.pair.id, retired)
     _acknowledge(cycle)
+
+
+def _keep_listing(cursors: dict[str, str], side: Side, resume: str | None) -> None:
+    """Keep the token of a listing in parts under way; forget it once its last part is read.
+    (Not reached when the side's records are held back: that part is listed again.)"""
+    if resume is None:
+        cursors.pop(listing_key(side), None)
+    else:
+        cursors[listing_key(side)] = resume
 
 
 def _save_backlog(cycle: Cycle, store: StateStore) -> list[int]:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from leadsync import backlog
-from leadsync.connectors.base import Connector, ManyReading, Vouching
+from leadsync.connectors.base import Connector, ManyReading, Resuming, Vouching
 from leadsync.core.fingerprint import fingerprint
 from leadsync.core.models import Record, Side
-from leadsync.cycle.working import Cycle
+from leadsync.cycle.working import Cycle, listing_key
 from leadsync.errors import ApiError, DeadlineExceeded, RecordError, RetryableError
 from leadsync.observability import logger
 from leadsync.state.base import StateStore
@@ -35,10 +35,21 @@ def out_of_time(cycle: Cycle, exc: DeadlineExceeded | RetryableError) -> bool:
 
 
 def fetch_side(cycle: Cycle, side: Side, full: bool) -> None:
-    """One side's changes since its cursor (everything when ``full``), then its pending records."""
+    """One side's changes since its cursor (everything when ``full``), then its pending records.
+
+    A connector that lists in parts (``Resuming``: Notion) carries on a listing under way, and
+    stops a listing of everything once it has used ``listing_share`` of the time left: the rest
+    of the cycle applies what it read, and the next cycle goes on from where it stopped.
+    """
     connector = cycle.pair.connector(side)
     cursor = None if full else cycle.meta.cursors.get(side.value)
-    result = connector.fetch_changed(cursor)
+    if isinstance(connector, Resuming):
+        resume = cycle.meta.cursors.get(listing_key(side))
+        keep = cycle.deadline.remaining() * (1.0 - cycle.limits.listing_share)
+        result = connector.fetch_part(None if resume else cursor, resume, keep)
+        cycle.listing_finished = resume is not None and result.resume is None
+    else:
+        result = connector.fetch_changed(cursor)
     cycle.fetched[side] = result
     for record in result.records:
         take(cycle, side, record)

@@ -128,6 +128,12 @@ class Limits:
     seen_window: timedelta
     write_concurrency: int | None = 1  # units applied at once; None: derived from the rate limits
     max_write_concurrency: int = 8  # the cap of a derived width
+    listing_share: float = 0.5  # a listing in parts (``Resuming``) may use this share of the remaining time
+
+
+def listing_key(side: Side) -> str:
+    """Where META's cursors keep a listing in parts under way (``Resuming``): its resume token."""
+    return f"{side.value}:listing"
 
 
 @dataclass
@@ -153,6 +159,7 @@ class Cycle:
     intents: list[Intent] = field(default_factory=list)
     resolved_intents: list[Intent] = field(default_factory=list)
     unconfirmed: bool = False  # some absence could not be confirmed: the sweep is not complete
+    listing_finished: bool = False  # a listing in parts (``Resuming``) read its last part this cycle
     blocked: dict[Side, set[str]] = field(default_factory=lambda: {Side.LEAD: set(), Side.CARD: set()})
     backlog_consumed: list[int] = field(default_factory=list)  # chunks read from the head this cycle
     backlog_rest: list[dict[str, object]] = field(default_factory=list)  # read but not taken: saved again
