@@ -728,7 +728,7 @@ def settings_words(args: argparse.Namespace) -> str:
     """The engine settings of this run as the report's header says them (the defaults when none given)."""
     parts = [f"{k}={v}" for k, v in sorted(args.engine_env.items())]
     parts += [f"pair {k}={json.dumps(v)}" for k, v in sorted(args.pair_options.items())]
-    return ", ".join(parts) or "the engine's defaults (sequential: one write at a time)"
+    return ", ".join(parts) or "the engine's defaults (writes at once: the width from the rate limits, up to 8)"
 
 
 def run_fanout(args: argparse.Namespace) -> int:
