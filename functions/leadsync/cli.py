@@ -25,6 +25,7 @@ import os
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LEADSYNC_LOG_FORMAT", "text")
@@ -206,6 +207,9 @@ def _status(args: argparse.Namespace) -> int:
     from leadsync.wiring import build_store, load_sync_config
 
     settings = Settings.from_env()
+    if not settings.table and settings.state_path != ":memory:" and not Path(settings.state_path).exists():
+        print(f"no sync state yet: {settings.state_path} does not exist (the first `sync` creates it)")
+        return 0
     store = build_store(settings)
     for pair in load_sync_config(settings).pairs:
         links = store.all_links(pair.id)

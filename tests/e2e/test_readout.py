@@ -144,3 +144,17 @@ def test_sync_runs_each_pair_through_the_fanout_workers_entry(
     assert len(harness.board.cards()) == 1
     assert _out(capsys, "sync", "--allow-deletions", "nope", code=2) == ""
     assert runs == [("e2e", "cli-0", True)]  # a configuration error runs no pair
+
+
+@pytest.mark.parametrize("harness", ["notion"], indirect=True)
+def test_status_before_any_sync_says_so_and_creates_no_state_file(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    state = tmp_path / "not" / "yet" / "state.db"
+    monkeypatch.delenv("LEADSYNC_TABLE")
+    monkeypatch.setenv("LEADSYNC_STATE_PATH", str(state))
+
+    out = _out(capsys, "status")
+
+    assert out == f"no sync state yet: {state} does not exist (the first `sync` creates it)\n"
+    assert not (tmp_path / "not").exists(), "a read-only command wrote nothing"
