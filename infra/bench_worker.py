@@ -304,7 +304,13 @@ def main() -> int:
         if command["cmd"] == "limits":
             answer = configure_limits(command.get("clock", "virtual"), command.get("scale", 1.0), command["enabled"])
         elif command["cmd"] == "invoke":
-            _offset_base = float(command.get("offset", 0.0)) - CLOCK.skipped
+            offset = float(command.get("offset", 0.0))
+            if CLOCK.mode == "virtual":
+                # One clock for every worker of a run: the sandbox's (every skipped wait moved it too, and
+                # so did the minutes between ticks). A fresh worker would otherwise start behind the last
+                # one, and a rate budget it shares through DynamoDB would look hundreds of seconds ahead.
+                CLOCK.skipped = max(CLOCK.skipped, offset)
+            _offset_base = offset - CLOCK.skipped
             answer = invoke(handler, event, float(command.get("timeout", 55.0)), bool(command.get("trace")))
         else:
             answer = {"error": f"unknown command {command['cmd']!r}"}
