@@ -96,6 +96,8 @@ def test_every_invocation_takes_a_full_batch_while_the_backlog_holds_one(
     """Deferred creations share chunks with the rest of the head: partial invocations do not leave a
     trail of small chunks that a cycle, reading a bounded number of chunks, takes only part of a batch from."""
     total, batch, per_cycle = 30, 10, 3
+    for system in ("notion", "trello", "airtable", "sheets"):  # what is counted is batches, not their pace
+        monkeypatch.setitem(ratelimit.DEFAULT_LIMITS, system, ratelimit.Limit(1000.0, 1000.0))
     for n in range(total):
         harness.leads.add(name=f"Lead {n:02d}", email=f"l{n}@example.com", status="New", source="Import")
     harness.sb.clock.advance(300)  # an existing tracker: its last edits are older than any read overlap

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from leadsync.cli import main as cli
+from leadsync.connectors import ratelimit
 from tests.support.e2e import STATUSES, Harness, NotionLeads, pair_config
 
 
@@ -161,7 +162,11 @@ def test_a_pair_pointed_at_another_tracker_stops_and_archives_nothing_until_repo
     assert {harness.board.card_for(lead)["id"] for lead in leads} == set(cards.values())
 
 
-def test_many_leads_gone_at_once_archive_nothing_until_the_operator_confirms(harness: Harness) -> None:
+def test_many_leads_gone_at_once_archive_nothing_until_the_operator_confirms(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for system in ("notion", "trello", "airtable", "sheets"):  # what is counted here is reads, not their pace
+        monkeypatch.setitem(ratelimit.DEFAULT_LIMITS, system, ratelimit.Limit(1000.0, 1000.0))
     harness.configure(full_sweep_minutes=1)
     leads = [
         harness.leads.add(name=f"Lead {i}", email=f"m{i}@example.com", status="New", source="Web") for i in range(12)
