@@ -65,12 +65,6 @@ class SimClock:
         """Simulated seconds (monotonic)."""
         return time.monotonic() * self.scale + self.skipped
 
-    def follow(self, skipped: float) -> None:
-        """The sandbox's clock moved on by itself (its latency, virtual): at least ``skipped`` seconds
-        are now skipped. A maximum, not a sum: answers that overlapped moved that clock once."""
-        if self.mode == "virtual" and skipped > self.skipped:
-            self.skipped = skipped
-
     def sleep(self, seconds: float) -> None:
         """A wait of ``seconds`` simulated seconds.
 
@@ -137,24 +131,6 @@ def _patch_clocks() -> None:
         if defaults is None or any(name not in defaults for name in names):
             raise RuntimeError(f"{function.__qualname__} no longer takes {names}; the bench cannot steer its clock")
         defaults.update({name: globals()[name] for name in names})
-
-
-def _follow_sandbox_latency() -> None:
-    """An emulator answering with virtual latency moves the sandbox's clock and says where it is now
-    (``x-sandbox-clock-offset``): the product's clocks (deadline, buckets) follow it, as if the
-    product had waited that long for the answer (see sandbox/latency.py)."""
-    from requests.adapters import HTTPAdapter
-
-    original = HTTPAdapter.send
-
-    def send(self: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> Any:
-        response = original(self, request, *args, **kwargs)
-        offset = response.headers.get("x-sandbox-clock-offset")
-        if offset is not None:
-            CLOCK.follow(float(offset) - _offset_base)
-        return response
-
-    HTTPAdapter.send = send  # type: ignore[method-assign]
 
 
 def _lift_dynamodb_read_timeout() -> None:
@@ -282,7 +258,6 @@ def main() -> int:
     os.dup2(devnull, 1)
     _count_dynamodb()
     _patch_clocks()
-    _follow_sandbox_latency()
     _lift_dynamodb_read_timeout()
     import google.auth._helpers as google_helpers
 
